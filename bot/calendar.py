@@ -1,0 +1,90 @@
+"""Calendar invites (.ics) for talks, built with icalendar."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from icalendar import Alarm, Calendar, Event
+
+from bot.models import Talk
+
+PRODID = "-//Podium//Speaker talks//EN"
+DEFAULT_ALARM_MINUTES = 15
+
+
+class Method(StrEnum):
+    PUBLISH = "PUBLISH"
+    CANCEL = "CANCEL"
+
+
+def talk_uid(talk: Talk) -> str:
+    """Stable for the life of the talk, so calendars update the event instead of adding another."""
+    return f"talk-{talk.id}-guild-{talk.guild_id}@podium"
+
+
+def summary(talk: Talk) -> str:
+    return f"{talk.title} — {talk.speaker}"
+
+
+def invite_filename(talk: Talk) -> str:
+    return f"podium-talk-{talk.id}.ics"
+
+
+def build_invite(talk: Talk, *, tz: ZoneInfo, now: datetime, method: Method = Method.PUBLISH) -> bytes:
+    """One VEVENT for ``talk``; METHOD:CANCEL (and STATUS:CANCELLED) withdraws the member's copy.
+
+    Times carry the server's TZID with its VTIMEZONE so calendars show the talk in the organizers'
+    zone and keep the right instant across daylight-saving changes.
+    """
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", method.value)
+
+    event = Event()
+    event.add("uid", talk_uid(talk))
+    event.add("sequence", talk.sequence)
+    event.add("dtstamp", now)
+    event.add("dtstart", talk.start_at.astimezone(tz))
+    event.add("dtend", talk.end_at.astimezone(tz))
+    event.add("summary", summary(talk))
+    event.add("description", _description(talk))
+    if talk.location:
+        event.add("location", talk.location)
+    url = talk.announcement_url()
+    if url:
+        event.add("url", url)
+    cancelled = method is Method.CANCEL or talk.cancelled
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    if not cancelled:
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", f"Starting soon: {summary(talk)}")
+        minutes = min(talk.reminders) if talk.reminders else DEFAULT_ALARM_MINUTES
+        alarm.add("trigger", timedelta(minutes=-minutes))
+        event.add_component(alarm)
+    calendar.add_component(event)
+    # A VTIMEZONE covering a year either side keeps the file small yet valid for the talk's dates.
+    calendar.add_missing_timezones(
+        first_date=(talk.start_at - timedelta(days=366)).date(),
+        last_date=(talk.end_at + timedelta(days=366)).date(),
+    )
+    return calendar.to_ical()
+
+
+def _description(talk: Talk) -> str:
+    parts = [f"Speaker: {talk.speaker}"]
+    if talk.speaker_bio:
+        parts.append(talk.speaker_bio)
+    if talk.description:
+        parts.append(talk.description)
+    if talk.cancelled and talk.cancel_reason:
+        parts.append(f"Cancelled: {talk.cancel_reason}")
+    url = talk.announcement_url()
+    if url:
+        parts.append(f"Announcement: {url}")
+    return "\n\n".join(parts)

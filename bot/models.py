@@ -1,0 +1,124 @@
+"""Plain records of the domain: no Discord objects, so rules can be tested on their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+DEFAULT_REMINDERS = (24 * 60, 60)
+
+
+def to_unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_unix(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class TalkStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    guild_id: int
+    channel_id: int | None = None
+    organizer_role_id: int | None = None
+    timezone: str | None = None
+    reminders: tuple[int, ...] | None = None
+    ping_role_id: int | None = None
+
+    def zone(self, default: ZoneInfo) -> ZoneInfo:
+        return ZoneInfo(self.timezone) if self.timezone else default
+
+    def default_reminders(self) -> tuple[int, ...]:
+        return DEFAULT_REMINDERS if self.reminders is None else self.reminders
+
+
+@dataclass(frozen=True)
+class Talk:
+    id: int
+    guild_id: int
+    title: str
+    speaker: str
+    speaker_bio: str | None
+    description: str | None
+    location: str | None
+    start_at: datetime
+    duration_min: int
+    capacity: int | None
+    reminders: tuple[int, ...]
+    announce_at: datetime | None
+    status: TalkStatus
+    cancel_reason: str | None
+    sequence: int
+    announcement_channel_id: int | None
+    announcement_message_id: int | None
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def end_at(self) -> datetime:
+        return self.start_at + timedelta(minutes=self.duration_min)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is TalkStatus.CANCELLED
+
+    def is_over(self, now: datetime) -> bool:
+        return now >= self.end_at
+
+    def has_started(self, now: datetime) -> bool:
+        return now >= self.start_at
+
+    def is_public(self, now: datetime) -> bool:
+        """Members see a talk once it is announced, or when it was never held back."""
+        return (
+            self.announcement_message_id is not None or self.announce_at is None or self.announce_at <= now
+        )
+
+    def announcement_url(self) -> str | None:
+        if self.announcement_channel_id is None or self.announcement_message_id is None:
+            return None
+        return (
+            f"https://discord.com/channels/{self.guild_id}/"
+            f"{self.announcement_channel_id}/{self.announcement_message_id}"
+        )
+
+
+@dataclass(frozen=True)
+class Seats:
+    confirmed: int
+    waitlisted: int
+    capacity: int | None
+
+    @property
+    def left(self) -> int | None:
+        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    talk_id: int
+    guild_id: int
+    user_id: int
+    display_name: str
+    status: RegistrationStatus
+    registered_at: datetime
+    dm_failed: bool
+    position: int | None = None  # 1-based place on the waitlist; None when confirmed
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status is RegistrationStatus.CONFIRMED

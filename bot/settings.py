@@ -1,0 +1,87 @@
+"""Typed settings read from the environment (and an optional ``.env`` file)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.errors import ConfigurationError
+
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = field(repr=False)
+    api_base: str = DEFAULT_API_BASE
+    gateway_url: str = DEFAULT_GATEWAY_URL
+    database_path: Path = Path("data/podium.sqlite3")
+    default_timezone: str = "Europe/Paris"
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) over an optional ``.env`` file.
+
+    Raises ConfigurationError with a one-line, token-free message when a setting is unusable.
+    """
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name, "").strip()
+        return value or None
+
+    token = get("DISCORD_TOKEN")
+    if token is None:
+        raise ConfigurationError(
+            "DISCORD_TOKEN is not set: put your bot token in the environment or in a .env file "
+            "(see .env.example)."
+        )
+
+    api_base = (get("DISCORD_API_BASE") or DEFAULT_API_BASE).rstrip("/")
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigurationError(f"DISCORD_API_BASE must be an http(s) URL, got {api_base!r}.")
+    gateway_url = get("DISCORD_GATEWAY_URL") or DEFAULT_GATEWAY_URL
+    if not gateway_url.startswith(("ws://", "wss://")):
+        raise ConfigurationError(f"DISCORD_GATEWAY_URL must be a ws(s) URL, got {gateway_url!r}.")
+
+    timezone = get("DEFAULT_TIMEZONE") or "Europe/Paris"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"DEFAULT_TIMEZONE {timezone!r} is not an IANA time zone (for example Europe/Paris)."
+        ) from None
+
+    dev_guild = get("DEV_GUILD_ID")
+    if dev_guild is not None and not dev_guild.isdigit():
+        raise ConfigurationError(f"DEV_GUILD_ID must be a server id (digits only), got {dev_guild!r}.")
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigurationError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}.")
+
+    return Settings(
+        token=token,
+        api_base=api_base,
+        gateway_url=gateway_url,
+        database_path=Path(get("DATABASE_PATH") or "data/podium.sqlite3"),
+        default_timezone=timezone,
+        dev_guild_id=int(dev_guild) if dev_guild else None,
+        log_level=log_level,
+    )

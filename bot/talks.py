@@ -1,0 +1,425 @@
+"""The rules of the conference office: talks, seats, the waitlist and who may do what."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import store
+from bot.database import Database
+from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
+from bot.models import GuildSettings, Registration, RegistrationStatus, Seats, Talk, TalkStatus
+from bot.timeparse import DATE_EXAMPLE, format_local, parse_offsets, parse_timezone, parse_when
+
+TITLE_MAX = 100
+SPEAKER_MAX = 100
+DESCRIPTION_MAX = 2000
+BIO_MAX = 1000
+LOCATION_MAX = 200
+REASON_MAX = 500
+DURATION_MAX = 24 * 60
+CAPACITY_MAX = 100_000
+# Changes to these reach members' calendars, so they raise SEQUENCE and trigger updated invites.
+INVITE_FIELDS = frozenset({"title", "speaker", "start_at", "duration_min", "location"})
+CLEAR = "-"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TalkInput:
+    """What an organizer typed into /talk create or /talk edit; None means "not given"."""
+
+    title: str | None = None
+    speaker: str | None = None
+    start: str | None = None
+    duration: int | None = None
+    location: str | None = None
+    capacity: int | None = None
+    description: str | None = None
+    speaker_bio: str | None = None
+    reminders: str | None = None
+    announce_at: str | None = None
+
+    def given(self) -> bool:
+        return any(value is not None for value in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class RegisterOutcome:
+    talk: Talk
+    registration: Registration
+    created: bool
+    seats: Seats
+
+
+@dataclass(frozen=True)
+class UnregisterOutcome:
+    talk: Talk
+    removed: Registration
+    promoted: list[Registration]
+    seats: Seats
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    talk: Talk
+    previous: Talk
+    changed: frozenset[str]
+    promoted: list[Registration]
+    seats: Seats
+    confirmed: list[Registration] = field(default_factory=list)
+
+    @property
+    def invite_changed(self) -> bool:
+        return bool(self.changed & INVITE_FIELDS)
+
+    @property
+    def over_capacity(self) -> int:
+        if self.talk.capacity is None:
+            return 0
+        return max(self.seats.confirmed - self.talk.capacity, 0)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    talk: Talk
+    confirmed: list[Registration]
+
+
+def _text(value: str | None, name: str, limit: int, *, required: bool, example: str) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if not cleaned:
+        if required:
+            raise InputError(f"`{name}` cannot be empty, for example `{example}`.")
+        return None
+    if len(cleaned) > limit:
+        raise InputError(
+            f"`{name}` is {len(cleaned)} characters long; the limit is {limit}. Shorten it and try again."
+        )
+    return cleaned
+
+
+def ensure_organizer(settings: GuildSettings, role_ids: Collection[int], *, can_manage_events: bool) -> None:
+    """Organizers hold the configured organizer role, or Discord's Manage Events permission."""
+    if can_manage_events:
+        return
+    if settings.organizer_role_id is not None and settings.organizer_role_id in role_ids:
+        return
+    role_hint = (
+        f"the <@&{settings.organizer_role_id}> role" if settings.organizer_role_id else "an organizer role"
+    )
+    raise PermissionDeniedError(
+        f"Only organizers can do this: you need {role_hint} or the Manage Events permission. "
+        "Ask a server admin to set one up with `/setup organizer_role:`."
+    )
+
+
+class TalkService:
+    """Talks, registrations and server settings, on top of the database."""
+
+    def __init__(self, db: Database, default_tz: ZoneInfo, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.default_tz = default_tz
+        self.clock = clock
+
+    # --- settings ---------------------------------------------------------------------------------
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        async with self.db.reading() as conn:
+            return await store.get_settings(conn, guild_id)
+
+    async def zone(self, guild_id: int) -> ZoneInfo:
+        return (await self.settings(guild_id)).zone(self.default_tz)
+
+    async def update_settings(
+        self,
+        guild_id: int,
+        *,
+        channel_id: int | None = None,
+        organizer_role_id: int | None = None,
+        timezone: str | None = None,
+        reminders: str | None = None,
+        ping_role_id: int | None = None,
+    ) -> GuildSettings:
+        # Validate everything before writing anything, so a bad value changes nothing.
+        zone = parse_timezone(timezone).key if timezone is not None else None
+        offsets = parse_offsets(reminders) if reminders is not None else None
+        async with self.db.transaction() as conn:
+            current = await store.get_settings(conn, guild_id)
+            updated = replace(
+                current,
+                channel_id=channel_id if channel_id is not None else current.channel_id,
+                organizer_role_id=organizer_role_id if organizer_role_id is not None else current.organizer_role_id,
+                timezone=zone if zone is not None else current.timezone,
+                reminders=offsets if offsets is not None else current.reminders,
+                ping_role_id=ping_role_id if ping_role_id is not None else current.ping_role_id,
+            )
+            await store.save_settings(conn, updated, self.clock())
+        return updated
+
+    # --- talks ------------------------------------------------------------------------------------
+
+    async def get_talk(self, guild_id: int, talk_id: int) -> Talk:
+        async with self.db.reading() as conn:
+            talk = await store.get_talk(conn, guild_id, talk_id)
+        if talk is None:
+            raise NotFoundError(
+                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, "
+                "or see `/talks` for the upcoming ones."
+            )
+        return talk
+
+    async def upcoming(self, guild_id: int, *, limit: int = 25, public_only: bool = True) -> list[Talk]:
+        now = self.clock()
+        async with self.db.reading() as conn:
+            talks = await store.list_talks(conn, guild_id, ends_after=now, limit=limit)
+        return [talk for talk in talks if talk.is_public(now)] if public_only else talks
+
+    async def recent(self, guild_id: int, *, limit: int = 25) -> list[Talk]:
+        async with self.db.reading() as conn:
+            return await store.recent_talks(conn, guild_id, limit=limit)
+
+    async def seats(self, talk: Talk) -> Seats:
+        async with self.db.reading() as conn:
+            return await store.seats(conn, talk)
+
+    def _validated(self, data: TalkInput, tz: ZoneInfo, *, creating: bool) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        now = self.clock()
+        title = _text(data.title, "title", TITLE_MAX, required=True, example="Drug discovery in 2030")
+        if title is not None:
+            fields["title"] = title
+        speaker = _text(data.speaker, "speaker", SPEAKER_MAX, required=True, example="Prof. Ada Lovelace")
+        if speaker is not None:
+            fields["speaker"] = speaker
+        for name, value, limit in (
+            ("location", data.location, LOCATION_MAX),
+            ("description", data.description, DESCRIPTION_MAX),
+            ("speaker_bio", data.speaker_bio, BIO_MAX),
+        ):
+            if value is not None:
+                # On edit, "-" clears an optional text; on create an empty value is simply absent.
+                fields[name] = None if value.strip() == CLEAR else _text(
+                    value, name, limit, required=False, example=""
+                )
+        if data.start is not None:
+            start = parse_when(data.start, tz, field="start")
+            if start <= now:
+                raise InputError(
+                    f"`start` ({format_local(start, tz)}) is in the past. Give a future date, "
+                    f"for example `{DATE_EXAMPLE}`."
+                )
+            fields["start_at"] = start
+        if data.duration is not None:
+            if not 1 <= data.duration <= DURATION_MAX:
+                raise InputError(
+                    f"`duration` is in minutes, from 1 to {DURATION_MAX} (24 hours); you gave {data.duration}. "
+                    "For example `90` for an hour and a half."
+                )
+            fields["duration_min"] = data.duration
+        if data.capacity is not None:
+            if not 1 <= data.capacity <= CAPACITY_MAX:
+                raise InputError(
+                    f"`capacity` must be at least 1 (you gave {data.capacity}); leave it empty for unlimited "
+                    "seats, for example `120`."
+                )
+            fields["capacity"] = data.capacity
+        if data.reminders is not None:
+            fields["reminders"] = parse_offsets(data.reminders)
+        if data.announce_at is not None:
+            if data.announce_at.strip() == CLEAR and not creating:
+                fields["announce_at"] = None
+            else:
+                announce = parse_when(data.announce_at, tz, field="announce_at")
+                if announce <= now:
+                    raise InputError(
+                        f"`announce_at` ({format_local(announce, tz)}) is in the past. Leave it empty to "
+                        f"announce at once, or give a future date, for example `{DATE_EXAMPLE}`."
+                    )
+                fields["announce_at"] = announce
+        return fields
+
+    async def create_talk(self, guild_id: int, author_id: int, data: TalkInput) -> Talk:
+        if data.title is None or data.speaker is None or data.start is None:
+            raise InputError("A talk needs a `title`, a `speaker` and a `start`.")
+        settings = await self.settings(guild_id)
+        tz = settings.zone(self.default_tz)
+        fields = self._validated(data, tz, creating=True)
+        fields.setdefault("duration_min", 60)
+        fields.setdefault("reminders", settings.default_reminders())
+        _check_announce_before_start(fields.get("announce_at"), fields["start_at"], tz)
+        async with self.db.transaction() as conn:
+            return await store.insert_talk(conn, guild_id, author_id, self.clock(), fields)
+
+    async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
+        if not data.given():
+            raise InputError(
+                "Nothing to change: give at least one field, for example `start:2026-03-14 18:30`."
+            )
+        tz = await self.zone(guild_id)
+        fields = self._validated(data, tz, creating=False)
+        async with self.db.transaction() as conn:
+            talk = await store.get_talk(conn, guild_id, talk_id)
+            talk = self._editable(talk, talk_id)
+            if "announce_at" in fields and talk.announcement_message_id is not None:
+                raise StateError(
+                    f"**{talk.title}** is already announced, so `announce_at` no longer applies. "
+                    "Use `/talk announce` to post the announcement again."
+                )
+            start = fields.get("start_at", talk.start_at)
+            announce_at = fields.get("announce_at", talk.announce_at)
+            if talk.announcement_message_id is None:
+                _check_announce_before_start(announce_at, start, tz)
+            changed = frozenset(name for name, value in fields.items() if getattr(talk, name) != value)
+            if not changed:
+                seats = await store.seats(conn, talk)
+                return EditOutcome(talk=talk, previous=talk, changed=changed, promoted=[], seats=seats)
+            updates = {name: fields[name] for name in changed}
+            if changed & INVITE_FIELDS:
+                updates["sequence"] = talk.sequence + 1
+            updated = await store.update_talk(conn, talk.id, self.clock(), updates)
+            promoted: list[Registration] = []
+            seats = await store.seats(conn, updated)
+            if "capacity" in changed and seats.left:
+                promoted = await store.promote_waitlisted(conn, updated.id, seats.left, self.clock())
+                seats = await store.seats(conn, updated)
+            confirmed = await store.registrations(conn, updated.id, RegistrationStatus.CONFIRMED)
+        return EditOutcome(
+            talk=updated, previous=talk, changed=changed, promoted=promoted, seats=seats, confirmed=confirmed
+        )
+
+    async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
+        reason = _text(reason, "reason", REASON_MAX, required=False, example="")
+        async with self.db.transaction() as conn:
+            talk = self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
+            updated = await store.update_talk(
+                conn,
+                talk.id,
+                self.clock(),
+                {"status": TalkStatus.CANCELLED, "cancel_reason": reason, "sequence": talk.sequence + 1},
+            )
+            confirmed = await store.registrations(conn, talk.id, RegistrationStatus.CONFIRMED)
+        return CancelOutcome(talk=updated, confirmed=confirmed)
+
+    async def set_announcement(self, talk: Talk, channel_id: int, message_id: int) -> Talk:
+        async with self.db.transaction() as conn:
+            return await store.update_talk(
+                conn,
+                talk.id,
+                self.clock(),
+                {"announcement_channel_id": channel_id, "announcement_message_id": message_id},
+            )
+
+    def _editable(self, talk: Talk | None, talk_id: int) -> Talk:
+        if talk is None:
+            raise NotFoundError(
+                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, "
+                "or see `/talks`."
+            )
+        if talk.cancelled:
+            raise StateError(f"**{talk.title}** was cancelled, so it cannot be changed any more.")
+        if talk.is_over(self.clock()):
+            raise StateError(f"**{talk.title}** is already over, so it cannot be changed any more.")
+        return talk
+
+    # --- registrations ----------------------------------------------------------------------------
+
+    def _open_for_registration(self, talk: Talk | None, talk_id: int) -> Talk:
+        now = self.clock()
+        if talk is None or not talk.is_public(now):
+            raise NotFoundError(
+                f"There is no open talk #{talk_id} in this server. See `/talks` for the ones you can join."
+            )
+        if talk.cancelled:
+            raise StateError(f"**{talk.title}** was cancelled, so registration is closed.")
+        if talk.is_over(now):
+            raise StateError(f"**{talk.title}** is over, so registration is closed. See `/talks` for what's next.")
+        return talk
+
+    async def register(self, guild_id: int, talk_id: int, user_id: int, display_name: str) -> RegisterOutcome:
+        """Confirm while seats are left, else waitlist; the count and the insert are one transaction."""
+        async with self.db.transaction() as conn:
+            talk = self._open_for_registration(await store.get_talk(conn, guild_id, talk_id), talk_id)
+            existing = await store.get_registration(conn, talk.id, user_id)
+            if existing is not None:
+                return RegisterOutcome(talk, existing, created=False, seats=await store.seats(conn, talk))
+            seats = await store.seats(conn, talk)
+            status = (
+                RegistrationStatus.CONFIRMED
+                if seats.left is None or seats.left > 0
+                else RegistrationStatus.WAITLISTED
+            )
+            await store.insert_registration(conn, talk, user_id, display_name[:100], status, self.clock())
+            registration = await store.get_registration(conn, talk.id, user_id)
+            assert registration is not None
+            seats = await store.seats(conn, talk)
+        return RegisterOutcome(talk, registration, created=True, seats=seats)
+
+    async def unregister(self, guild_id: int, talk_id: int, user_id: int) -> UnregisterOutcome:
+        """Free the member's seat and promote the first of the waitlist into it, atomically."""
+        async with self.db.transaction() as conn:
+            talk = await store.get_talk(conn, guild_id, talk_id)
+            if talk is None:
+                raise NotFoundError(f"There is no talk #{talk_id} in this server. See `/mytalks` for yours.")
+            if talk.is_over(self.clock()):
+                raise StateError(f"**{talk.title}** is already over; there is nothing to unregister from.")
+            existing = await store.get_registration(conn, talk.id, user_id)
+            if existing is None:
+                raise StateError(
+                    f"You are not registered for **{talk.title}**, so there is nothing to undo. "
+                    "See `/mytalks` for your registrations."
+                )
+            await store.delete_registration(conn, talk.id, user_id)
+            promoted: list[Registration] = []
+            if existing.confirmed and not talk.cancelled:
+                seats = await store.seats(conn, talk)
+                if seats.left:
+                    promoted = await store.promote_waitlisted(conn, talk.id, seats.left, self.clock())
+            seats = await store.seats(conn, talk)
+        return UnregisterOutcome(talk=talk, removed=existing, promoted=promoted, seats=seats)
+
+    async def registration(self, talk: Talk, user_id: int) -> Registration | None:
+        async with self.db.reading() as conn:
+            return await store.get_registration(conn, talk.id, user_id)
+
+    async def attendees(self, talk: Talk) -> list[Registration]:
+        async with self.db.reading() as conn:
+            return await store.registrations(conn, talk.id)
+
+    async def confirmed(self, talk: Talk) -> list[Registration]:
+        async with self.db.reading() as conn:
+            return await store.registrations(conn, talk.id, RegistrationStatus.CONFIRMED)
+
+    async def member_talks(self, guild_id: int, user_id: int) -> list[tuple[Talk, Registration]]:
+        async with self.db.reading() as conn:
+            return await store.member_registrations(conn, guild_id, user_id, self.clock())
+
+    async def mark_dm_failed(self, talk_id: int, user_ids: Collection[int], failed: bool) -> None:
+        if not user_ids:
+            return
+        async with self.db.transaction() as conn:
+            await store.set_dm_failed(conn, talk_id, user_ids, failed)
+
+    async def set_notifications(self, guild_id: int, user_id: int, enabled: bool) -> None:
+        async with self.db.transaction() as conn:
+            await store.set_notifications(conn, guild_id, user_id, enabled)
+
+    async def notifications_enabled(self, guild_id: int, user_id: int) -> bool:
+        async with self.db.reading() as conn:
+            return await store.notifications_enabled(conn, guild_id, user_id)
+
+
+def _check_announce_before_start(announce_at: datetime | None, start: datetime, tz: ZoneInfo) -> None:
+    if announce_at is not None and announce_at >= start:
+        raise InputError(
+            f"`announce_at` ({format_local(announce_at, tz)}) must come before the talk starts "
+            f"({format_local(start, tz)}). Pick an earlier time, or leave it empty to announce at once."
+        )
