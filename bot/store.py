@@ -367,3 +367,16 @@ async def save_dm_channel(conn: aiosqlite.Connection, user_id: int, channel_id: 
         "ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id",
         (user_id, channel_id),
     )
+
+
+async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
+    async with conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def set_state(conn: aiosqlite.Connection, key: str, value: str) -> None:
+    await conn.execute(
+        "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

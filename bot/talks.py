@@ -318,6 +318,11 @@ class TalkService:
                 {"announcement_channel_id": channel_id, "announcement_message_id": message_id},
             )
 
+    async def changeable_talk(self, guild_id: int, talk_id: int) -> Talk:
+        """The talk, if it exists here and is neither cancelled nor over."""
+        async with self.db.reading() as conn:
+            return self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
+
     def _editable(self, talk: Talk | None, talk_id: int) -> Talk:
         if talk is None:
             raise NotFoundError(

@@ -62,3 +62,9 @@ CREATE TABLE dm_channels (
     user_id     INTEGER PRIMARY KEY,
     channel_id  INTEGER NOT NULL
 );
+
+-- Small facts the bot keeps about itself, e.g. the fingerprint of the last synced command set.
+CREATE TABLE bot_state (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

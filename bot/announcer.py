@@ -1,0 +1,105 @@
+"""Posting talk announcements and keeping them current."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+
+from bot.embeds import talk_embed, talk_view
+from bot.errors import StateError
+from bot.models import Talk
+from bot.talks import TalkService
+
+log = logging.getLogger(__name__)
+
+
+class Announcer:
+    """Posts announcements and edits them in place when a talk or its seats change.
+
+    Edits are coalesced per talk: when a hundred members register at once, the message is edited
+    while the first edit is in flight plus once more with the final count, not a hundred times.
+    """
+
+    def __init__(self, client: discord.Client, service: TalkService) -> None:
+        self.client = client
+        self.service = service
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._dirty: set[int] = set()
+
+    async def publish(self, talk: Talk) -> Talk:
+        """Post the announcement (again) in the server's channel; returns the talk with its message ids.
+
+        Raises StateError with what to do when there is no channel or the bot may not post there.
+        """
+        settings = await self.service.settings(talk.guild_id)
+        if settings.channel_id is None:
+            raise StateError(
+                "No announcement channel is set for this server. Run `/setup channel:#talks`, "
+                f"then `/talk announce talk:{talk.id}`."
+            )
+        now = self.service.clock()
+        seats = await self.service.seats(talk)
+        channel = self.client.get_partial_messageable(settings.channel_id, guild_id=talk.guild_id)
+        try:
+            message = await channel.send(embed=talk_embed(talk, seats, now), view=talk_view(talk, now))
+        except discord.Forbidden:
+            raise StateError(
+                f"I am not allowed to post in <#{settings.channel_id}>. Give me the View Channel, Send Messages "
+                f"and Embed Links permissions there, then run `/talk announce talk:{talk.id}`."
+            ) from None
+        except discord.NotFound:
+            raise StateError(
+                "The announcement channel no longer exists. Pick another with `/setup channel:`, "
+                f"then run `/talk announce talk:{talk.id}`."
+            ) from None
+        previous = (talk.announcement_channel_id, talk.announcement_message_id)
+        updated = await self.service.set_announcement(talk, message.channel.id, message.id)
+        if previous[0] is not None and previous[1] is not None and previous[1] != message.id:
+            await self._delete_quietly(previous[0], previous[1])
+        log.info("Announced talk %s in channel %s (message %s)", talk.id, message.channel.id, message.id)
+        return updated
+
+    async def _delete_quietly(self, channel_id: int, message_id: int) -> None:
+        # The re-post replaces the old message; if it is already gone there is nothing to do.
+        try:
+            await self.client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+        except discord.HTTPException as error:
+            log.info("Old announcement %s not deleted: %s", message_id, error)
+
+    def refresh(self, talk_id: int, guild_id: int) -> None:
+        """Bring the talk's announcement up to date soon, merging bursts of changes into few edits."""
+        if talk_id in self._running:
+            self._dirty.add(talk_id)
+            return
+        task = asyncio.create_task(self._refresh_loop(talk_id, guild_id), name=f"announcement-{talk_id}")
+        self._running[talk_id] = task
+        task.add_done_callback(lambda _: self._running.pop(talk_id, None))
+
+    async def _refresh_loop(self, talk_id: int, guild_id: int) -> None:
+        while True:
+            self._dirty.discard(talk_id)
+            try:
+                await self.refresh_now(await self.service.get_talk(guild_id, talk_id))
+            except Exception:
+                log.exception("Could not update the announcement of talk %s", talk_id)
+            if talk_id not in self._dirty:
+                return
+
+    async def refresh_now(self, talk: Talk) -> None:
+        if talk.announcement_channel_id is None or talk.announcement_message_id is None:
+            return
+        now = self.service.clock()
+        seats = await self.service.seats(talk)
+        message = self.client.get_partial_messageable(
+            talk.announcement_channel_id, guild_id=talk.guild_id
+        ).get_partial_message(talk.announcement_message_id)
+        try:
+            await message.edit(embed=talk_embed(talk, seats, now), view=talk_view(talk, now))
+        except discord.NotFound:
+            log.warning("The announcement of talk %s was deleted; /talk announce posts it again", talk.id)
+
+    async def drain(self) -> None:
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)

@@ -1,0 +1,85 @@
+"""The Bot: owns the database, the domain service and the Discord-facing helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import discord
+import yarl
+from discord.ext import commands
+
+from bot import store
+from bot.announcer import Announcer
+from bot.database import Database
+from bot.invites import InviteMailer
+from bot.settings import Settings
+from bot.talks import TalkService
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.errors", "cogs.setup", "cogs.organizers", "cogs.members")
+_COMMANDS_FINGERPRINT = "commands_fingerprint"
+
+
+def point_at_api(settings: Settings) -> None:
+    """Send REST and gateway traffic to the configured Discord-compatible API.
+
+    discord.py has no per-client setting for this; a non-sharded client also never asks
+    /gateway/bot, so the gateway URL must be moved alongside the REST base.
+    """
+    discord.http.Route.BASE = settings.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+class PodiumBot(commands.Bot):
+    def __init__(self, settings: Settings, db: Database) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels and roles for /setup and permission checks; no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            # Nothing a member types may ping anyone; the few messages that must ping opt in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.db = db
+        self.service = TalkService(db, settings.tz)
+        self.announcer = Announcer(self, self.service)
+        self.invites = InviteMailer(self, self.service)
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed."""
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to the development server %s", len(synced), guild.id)
+            return
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        async with self.db.reading() as conn:
+            known = await store.get_state(conn, _COMMANDS_FINGERPRINT)
+        if known == fingerprint:
+            log.info("Slash commands unchanged since the last sync")
+            return
+        synced = await self.tree.sync()
+        async with self.db.transaction() as conn:
+            await store.set_state(conn, _COMMANDS_FINGERPRINT, fingerprint)
+        log.info("Synced %d global slash commands", len(synced))
+
+    async def on_ready(self) -> None:
+        # Runs again after every reconnect: only logging belongs here.
+        log.info("Connected as %s (id %s) to %d servers", self.user, self.user and self.user.id, len(self.guilds))
+
+    async def close(self) -> None:
+        await self.invites.drain()
+        await self.announcer.drain()
+        await super().close()

@@ -1,0 +1,138 @@
+"""Helpers shared by the cogs: answering interactions and completing talk options."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+from discord import app_commands
+
+from bot.embeds import choice_label
+from bot.errors import PodiumError
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
+
+log = logging.getLogger(__name__)
+AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
+
+
+def podium(interaction: discord.Interaction[Any]) -> PodiumBot:
+    return cast("PodiumBot", interaction.client)
+
+
+async def respond(
+    interaction: discord.Interaction[Any],
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    file: discord.File | None = None,
+    ephemeral: bool = True,
+) -> None:
+    """Reply whether or not the interaction was already answered or deferred."""
+    kwargs: dict[str, Any] = {"content": content, "ephemeral": ephemeral}
+    if embed is not None:
+        kwargs["embed"] = embed
+    if file is not None:
+        kwargs["file"] = file
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)
+    else:
+        await interaction.response.send_message(**kwargs)
+
+
+async def defer(interaction: discord.Interaction[Any]) -> None:
+    """Acknowledge at once (Discord allows 3 s) when the answer needs Discord or disk round trips."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+def guild_id(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+def _matches(label: str, typed: str) -> bool:
+    return not typed or typed.casefold() in label.casefold()
+
+
+async def _choices(interaction: discord.Interaction[Any], typed: str, *, organizer: bool) -> list[
+    app_commands.Choice[int]
+]:
+    if interaction.guild_id is None:
+        return []
+    service = podium(interaction).service
+    tz = await service.zone(interaction.guild_id)
+    if organizer:
+        talks = await service.upcoming(interaction.guild_id, limit=100, public_only=False)
+        talks += [talk for talk in await service.recent(interaction.guild_id, limit=50) if talk not in talks]
+    else:
+        talks = await service.upcoming(interaction.guild_id, limit=100)
+    choices = []
+    for talk in talks:
+        label = choice_label(talk, tz)
+        if _matches(f"#{talk.id} {label}", typed.strip()):
+            choices.append(app_commands.Choice(name=label, value=talk.id))
+        if len(choices) == AUTOCOMPLETE_LIMIT:
+            break
+    return choices
+
+
+async def public_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
+    app_commands.Choice[int]
+]:
+    """Upcoming, announced talks for members."""
+    return await _choices(interaction, current, organizer=False)
+
+
+async def organizer_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
+    app_commands.Choice[int]
+]:
+    """Every upcoming talk, announced or not, then recent ones: organizers also look back."""
+    return await _choices(interaction, current, organizer=True)
+
+
+async def my_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
+    app_commands.Choice[int]
+]:
+    """The talks the member is registered for, so /unregister offers only what can be undone."""
+    if interaction.guild_id is None:
+        return []
+    service = podium(interaction).service
+    tz = await service.zone(interaction.guild_id)
+    pairs = await service.member_talks(interaction.guild_id, interaction.user.id)
+    return [
+        app_commands.Choice(name=choice_label(talk, tz), value=talk.id)
+        for talk, _ in pairs
+        if _matches(f"#{talk.id} {choice_label(talk, tz)}", current.strip())
+    ][:AUTOCOMPLETE_LIMIT]
+
+
+APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Please try again in a minute."
+
+
+async def report_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """The one place that turns an exception into what the member sees (always ephemeral)."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, PodiumError):
+        text = str(original)
+    elif isinstance(original, app_commands.NoPrivateMessage):
+        text = "This command only works inside a server, not in direct messages."
+    elif isinstance(original, app_commands.MissingPermissions):
+        needed = ", ".join(name.replace("_", " ").title() for name in original.missing_permissions)
+        text = f"You need the {needed} permission for this. Ask a server admin."
+    elif isinstance(original, app_commands.TransformerError):
+        text = f"`{original.value}` is not valid here. Pick a value from the list as you type."
+    elif isinstance(original, app_commands.CheckFailure):
+        text = "You are not allowed to use this command here."
+    else:
+        command = interaction.command.qualified_name if interaction.command else "component"
+        log.error("Unexpected error in %s", command, exc_info=original)
+        text = APOLOGY
+    try:
+        await respond(interaction, text)
+    except discord.HTTPException as failure:
+        # The interaction may have expired (3 s / 15 min); the member sees Discord's own failure notice.
+        log.warning("Could not report an error to the member: %s", failure)

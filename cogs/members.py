@@ -1,0 +1,238 @@
+"""What students do: browse talks, register or unregister (by command or button), their list, DM settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
+from bot.errors import NotFoundError
+from bot.invites import DeliveryResult, InviteKind, invite_file
+from bot.replies import (
+    defer,
+    guild_id,
+    my_talk_autocomplete,
+    podium,
+    public_talk_autocomplete,
+    report_error,
+    respond,
+)
+
+LIST_LIMIT = 10
+
+
+def _template(custom_id: str) -> str:
+    return "^" + re.escape(custom_id.format(talk_id="TALK")).replace("TALK", r"(?P<talk_id>[0-9]{1,19})") + "$"
+
+
+async def register_member(interaction: discord.Interaction[Any], talk_id: int) -> None:
+    await defer(interaction)
+    bot = podium(interaction)
+    guild = guild_id(interaction)
+    user = interaction.user
+    outcome = await bot.service.register(guild, talk_id, user.id, user.display_name)
+    talk, registration = outcome.talk, outcome.registration
+    title = discord.utils.escape_markdown(talk.title)
+    if not outcome.created:
+        await respond(
+            interaction,
+            f"You are already registered for **{title}** ({registration_text(registration)}); nothing changed. "
+            "Use `/mytalks` to see your registrations.",
+        )
+        return
+    bot.announcer.refresh(talk.id, guild)
+    if not registration.confirmed:
+        await respond(
+            interaction,
+            f"**{title}** is full, so you are **#{registration.position} on the waitlist**. If a seat opens up "
+            "you will be confirmed automatically and I will DM you the calendar invite.",
+        )
+        return
+    result = await bot.invites.send(talk, user.id, InviteKind.CONFIRMED)
+    if result is DeliveryResult.SENT:
+        await respond(
+            interaction,
+            f"You're registered for **{title}**, {when(talk)}. I sent you a DM with the calendar invite. "
+            "Changed your mind? Use `/unregister`.",
+        )
+        return
+    tz = await bot.service.zone(guild)
+    await respond(
+        interaction,
+        f"You're registered for **{title}**, {when(talk)}. I could not DM you (your direct messages are closed "
+        "for this server), so here is the calendar invite. To get updates, allow direct messages from server "
+        "members in this server's Privacy Settings.",
+        file=invite_file(talk, InviteKind.CONFIRMED, tz),
+    )
+
+
+async def unregister_member(interaction: discord.Interaction[Any], talk_id: int) -> None:
+    await defer(interaction)
+    bot = podium(interaction)
+    guild = guild_id(interaction)
+    outcome = await bot.service.unregister(guild, talk_id, interaction.user.id)
+    talk = outcome.talk
+    title = discord.utils.escape_markdown(talk.title)
+    bot.announcer.refresh(talk.id, guild)
+    if outcome.promoted:
+        bot.invites.send_many_later(talk, [r.user_id for r in outcome.promoted], InviteKind.PROMOTED)
+    if not outcome.removed.confirmed:
+        await respond(interaction, f"You left the waitlist for **{title}**. Use `/register` if you change your mind.")
+        return
+    if talk.cancelled:
+        await respond(interaction, f"You are no longer registered for **{title}** (it was cancelled).")
+        return
+    result = await bot.invites.send(talk, interaction.user.id, InviteKind.WITHDRAWN)
+    if result is DeliveryResult.SENT:
+        await respond(
+            interaction,
+            f"You are no longer registered for **{title}**; your seat went to the next person. I sent you a DM "
+            "with a file that removes the talk from your calendar.",
+        )
+        return
+    tz = await bot.service.zone(guild)
+    await respond(
+        interaction,
+        f"You are no longer registered for **{title}**; your seat went to the next person. I could not DM you, "
+        "so open the attached file to remove the talk from your calendar.",
+        file=invite_file(talk, InviteKind.WITHDRAWN, tz),
+    )
+
+
+async def send_calendar_file(interaction: discord.Interaction[Any], talk_id: int) -> None:
+    bot = podium(interaction)
+    guild = guild_id(interaction)
+    talk = await bot.service.get_talk(guild, talk_id)
+    if not talk.is_public(bot.service.clock()):
+        raise NotFoundError(f"There is no announced talk #{talk_id} here. See `/talks`.")
+    tz = await bot.service.zone(guild)
+    kind = InviteKind.CANCELLED if talk.cancelled else InviteKind.CONFIRMED
+    note = (
+        "This talk was cancelled: the file removes it from your calendar."
+        if talk.cancelled
+        else f"Open the file to add **{discord.utils.escape_markdown(talk.title)}** to your calendar. "
+        "Registering (the Register button) also sends you updates when the talk changes."
+    )
+    await respond(interaction, note, file=invite_file(talk, kind, tz))
+
+
+class _TalkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"^podium:unused:(?P<talk_id>[0-9]+)$"):
+    """A button on an announcement that still works after a restart: the talk id is in its custom id."""
+
+    def __init__(self, talk_id: int, button: discord.ui.Button[Any] | None = None) -> None:
+        super().__init__(button or discord.ui.Button(custom_id=f"podium:unused:{talk_id}"))
+        self.talk_id = talk_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> _TalkButton:
+        return cls(int(match["talk_id"]), item if isinstance(item, discord.ui.Button) else None)
+
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.act(interaction)
+        except Exception as error:
+            await report_error(interaction, error)
+
+
+class RegisterButton(_TalkButton, template=_template(REGISTER_ID)):
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await register_member(interaction, self.talk_id)
+
+
+class UnregisterButton(_TalkButton, template=_template(UNREGISTER_ID)):
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await unregister_member(interaction, self.talk_id)
+
+
+class CalendarButton(_TalkButton, template=_template(ICS_ID)):
+    async def act(self, interaction: discord.Interaction[Any]) -> None:
+        await send_calendar_file(interaction, self.talk_id)
+
+
+BUTTONS = (RegisterButton, UnregisterButton, CalendarButton)
+
+
+class Members(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*BUTTONS)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*BUTTONS)
+
+    @app_commands.command(name="talks", description="Upcoming talks in this server, with seats left")
+    @app_commands.guild_only()
+    async def talks(self, interaction: discord.Interaction[Any]) -> None:
+        bot = podium(interaction)
+        upcoming = await bot.service.upcoming(guild_id(interaction), limit=LIST_LIMIT + 1)
+        if not upcoming:
+            await respond(interaction, "No upcoming talks yet. Organizers can schedule one with `/talk create`.")
+            return
+        lines = [talk_line(talk, await bot.service.seats(talk)) for talk in upcoming[:LIST_LIMIT]]
+        more = "\n…and more: type in `/register`'s talk box to search." if len(upcoming) > LIST_LIMIT else ""
+        embed = discord.Embed(title="Upcoming talks", description="\n\n".join(lines) + more,
+                              colour=discord.Colour.blurple())
+        await respond(interaction, "Register with `/register` or the button on each announcement.", embed=embed)
+
+    @app_commands.command(name="register", description="Register for a talk (or join its waitlist)")
+    @app_commands.describe(talk="The talk to attend")
+    @app_commands.autocomplete(talk=public_talk_autocomplete)
+    @app_commands.guild_only()
+    async def register(self, interaction: discord.Interaction[Any], talk: int) -> None:
+        await register_member(interaction, talk)
+
+    @app_commands.command(name="unregister", description="Give up your seat (or leave the waitlist)")
+    @app_commands.describe(talk="The talk to leave")
+    @app_commands.autocomplete(talk=my_talk_autocomplete)
+    @app_commands.guild_only()
+    async def unregister(self, interaction: discord.Interaction[Any], talk: int) -> None:
+        await unregister_member(interaction, talk)
+
+    @app_commands.command(name="mytalks", description="Your registrations and waitlist positions")
+    @app_commands.guild_only()
+    async def mytalks(self, interaction: discord.Interaction[Any]) -> None:
+        bot = podium(interaction)
+        guild = guild_id(interaction)
+        pairs = await bot.service.member_talks(guild, interaction.user.id)
+        if not pairs:
+            await respond(interaction, "You are not registered for any upcoming talk. See `/talks` to find one.")
+            return
+        lines = []
+        for talk, registration in pairs[:20]:
+            state = "cancelled" if talk.cancelled else registration_text(registration)
+            lines.append(f"{talk_line(talk)}\n→ **{state}**")
+        notifications = await bot.service.notifications_enabled(guild, interaction.user.id)
+        footer = "Reminder DMs are on." if notifications else "Reminder DMs are off (`/notifications enabled:True`)."
+        embed = discord.Embed(title="Your talks", description="\n\n".join(lines), colour=discord.Colour.blurple())
+        embed.set_footer(text=footer)
+        await respond(interaction, embed=embed)
+
+    @app_commands.command(name="notifications", description="Turn reminder DMs on or off for you")
+    @app_commands.describe(enabled="True to get reminder DMs before your talks, False to stop them")
+    @app_commands.guild_only()
+    async def notifications(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
+        bot = podium(interaction)
+        await bot.service.set_notifications(guild_id(interaction), interaction.user.id, enabled)
+        if enabled:
+            text = "Reminder DMs are **on**: I will DM you before the talks you are confirmed for."
+        else:
+            text = (
+                "Reminder DMs are **off**. You stay registered and still get calendar invites and changes. "
+                "Turn them back on with `/notifications enabled:True`."
+            )
+        await respond(interaction, text)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Members(bot))

@@ -1,0 +1,248 @@
+"""/talk create|edit|cancel|announce|attendees: what organizers do."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.embeds import registration_text, seats_text, talk_embed
+from bot.errors import PodiumError
+from bot.invites import InviteKind
+from bot.models import Registration, Talk
+from bot.replies import defer, guild_id, organizer_talk_autocomplete, podium, respond
+from bot.talks import TalkInput, ensure_organizer
+from bot.timeparse import discord_timestamp
+
+_FIELDS = {
+    "title": "Talk title (up to 100 characters)",
+    "speaker": "Who gives the talk",
+    "start": "Start, YYYY-MM-DD HH:MM in the server's time zone (or ISO 8601 with offset)",
+    "duration": "Length in minutes (default 60)",
+    "location": "Room or link",
+    "capacity": "Number of seats (leave empty for unlimited)",
+    "description": "Abstract (up to 2000 characters)",
+    "speaker_bio": "A few lines about the speaker",
+    "reminders": "Reminder offsets before the start, e.g. 1d,1h,15m",
+    "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
+}
+_EDIT_FIELDS = {
+    **_FIELDS,
+    "location": "Room or link ('-' to clear)",
+    "description": "Abstract ('-' to clear)",
+    "speaker_bio": "About the speaker ('-' to clear)",
+    "capacity": "Number of seats; raising it confirms people from the waitlist",
+}
+_FIELD_LABELS = {
+    "start_at": "start",
+    "duration_min": "duration",
+}
+# Spreadsheet programs run cells that start with these as formulas.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def _organizer(interaction: discord.Interaction[Any]) -> int:
+    guild = guild_id(interaction)
+    settings = await podium(interaction).service.settings(guild)
+    member = interaction.user
+    role_ids = [role.id for role in member.roles] if isinstance(member, discord.Member) else []
+    permissions = interaction.permissions
+    ensure_organizer(
+        settings,
+        role_ids,
+        can_manage_events=permissions.manage_events or permissions.manage_guild or permissions.administrator,
+    )
+    return guild
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def attendees_csv(registrations: list[Registration]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["display_name", "user_id", "status", "waitlist_position", "registered_at", "invite_dm"])
+    for registration in registrations:
+        writer.writerow(
+            [
+                _csv_cell(registration.display_name),
+                str(registration.user_id),
+                registration.status.value,
+                "" if registration.position is None else registration.position,
+                registration.registered_at.isoformat().replace("+00:00", "Z"),
+                "failed" if registration.dm_failed else ("sent" if registration.confirmed else "none yet"),
+            ]
+        )
+    # A byte-order mark lets Excel open the names (accents, non-Latin scripts) correctly.
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+class Organizers(commands.Cog):
+    talk = app_commands.Group(name="talk", description="Schedule and manage talks (organizers)", guild_only=True)
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    async def _announce(self, interaction: discord.Interaction[Any], talk: Talk) -> tuple[Talk, str]:
+        """Post the announcement; the second value tells the organizer what happened."""
+        try:
+            talk = await podium(interaction).announcer.publish(talk)
+        except PodiumError as error:
+            return talk, f"Not announced yet: {error}"
+        return talk, f"Announced in <#{talk.announcement_channel_id}>: {talk.announcement_url()}"
+
+    @talk.command(name="create", description="Schedule a new talk and announce it")
+    @app_commands.describe(**_FIELDS)
+    async def create(
+        self,
+        interaction: discord.Interaction[Any],
+        title: str,
+        speaker: str,
+        start: str,
+        duration: int | None = None,
+        location: str | None = None,
+        capacity: int | None = None,
+        description: str | None = None,
+        speaker_bio: str | None = None,
+        reminders: str | None = None,
+        announce_at: str | None = None,
+    ) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        data = TalkInput(title, speaker, start, duration, location, capacity, description, speaker_bio, reminders,
+                         announce_at)
+        talk = await bot.service.create_talk(guild, interaction.user.id, data)
+        await defer(interaction)
+        if talk.announce_at is None:
+            talk, status = await self._announce(interaction, talk)
+        else:
+            status = (
+                f"It will be announced {discord_timestamp(talk.announce_at)} "
+                f"({discord_timestamp(talk.announce_at, 'R')}); run `/talk announce talk:{talk.id}` to post it earlier."
+            )
+        seats = await bot.service.seats(talk)
+        await respond(
+            interaction,
+            f"Created talk **#{talk.id}**. {status}\nPreview:",
+            embed=talk_embed(talk, seats, bot.service.clock()),
+        )
+
+    @talk.command(name="edit", description="Change a talk; registrants get an updated invite")
+    @app_commands.describe(talk="The talk to change", **_EDIT_FIELDS)
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction[Any],
+        talk: int,
+        title: str | None = None,
+        speaker: str | None = None,
+        start: str | None = None,
+        duration: int | None = None,
+        location: str | None = None,
+        capacity: int | None = None,
+        description: str | None = None,
+        speaker_bio: str | None = None,
+        reminders: str | None = None,
+        announce_at: str | None = None,
+    ) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        data = TalkInput(title, speaker, start, duration, location, capacity, description, speaker_bio, reminders,
+                         announce_at)
+        outcome = await bot.service.edit_talk(guild, talk, data)
+        updated = outcome.talk
+        if not outcome.changed:
+            await respond(interaction, f"Nothing changed: talk #{updated.id} already has those values.")
+            return
+        changed = ", ".join(sorted(_FIELD_LABELS.get(name, name) for name in outcome.changed))
+        lines = [f"Updated talk **#{updated.id}** ({changed})."]
+        if outcome.invite_changed:
+            promoted_ids = {registration.user_id for registration in outcome.promoted}
+            recipients = [r.user_id for r in outcome.confirmed if r.user_id not in promoted_ids]
+            bot.invites.send_many_later(updated, recipients, InviteKind.UPDATED)
+            if recipients:
+                lines.append(f"Sending an updated calendar invite to {len(recipients)} confirmed registrant(s).")
+        if outcome.promoted:
+            bot.invites.send_many_later(updated, [r.user_id for r in outcome.promoted], InviteKind.PROMOTED)
+            lines.append(f"{len(outcome.promoted)} member(s) moved from the waitlist to confirmed and were told by DM.")
+        if outcome.over_capacity:
+            lines.append(
+                f"{outcome.seats.confirmed} members were already confirmed, {outcome.over_capacity} more than the new "
+                f"capacity of {updated.capacity}: they keep their seats, and new registrations go to the waitlist."
+            )
+        lines.append(f"Seats: {seats_text(outcome.seats)}.")
+        if updated.announcement_message_id is not None:
+            bot.announcer.refresh(updated.id, guild)
+            lines.append("The announcement is being updated.")
+        await respond(interaction, "\n".join(lines))
+
+    @talk.command(name="cancel", description="Cancel a talk; registrants are told and their invites withdrawn")
+    @app_commands.describe(talk="The talk to cancel", reason="Shown to registrants and on the announcement")
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def cancel(self, interaction: discord.Interaction[Any], talk: int, reason: str | None = None) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        outcome = await bot.service.cancel_talk(guild, talk, reason)
+        bot.invites.send_many_later(outcome.talk, [r.user_id for r in outcome.confirmed], InviteKind.CANCELLED)
+        bot.announcer.refresh(outcome.talk.id, guild)
+        told = (
+            f"Sending the cancellation to {len(outcome.confirmed)} confirmed registrant(s), with a file that removes "
+            "it from their calendars."
+            if outcome.confirmed
+            else "Nobody was confirmed, so there was no one to tell."
+        )
+        await respond(interaction, f"Cancelled talk **#{outcome.talk.id}** ({outcome.talk.title}). {told}")
+
+    @talk.command(name="announce", description="Post (or re-post) a talk's announcement now")
+    @app_commands.describe(talk="The talk to announce")
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def announce(self, interaction: discord.Interaction[Any], talk: int) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        record = await bot.service.changeable_talk(guild, talk)
+        await defer(interaction)
+        reposted = record.announcement_message_id is not None
+        record = await bot.announcer.publish(record)
+        verb = "Re-posted" if reposted else "Posted"
+        await respond(interaction, f"{verb} the announcement of talk **#{record.id}**: {record.announcement_url()}")
+
+    @talk.command(name="attendees", description="Who registered for a talk (with a CSV file)")
+    @app_commands.describe(talk="The talk")
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def attendees(self, interaction: discord.Interaction[Any], talk: int) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        record = await bot.service.get_talk(guild, talk)
+        registrations = await bot.service.attendees(record)
+        confirmed = [r for r in registrations if r.confirmed]
+        waitlisted = [r for r in registrations if not r.confirmed]
+        unreachable = [r for r in registrations if r.dm_failed]
+        capacity = f" of {record.capacity} seats" if record.capacity else ""
+        lines = [
+            f"**#{record.id} {discord.utils.escape_markdown(record.title)}**: {len(confirmed)} confirmed{capacity}, "
+            f"{len(waitlisted)} on the waitlist."
+        ]
+        if unreachable:
+            names = ", ".join(f"<@{r.user_id}>" for r in unreachable[:20])
+            more = f" and {len(unreachable) - 20} more" if len(unreachable) > 20 else ""
+            lines.append(f"Could not be reached by DM (their DMs are closed): {names}{more}.")
+        if registrations:
+            preview = "\n".join(
+                f"{index}. {discord.utils.escape_markdown(r.display_name)} — {registration_text(r)}"
+                for index, r in enumerate(registrations[:15], start=1)
+            )
+            lines.append(preview + ("\n…" if len(registrations) > 15 else ""))
+            lines.append("The full list is in the attached CSV.")
+        else:
+            lines.append("No registrations yet.")
+        file = discord.File(io.BytesIO(attendees_csv(registrations)), filename=f"talk-{record.id}-attendees.csv")
+        await respond(interaction, "\n".join(lines)[:2000], file=file)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Organizers(bot))

@@ -1,0 +1,82 @@
+"""/setup: per-server settings (announcement channel, organizer role, time zone, reminders, ping role)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.models import GuildSettings
+from bot.replies import guild_id, podium, respond
+from bot.timeparse import format_offsets
+
+
+def describe(settings: GuildSettings, default_tz: str) -> str:
+    channel = f"<#{settings.channel_id}>" if settings.channel_id else "not set — announcements cannot be posted"
+    organizer = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else "not set (Manage Events only)"
+    timezone = settings.timezone or f"{default_tz} (default)"
+    reminders = format_offsets(settings.default_reminders())
+    if settings.reminders is None:
+        reminders += " (default)"
+    ping = f"<@&{settings.ping_role_id}>" if settings.ping_role_id else "none"
+    return (
+        f"**Announcement channel:** {channel}\n**Organizer role:** {organizer}\n**Time zone:** {timezone}\n"
+        f"**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}"
+    )
+
+
+class Setup(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="setup", description="Configure Podium for this server (no options: show settings)")
+    @app_commands.describe(
+        channel="Channel where talks are announced",
+        organizer_role="Role whose members may create and edit talks",
+        timezone="Time zone for the dates organizers type, e.g. Europe/Paris",
+        reminders="Default reminder offsets before each talk, e.g. 1d,1h",
+        ping_role="Role mentioned in reminder posts",
+    )
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def setup_command(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel | None = None,
+        organizer_role: discord.Role | None = None,
+        timezone: str | None = None,
+        reminders: str | None = None,
+        ping_role: discord.Role | None = None,
+    ) -> None:
+        bot = podium(interaction)
+        guild = guild_id(interaction)
+        default_tz = bot.settings.default_timezone
+        if all(value is None for value in (channel, organizer_role, timezone, reminders, ping_role)):
+            current = await bot.service.settings(guild)
+            hint = "" if current.channel_id else "\nStart with `/setup channel:#talks`."
+            await respond(interaction, f"Podium settings for this server:\n{describe(current, default_tz)}{hint}")
+            return
+        for role in (organizer_role, ping_role):
+            if role is not None and role.is_default():
+                raise_text = "Pick a real role, not @everyone: everyone would be an organizer or be pinged."
+                await respond(interaction, raise_text)
+                return
+        updated = await bot.service.update_settings(
+            guild,
+            channel_id=channel.id if channel else None,
+            organizer_role_id=organizer_role.id if organizer_role else None,
+            timezone=timezone,
+            reminders=reminders,
+            ping_role_id=ping_role.id if ping_role else None,
+        )
+        next_step = "Next: create a talk with `/talk create`." if updated.channel_id else (
+            "Next: choose where talks are announced with `/setup channel:#talks`."
+        )
+        await respond(interaction, f"Settings saved.\n{describe(updated, default_tz)}\n{next_step}")
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Setup(bot))
