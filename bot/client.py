@@ -35,6 +35,9 @@ def point_at_api(settings: Settings) -> None:
 
 class PodiumBot(commands.Bot):
     def __init__(self, settings: Settings, db: Database) -> None:
+        # Podium never joins voice; the missing voice libraries are expected, not worth a warning.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for /setup and permission checks; no privileged intents
         super().__init__(

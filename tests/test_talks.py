@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
+from bot.models import GuildSettings, RegistrationStatus, TalkStatus
+from bot.talks import TalkInput, TalkService, ensure_organizer
+from tests.conftest import Clock
+
+GUILD = 111
+OTHER_GUILD = 222
+ORGANIZER = 1
+
+
+def talk_input(**overrides: object) -> TalkInput:
+    values: dict[str, object] = {"title": "Drug discovery", "speaker": "Prof. Curie", "start": "2026-03-14 18:30"}
+    values.update(overrides)
+    return TalkInput(**values)  # type: ignore[arg-type]
+
+
+async def test_create_talk_defaults_and_utc(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(location="Amphi A"))
+    assert talk.start_at == datetime(2026, 3, 14, 17, 30, tzinfo=UTC)
+    assert talk.duration_min == 60
+    assert talk.capacity is None
+    assert talk.reminders == (1440, 60)
+    assert talk.status is TalkStatus.SCHEDULED
+    assert talk.sequence == 0
+    assert talk.location == "Amphi A"
+    assert (await service.get_talk(GUILD, talk.id)) == talk
+
+
+async def test_create_uses_server_settings(service: TalkService) -> None:
+    await service.update_settings(GUILD, timezone="America/New_York", reminders="2h,15m")
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    assert talk.start_at == datetime(2026, 3, 14, 22, 30, tzinfo=UTC)
+    assert talk.reminders == (120, 15)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"start": "2026-02-01 10:00"}, "in the past"),
+        ({"start": "next week"}, "YYYY-MM-DD HH:MM"),
+        ({"duration": 0}, "duration"),
+        ({"duration": -5}, "duration"),
+        ({"duration": 24 * 60 + 1}, "24 hours"),
+        ({"capacity": 0}, "at least 1"),
+        ({"capacity": -3}, "at least 1"),
+        ({"title": "x" * 101}, "limit is 100"),
+        ({"title": "   "}, "cannot be empty"),
+        ({"description": "d" * 2001}, "limit is 2000"),
+        ({"reminders": "1w"}, "not a reminder offset"),
+        ({"announce_at": "2026-03-15 10:00"}, "must come before the talk starts"),
+        ({"announce_at": "2026-02-28 10:00"}, "in the past"),
+        ({"announce_at": "2026-03-14 18:30"}, "must come before"),
+    ],
+)
+async def test_create_rejects_bad_input_and_changes_nothing(
+    service: TalkService, overrides: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(InputError, match=fragment):
+        await service.create_talk(GUILD, ORGANIZER, talk_input(**overrides))
+    assert await service.upcoming(GUILD, public_only=False) == []
+
+
+async def test_talks_are_scoped_by_server(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    with pytest.raises(NotFoundError, match=f"no talk #{talk.id}"):
+        await service.get_talk(OTHER_GUILD, talk.id)
+    with pytest.raises(NotFoundError):
+        await service.register(OTHER_GUILD, talk.id, 5, "eve")
+    with pytest.raises(NotFoundError):
+        await service.edit_talk(OTHER_GUILD, talk.id, TalkInput(title="Hijacked"))
+    assert await service.upcoming(OTHER_GUILD) == []
+
+
+async def test_register_until_full_then_waitlist(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=2))
+    first = await service.register(GUILD, talk.id, 10, "a")
+    second = await service.register(GUILD, talk.id, 11, "b")
+    third = await service.register(GUILD, talk.id, 12, "c")
+    fourth = await service.register(GUILD, talk.id, 13, "d")
+    assert [o.registration.status for o in (first, second)] == [RegistrationStatus.CONFIRMED] * 2
+    assert third.registration.status is RegistrationStatus.WAITLISTED
+    assert (third.registration.position, fourth.registration.position) == (1, 2)
+    assert fourth.seats.confirmed == 2
+    assert fourth.seats.waitlisted == 2
+    assert fourth.seats.left == 0
+
+
+async def test_register_twice_changes_nothing(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    await service.register(GUILD, talk.id, 10, "a")
+    again = await service.register(GUILD, talk.id, 10, "a")
+    assert not again.created
+    assert again.registration.confirmed
+    assert len(await service.attendees(talk)) == 1
+
+
+async def test_unregister_promotes_first_waitlisted(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    for user in (10, 11, 12):
+        await service.register(GUILD, talk.id, user, f"user{user}")
+    outcome = await service.unregister(GUILD, talk.id, 10)
+    assert outcome.removed.confirmed
+    assert [r.user_id for r in outcome.promoted] == [11]
+    remaining = await service.attendees(talk)
+    assert [(r.user_id, r.status, r.position) for r in remaining] == [
+        (11, RegistrationStatus.CONFIRMED, None),
+        (12, RegistrationStatus.WAITLISTED, 1),
+    ]
+
+
+async def test_leaving_the_waitlist_promotes_nobody(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    for user in (10, 11, 12):
+        await service.register(GUILD, talk.id, user, "x")
+    outcome = await service.unregister(GUILD, talk.id, 11)
+    assert outcome.promoted == []
+    assert (await service.registration(talk, 12)).position == 1  # type: ignore[union-attr]
+
+
+async def test_unregister_when_not_registered(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    with pytest.raises(StateError, match="not registered"):
+        await service.unregister(GUILD, talk.id, 99)
+
+
+async def test_capacity_lowered_keeps_confirmed_and_raised_promotes(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=3))
+    for user in range(10, 16):
+        await service.register(GUILD, talk.id, user, "x")
+    lowered = await service.edit_talk(GUILD, talk.id, TalkInput(capacity=1))
+    assert lowered.over_capacity == 2
+    assert lowered.seats.confirmed == 3
+    assert lowered.promoted == []
+    assert not lowered.invite_changed
+    late = await service.register(GUILD, talk.id, 20, "late")
+    assert late.registration.status is RegistrationStatus.WAITLISTED
+    raised = await service.edit_talk(GUILD, talk.id, TalkInput(capacity=5))
+    assert [r.user_id for r in raised.promoted] == [13, 14]
+    assert raised.seats.confirmed == 5
+    assert raised.seats.waitlisted == 2
+
+
+async def test_edit_time_bumps_sequence_and_reports_confirmed(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    await service.register(GUILD, talk.id, 10, "a")
+    await service.register(GUILD, talk.id, 11, "b")
+    outcome = await service.edit_talk(GUILD, talk.id, TalkInput(start="2026-03-15 10:00", location="Room 2"))
+    assert outcome.invite_changed
+    assert outcome.changed == {"start_at", "location"}
+    assert outcome.talk.sequence == 1
+    assert [r.user_id for r in outcome.confirmed] == [10]
+    description_only = await service.edit_talk(GUILD, talk.id, TalkInput(description="New abstract"))
+    assert not description_only.invite_changed
+    assert description_only.talk.sequence == 1
+    same = await service.edit_talk(GUILD, talk.id, TalkInput(location="Room 2"))
+    assert same.changed == frozenset()
+
+
+async def test_edit_clears_optional_text(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(location="Amphi", description="abc"))
+    outcome = await service.edit_talk(GUILD, talk.id, TalkInput(location="-", description="-"))
+    assert outcome.talk.location is None
+    assert outcome.talk.description is None
+
+
+async def test_edit_without_fields_and_bad_values_change_nothing(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    with pytest.raises(InputError, match="Nothing to change"):
+        await service.edit_talk(GUILD, talk.id, TalkInput())
+    with pytest.raises(InputError):
+        await service.edit_talk(GUILD, talk.id, TalkInput(title="ok", duration=0))
+    assert (await service.get_talk(GUILD, talk.id)).title == "Drug discovery"
+
+
+async def test_cancel_then_nothing_more(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    await service.register(GUILD, talk.id, 10, "a")
+    await service.register(GUILD, talk.id, 11, "b")
+    outcome = await service.cancel_talk(GUILD, talk.id, "Speaker ill")
+    assert outcome.talk.status is TalkStatus.CANCELLED
+    assert outcome.talk.sequence == talk.sequence + 1
+    assert [r.user_id for r in outcome.confirmed] == [10]
+    with pytest.raises(StateError, match="cancelled"):
+        await service.register(GUILD, talk.id, 12, "c")
+    with pytest.raises(StateError, match="cancelled"):
+        await service.edit_talk(GUILD, talk.id, TalkInput(title="again"))
+    with pytest.raises(StateError, match="cancelled"):
+        await service.cancel_talk(GUILD, talk.id, None)
+
+
+async def test_over_talk_is_closed(service: TalkService, clock: Clock) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(duration=90))
+    clock.now = talk.start_at + timedelta(minutes=30)
+    assert (await service.register(GUILD, talk.id, 10, "late")).created  # in progress: still open
+    clock.now = talk.end_at
+    with pytest.raises(StateError, match="over"):
+        await service.register(GUILD, talk.id, 11, "later")
+    with pytest.raises(StateError, match="over"):
+        await service.edit_talk(GUILD, talk.id, TalkInput(title="x"))
+    assert await service.upcoming(GUILD) == []
+
+
+async def test_talk_held_back_until_announce_at(service: TalkService, clock: Clock) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(announce_at="2026-03-10 09:00"))
+    assert await service.upcoming(GUILD) == []
+    assert [t.id for t in await service.upcoming(GUILD, public_only=False)] == [talk.id]
+    with pytest.raises(NotFoundError):
+        await service.register(GUILD, talk.id, 10, "early bird")
+    clock.now = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    assert (await service.register(GUILD, talk.id, 10, "on time")).created
+
+
+async def test_hundreds_of_concurrent_registrations_never_exceed_capacity(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=37))
+    outcomes = await asyncio.gather(*(service.register(GUILD, talk.id, 1000 + i, f"s{i}") for i in range(300)))
+    confirmed = [o for o in outcomes if o.registration.confirmed]
+    waitlisted = sorted(o.registration.position for o in outcomes if not o.registration.confirmed)
+    assert len(confirmed) == 37
+    assert waitlisted == list(range(1, 264))
+    seats = await service.seats(talk)
+    assert (seats.confirmed, seats.waitlisted, seats.left) == (37, 263, 0)
+
+
+async def test_concurrent_unregisters_promote_exactly_once(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=50))
+    for user in range(100):
+        await service.register(GUILD, talk.id, user, "x")
+    outcomes = await asyncio.gather(*(service.unregister(GUILD, talk.id, user) for user in range(0, 50, 2)))
+    promoted = [r.user_id for o in outcomes for r in o.promoted]
+    assert sorted(promoted) == list(range(50, 75))
+    seats = await service.seats(talk)
+    assert (seats.confirmed, seats.waitlisted) == (50, 25)
+
+
+async def test_member_talks_lists_positions(service: TalkService) -> None:
+    full = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    other = await service.create_talk(GUILD, ORGANIZER, talk_input(title="Second", start="2026-03-20 10:00"))
+    await service.register(GUILD, full.id, 1, "a")
+    await service.register(GUILD, full.id, 2, "b")
+    await service.register(GUILD, other.id, 2, "b")
+    pairs = await service.member_talks(GUILD, 2)
+    assert [(t.id, r.status, r.position) for t, r in pairs] == [
+        (full.id, RegistrationStatus.WAITLISTED, 1),
+        (other.id, RegistrationStatus.CONFIRMED, None),
+    ]
+    assert await service.member_talks(OTHER_GUILD, 2) == []
+
+
+async def test_settings_validation_changes_nothing(service: TalkService) -> None:
+    await service.update_settings(GUILD, channel_id=5, timezone="Europe/Paris")
+    with pytest.raises(InputError):
+        await service.update_settings(GUILD, channel_id=6, timezone="Nowhere/Land")
+    with pytest.raises(InputError):
+        await service.update_settings(GUILD, channel_id=6, reminders="soon")
+    settings = await service.settings(GUILD)
+    assert settings.channel_id == 5
+    assert settings.reminders is None
+    updated = await service.update_settings(GUILD, reminders="none")
+    assert updated.reminders == ()
+    assert updated.channel_id == 5
+
+
+async def test_notifications_preference(service: TalkService) -> None:
+    assert await service.notifications_enabled(GUILD, 1)
+    await service.set_notifications(GUILD, 1, False)
+    assert not await service.notifications_enabled(GUILD, 1)
+    assert await service.notifications_enabled(OTHER_GUILD, 1)
+
+
+def test_organizer_rule() -> None:
+    settings = GuildSettings(guild_id=GUILD, organizer_role_id=77)
+    ensure_organizer(settings, [77], can_manage_events=False)
+    ensure_organizer(settings, [], can_manage_events=True)
+    with pytest.raises(PermissionDeniedError, match="Manage Events"):
+        ensure_organizer(settings, [78], can_manage_events=False)
+    with pytest.raises(PermissionDeniedError, match="/setup organizer_role"):
+        ensure_organizer(GuildSettings(guild_id=GUILD), [], can_manage_events=False)
+
+
+async def test_migrations_are_recorded(db: object) -> None:
+    from bot.database import Database
+
+    assert isinstance(db, Database)
+    assert await db.schema_version() >= 1
+    assert await db.migrate() == await db.schema_version()  # running again is a no-op
