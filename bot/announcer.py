@@ -28,10 +28,11 @@ class Announcer:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
 
-    async def publish(self, talk: Talk) -> Talk:
+    async def publish(self, talk: Talk, *, nonce: str | None = None) -> Talk:
         """Post the announcement (again) in the server's channel; returns the talk with its message ids.
 
         Raises StateError with what to do when there is no channel or the bot may not post there.
+        Scheduled posts pass a nonce, so a retry after a crash returns the message already posted.
         """
         settings = await self.service.settings(talk.guild_id)
         if settings.channel_id is None:
@@ -43,7 +44,7 @@ class Announcer:
         seats = await self.service.seats(talk)
         channel = self.client.get_partial_messageable(settings.channel_id, guild_id=talk.guild_id)
         try:
-            message = await channel.send(embed=talk_embed(talk, seats, now), view=talk_view(talk, now))
+            message = await channel.send(embed=talk_embed(talk, seats, now), view=talk_view(talk, now), nonce=nonce)
         except discord.Forbidden:
             raise StateError(
                 f"I am not allowed to post in <#{settings.channel_id}>. Give me the View Channel, Send Messages "

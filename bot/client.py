@@ -12,8 +12,9 @@ from discord.ext import commands
 
 from bot import store
 from bot.announcer import Announcer
+from bot.courier import Courier
 from bot.database import Database
-from bot.invites import InviteMailer
+from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
 
@@ -51,12 +52,14 @@ class PodiumBot(commands.Bot):
         self.db = db
         self.service = TalkService(db, settings.tz)
         self.announcer = Announcer(self, self.service)
-        self.invites = InviteMailer(self, self.service)
+        self.courier = Courier(self, self.service)
+        self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
+        await self.scheduler.start()
 
     async def _sync_commands(self) -> None:
         """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed."""
@@ -83,6 +86,7 @@ class PodiumBot(commands.Bot):
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user and self.user.id, len(self.guilds))
 
     async def close(self) -> None:
-        await self.invites.drain()
+        self.scheduler.shutdown()
+        await self.courier.drain()
         await self.announcer.drain()
         await super().close()

@@ -17,6 +17,7 @@ ICS_ID = "podium:ics:{talk_id}"
 _COLOUR_OPEN = discord.Colour.blurple()
 _COLOUR_CLOSED = discord.Colour.dark_grey()
 _COLOUR_CANCELLED = discord.Colour.red()
+_COLOUR_LIVE = discord.Colour.green()
 
 
 def when(talk: Talk) -> str:
@@ -46,6 +47,8 @@ def talk_embed(talk: Talk, seats: Seats, now: datetime) -> discord.Embed:
         title, colour = f"Cancelled: {talk.title}", _COLOUR_CANCELLED
     elif talk.is_over(now):
         title, colour = f"Over: {talk.title}", _COLOUR_CLOSED
+    elif talk.has_started(now):
+        title, colour = f"Happening now: {talk.title}", _COLOUR_LIVE
     else:
         title, colour = talk.title, _COLOUR_OPEN
     embed = discord.Embed(title=title, description=talk.description or None, colour=colour)
@@ -59,6 +62,8 @@ def talk_embed(talk: Talk, seats: Seats, now: datetime) -> discord.Embed:
     if talk.cancelled:
         reason = talk.cancel_reason or "No reason given."
         embed.add_field(name="Cancelled", value=reason, inline=False)
+    elif talk.is_over(now):
+        embed.add_field(name="Registration", value=f"Closed — {seats.confirmed} attended", inline=False)
     else:
         embed.add_field(name="Seats", value=seats_text(seats), inline=False)
     embed.set_footer(text=f"Talk #{talk.id}")

@@ -122,3 +122,42 @@ class Registration:
     @property
     def confirmed(self) -> bool:
         return self.status is RegistrationStatus.CONFIRMED
+
+
+class DeliveryKind(StrEnum):
+    """What a delivery carries; with the key it names one message that must go out exactly once."""
+
+    INVITE_CONFIRMED = "invite_confirmed"  # key: registration id
+    INVITE_PROMOTED = "invite_promoted"  # key: registration id
+    INVITE_UPDATED = "invite_updated"  # key: talk sequence
+    INVITE_CANCELLED = "invite_cancelled"  # key: talk sequence
+    INVITE_WITHDRAWN = "invite_withdrawn"  # key: registration id
+    REMINDER = "reminder"  # key: offset in minutes
+    REMINDER_POST = "reminder_post"  # key: offset in minutes (channel)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # permanent: DMs closed, unknown user, too many attempts
+    MISSED = "missed"  # no longer useful (the talk started before it could go out)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    guild_id: int
+    talk_id: int
+    recipient_type: str  # "user" or "channel"
+    recipient_id: int
+    kind: DeliveryKind
+    key: int
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    message_id: int | None
+
+    @property
+    def nonce(self) -> str:
+        """Derived from the row, so a retry of a send that reached Discord is recognised there (<= 25 chars)."""
+        return f"podium-{self.id}"

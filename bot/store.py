@@ -12,6 +12,9 @@ from typing import Any
 import aiosqlite
 
 from bot.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
     GuildSettings,
     Registration,
     RegistrationStatus,
@@ -379,4 +382,149 @@ async def set_state(conn: aiosqlite.Connection, key: str, value: str) -> None:
     await conn.execute(
         "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
+    )
+
+
+# --- deliveries (the outbox) ---------------------------------------------------------------------------
+
+
+def _delivery(row: aiosqlite.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        talk_id=row["talk_id"],
+        recipient_type=row["recipient_type"],
+        recipient_id=row["recipient_id"],
+        kind=DeliveryKind(row["kind"]),
+        key=row["key"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        message_id=row["message_id"],
+    )
+
+
+async def ensure_deliveries(conn: aiosqlite.Connection, talk: Talk, recipient_type: str, kind: DeliveryKind,
+                            targets: Iterable[tuple[int, int]], now: datetime) -> list[Delivery]:
+    """Record one delivery per (recipient id, key) unless it exists; return those of them still pending."""
+    wanted = set(targets)
+    if not wanted:
+        return []
+    stamp = to_unix(now)
+    await conn.executemany(
+        """
+        INSERT INTO deliveries (guild_id, talk_id, recipient_type, recipient_id, kind, key, next_attempt_at,
+                                created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (talk_id, recipient_type, recipient_id, kind, key) DO NOTHING
+        """,
+        [(talk.guild_id, talk.id, recipient_type, rid, kind.value, key, stamp, stamp, stamp) for rid, key in wanted],
+    )
+    async with conn.execute(
+        """
+        SELECT * FROM deliveries
+        WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND status = 'pending' ORDER BY id
+        """,
+        (talk.id, recipient_type, kind.value),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [d for d in map(_delivery, rows) if (d.recipient_id, d.key) in wanted]
+
+
+async def finish_delivery(conn: aiosqlite.Connection, delivery_id: int, status: DeliveryStatus, now: datetime, *,
+                          message_id: int | None = None, error: str | None = None) -> None:
+    await conn.execute(
+        """
+        UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = COALESCE(?, last_error),
+               attempts = attempts + (? = 'sent' OR ? = 'failed'), updated_at = ?
+        WHERE id = ?
+        """,
+        (status.value, message_id, error, status.value, status.value, to_unix(now), delivery_id),
+    )
+
+
+async def postpone_delivery(conn: aiosqlite.Connection, delivery_id: int, next_attempt: datetime, error: str,
+                            now: datetime) -> int:
+    """Count a transient failure and set when to try again; returns the attempts made so far."""
+    async with conn.execute(
+        """
+        UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
+        WHERE id = ? RETURNING attempts
+        """,
+        (to_unix(next_attempt), error, to_unix(now), delivery_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def due_deliveries(conn: aiosqlite.Connection, now: datetime, limit: int = 1000) -> list[Delivery]:
+    async with conn.execute(
+        "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        (to_unix(now), limit),
+    ) as cursor:
+        return [_delivery(row) for row in await cursor.fetchall()]
+
+
+async def deliveries_for(conn: aiosqlite.Connection, talk_id: int, kind: DeliveryKind | None = None) -> list[Delivery]:
+    async with conn.execute(
+        "SELECT * FROM deliveries WHERE talk_id = ? AND (? IS NULL OR kind = ?) ORDER BY id",
+        (talk_id, None if kind is None else kind.value, None if kind is None else kind.value),
+    ) as cursor:
+        return [_delivery(row) for row in await cursor.fetchall()]
+
+
+async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: datetime) -> list[int]:
+    """Confirmed members with reminders on who were confirmed by the time the reminder fell due."""
+    async with conn.execute(
+        """
+        SELECT r.user_id FROM registrations r
+        LEFT JOIN member_preferences p ON p.guild_id = r.guild_id AND p.user_id = r.user_id
+        WHERE r.talk_id = ? AND r.status = 'confirmed' AND r.confirmed_at <= ? AND COALESCE(p.notifications, 1) = 1
+        ORDER BY r.id
+        """,
+        (talk.id, to_unix(due_at)),
+    ) as cursor:
+        return [int(row[0]) for row in await cursor.fetchall()]
+
+
+async def talks_between(conn: aiosqlite.Connection, ends_after: datetime, starts_before: datetime) -> list[Talk]:
+    """Scheduled talks of every server still running after ``ends_after`` and starting before ``starts_before``
+    or due to be announced before it."""
+    async with conn.execute(
+        """
+        SELECT * FROM talks
+        WHERE status = 'scheduled' AND start_at + duration_min * 60 > ?
+          AND (start_at - 43200 * 60 < ? OR (announce_at IS NOT NULL AND announce_at < ?))
+        ORDER BY start_at
+        """,
+        (to_unix(ends_after), to_unix(starts_before), to_unix(starts_before)),
+    ) as cursor:
+        return [_talk(row) for row in await cursor.fetchall()]
+
+
+async def get_talk_by_id(conn: aiosqlite.Connection, talk_id: int) -> Talk | None:
+    """For internal jobs that already hold a talk id from the database; commands use get_talk (scoped)."""
+    async with conn.execute("SELECT * FROM talks WHERE id = ?", (talk_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _talk(row)
+
+
+async def mark_pending_missed(conn: aiosqlite.Connection, talk_id: int, kinds: Iterable[DeliveryKind], key: int,
+                              now: datetime) -> int:
+    kind_values = [kind.value for kind in kinds]
+    marks = ", ".join("?" for _ in kind_values)
+    cursor = await conn.execute(
+        f"""
+        UPDATE deliveries SET status = 'missed', last_error = 'the talk had started', updated_at = ?
+        WHERE talk_id = ? AND key = ? AND status = 'pending' AND kind IN ({marks})
+        """,  # noqa: S608 - only placeholders are interpolated
+        (to_unix(now), talk_id, key, *kind_values),
+    )
+    return cursor.rowcount
+
+
+async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
+    """When a talk moves, the reminders sent for the old time no longer count: the new ones are owed."""
+    await conn.execute(
+        "DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post')", (talk_id,)
     )

@@ -286,6 +286,8 @@ class TalkService:
             if changed & INVITE_FIELDS:
                 updates["sequence"] = talk.sequence + 1
             updated = await store.update_talk(conn, talk.id, self.clock(), updates)
+            if "start_at" in changed:
+                await store.forget_reminders(conn, talk.id)
             promoted: list[Registration] = []
             seats = await store.seats(conn, updated)
             if "capacity" in changed and seats.left:
@@ -317,6 +319,18 @@ class TalkService:
                 self.clock(),
                 {"announcement_channel_id": channel_id, "announcement_message_id": message_id},
             )
+
+    async def talk_by_id(self, talk_id: int) -> Talk:
+        """Any server's talk, for timed jobs and deliveries that hold an id from the database."""
+        async with self.db.reading() as conn:
+            talk = await store.get_talk_by_id(conn, talk_id)
+        if talk is None:
+            raise NotFoundError(f"There is no talk #{talk_id}.")
+        return talk
+
+    async def talks_to_plan(self, until: datetime) -> list[Talk]:
+        async with self.db.reading() as conn:
+            return await store.talks_between(conn, self.clock(), until)
 
     async def changeable_talk(self, guild_id: int, talk_id: int) -> Talk:
         """The talk, if it exists here and is neither cancelled nor over."""

@@ -11,7 +11,8 @@ from discord.ext import commands
 
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
 from bot.errors import NotFoundError
-from bot.invites import DeliveryResult, InviteKind, invite_file
+from bot.messages import invite_file
+from bot.models import DeliveryKind, DeliveryStatus
 from bot.replies import (
     defer,
     guild_id,
@@ -52,8 +53,8 @@ async def register_member(interaction: discord.Interaction[Any], talk_id: int) -
             "you will be confirmed automatically and I will DM you the calendar invite.",
         )
         return
-    result = await bot.invites.send(talk, user.id, InviteKind.CONFIRMED)
-    if result is DeliveryResult.SENT:
+    statuses = await bot.courier.deliver(talk, DeliveryKind.INVITE_CONFIRMED, [(user.id, registration.id)])
+    if statuses[user.id] is DeliveryStatus.SENT:
         await respond(
             interaction,
             f"You're registered for **{title}**, {when(talk)}. I sent you a DM with the calendar invite. "
@@ -66,28 +67,31 @@ async def register_member(interaction: discord.Interaction[Any], talk_id: int) -
         f"You're registered for **{title}**, {when(talk)}. I could not DM you (your direct messages are closed "
         "for this server), so here is the calendar invite. To get updates, allow direct messages from server "
         "members in this server's Privacy Settings.",
-        file=invite_file(talk, InviteKind.CONFIRMED, tz),
+        file=invite_file(talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
     )
 
 
 async def unregister_member(interaction: discord.Interaction[Any], talk_id: int) -> None:
     await defer(interaction)
     bot = podium(interaction)
-    guild = guild_id(interaction)
+    # The Unregister button also rides on reminder DMs, where there is no server: the talk names it.
+    # Only the clicking member's own registration is touched, so this widens nothing.
+    guild = interaction.guild_id or (await bot.service.talk_by_id(talk_id)).guild_id
     outcome = await bot.service.unregister(guild, talk_id, interaction.user.id)
     talk = outcome.talk
     title = discord.utils.escape_markdown(talk.title)
     bot.announcer.refresh(talk.id, guild)
     if outcome.promoted:
-        bot.invites.send_many_later(talk, [r.user_id for r in outcome.promoted], InviteKind.PROMOTED)
+        bot.courier.deliver_later(talk, DeliveryKind.INVITE_PROMOTED, [(r.user_id, r.id) for r in outcome.promoted])
     if not outcome.removed.confirmed:
         await respond(interaction, f"You left the waitlist for **{title}**. Use `/register` if you change your mind.")
         return
     if talk.cancelled:
         await respond(interaction, f"You are no longer registered for **{title}** (it was cancelled).")
         return
-    result = await bot.invites.send(talk, interaction.user.id, InviteKind.WITHDRAWN)
-    if result is DeliveryResult.SENT:
+    user_id = interaction.user.id
+    statuses = await bot.courier.deliver(talk, DeliveryKind.INVITE_WITHDRAWN, [(user_id, outcome.removed.id)])
+    if statuses[user_id] is DeliveryStatus.SENT:
         await respond(
             interaction,
             f"You are no longer registered for **{title}**; your seat went to the next person. I sent you a DM "
@@ -99,7 +103,7 @@ async def unregister_member(interaction: discord.Interaction[Any], talk_id: int)
         interaction,
         f"You are no longer registered for **{title}**; your seat went to the next person. I could not DM you, "
         "so open the attached file to remove the talk from your calendar.",
-        file=invite_file(talk, InviteKind.WITHDRAWN, tz),
+        file=invite_file(talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
     )
 
 
@@ -110,14 +114,14 @@ async def send_calendar_file(interaction: discord.Interaction[Any], talk_id: int
     if not talk.is_public(bot.service.clock()):
         raise NotFoundError(f"There is no announced talk #{talk_id} here. See `/talks`.")
     tz = await bot.service.zone(guild)
-    kind = InviteKind.CANCELLED if talk.cancelled else InviteKind.CONFIRMED
+    kind = DeliveryKind.INVITE_CANCELLED if talk.cancelled else DeliveryKind.INVITE_CONFIRMED
     note = (
         "This talk was cancelled: the file removes it from your calendar."
         if talk.cancelled
         else f"Open the file to add **{discord.utils.escape_markdown(talk.title)}** to your calendar. "
         "Registering (the Register button) also sends you updates when the talk changes."
     )
-    await respond(interaction, note, file=invite_file(talk, kind, tz))
+    await respond(interaction, note, file=invite_file(talk, kind, tz, bot.service.clock()))
 
 
 class _TalkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"^podium:unused:(?P<talk_id>[0-9]+)$"):
@@ -181,8 +185,9 @@ class Members(commands.Cog):
             return
         lines = [talk_line(talk, await bot.service.seats(talk)) for talk in upcoming[:LIST_LIMIT]]
         more = "\n…and more: type in `/register`'s talk box to search." if len(upcoming) > LIST_LIMIT else ""
-        embed = discord.Embed(title="Upcoming talks", description="\n\n".join(lines) + more,
-                              colour=discord.Colour.blurple())
+        embed = discord.Embed(
+            title="Upcoming talks", description="\n\n".join(lines) + more, colour=discord.Colour.blurple()
+        )
         await respond(interaction, "Register with `/register` or the button on each announcement.", embed=embed)
 
     @app_commands.command(name="register", description="Register for a talk (or join its waitlist)")

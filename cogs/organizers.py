@@ -12,8 +12,7 @@ from discord.ext import commands
 
 from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import PodiumError
-from bot.invites import InviteKind
-from bot.models import Registration, Talk
+from bot.models import DeliveryKind, Registration, Talk
 from bot.replies import defer, guild_id, organizer_talk_autocomplete, podium, respond
 from bot.talks import TalkInput, ensure_organizer
 from bot.timeparse import discord_timestamp
@@ -114,10 +113,12 @@ class Organizers(commands.Cog):
     ) -> None:
         guild = await _organizer(interaction)
         bot = podium(interaction)
-        data = TalkInput(title, speaker, start, duration, location, capacity, description, speaker_bio, reminders,
-                         announce_at)
+        data = TalkInput(
+            title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
+        )
         talk = await bot.service.create_talk(guild, interaction.user.id, data)
         await defer(interaction)
+        bot.scheduler.plan(talk)
         if talk.announce_at is None:
             talk, status = await self._announce(interaction, talk)
         else:
@@ -152,10 +153,12 @@ class Organizers(commands.Cog):
     ) -> None:
         guild = await _organizer(interaction)
         bot = podium(interaction)
-        data = TalkInput(title, speaker, start, duration, location, capacity, description, speaker_bio, reminders,
-                         announce_at)
+        data = TalkInput(
+            title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
+        )
         outcome = await bot.service.edit_talk(guild, talk, data)
         updated = outcome.talk
+        bot.scheduler.plan(updated)
         if not outcome.changed:
             await respond(interaction, f"Nothing changed: talk #{updated.id} already has those values.")
             return
@@ -164,11 +167,15 @@ class Organizers(commands.Cog):
         if outcome.invite_changed:
             promoted_ids = {registration.user_id for registration in outcome.promoted}
             recipients = [r.user_id for r in outcome.confirmed if r.user_id not in promoted_ids]
-            bot.invites.send_many_later(updated, recipients, InviteKind.UPDATED)
+            bot.courier.deliver_later(
+                updated, DeliveryKind.INVITE_UPDATED, [(uid, updated.sequence) for uid in recipients]
+            )
             if recipients:
                 lines.append(f"Sending an updated calendar invite to {len(recipients)} confirmed registrant(s).")
         if outcome.promoted:
-            bot.invites.send_many_later(updated, [r.user_id for r in outcome.promoted], InviteKind.PROMOTED)
+            bot.courier.deliver_later(
+                updated, DeliveryKind.INVITE_PROMOTED, [(r.user_id, r.id) for r in outcome.promoted]
+            )
             lines.append(f"{len(outcome.promoted)} member(s) moved from the waitlist to confirmed and were told by DM.")
         if outcome.over_capacity:
             lines.append(
@@ -188,7 +195,10 @@ class Organizers(commands.Cog):
         guild = await _organizer(interaction)
         bot = podium(interaction)
         outcome = await bot.service.cancel_talk(guild, talk, reason)
-        bot.invites.send_many_later(outcome.talk, [r.user_id for r in outcome.confirmed], InviteKind.CANCELLED)
+        bot.scheduler.plan(outcome.talk)
+        bot.courier.deliver_later(
+            outcome.talk, DeliveryKind.INVITE_CANCELLED, [(r.user_id, outcome.talk.sequence) for r in outcome.confirmed]
+        )
         bot.announcer.refresh(outcome.talk.id, guild)
         told = (
             f"Sending the cancellation to {len(outcome.confirmed)} confirmed registrant(s), with a file that removes "
@@ -208,6 +218,7 @@ class Organizers(commands.Cog):
         await defer(interaction)
         reposted = record.announcement_message_id is not None
         record = await bot.announcer.publish(record)
+        bot.scheduler.plan(record)  # an announce_at job is no longer needed
         verb = "Re-posted" if reposted else "Posted"
         await respond(interaction, f"{verb} the announcement of talk **#{record.id}**: {record.announcement_url()}")
 

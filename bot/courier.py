@@ -1,0 +1,211 @@
+"""The one path for every DM and post Podium makes on its own: recorded, paced, retried, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Coroutine, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot import store
+from bot.messages import invite_file, invite_message, reminder_message, reminder_post, reminder_view
+from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk
+from bot.talks import TalkService
+
+log = logging.getLogger(__name__)
+
+# Discord error codes that retrying will not fix: DMs closed, unknown user, cannot DM this user,
+# unknown channel, missing access.
+PERMANENT_ERRORS = frozenset({50007, 10013, 50033, 10003, 50001})
+MAX_ATTEMPTS = 8
+INVITE_KINDS = frozenset(
+    {
+        DeliveryKind.INVITE_CONFIRMED,
+        DeliveryKind.INVITE_PROMOTED,
+        DeliveryKind.INVITE_UPDATED,
+        DeliveryKind.INVITE_CANCELLED,
+    }
+)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s ... capped at 10 minutes."""
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 600))
+
+
+class Pacer:
+    """Spaces requests to stay under Discord's global limit (50 requests/s per bot).
+
+    discord.py waits out 429s, but each 429 uses one of a request's five tries and Discord
+    temporarily bans bots that collect too many; pacing the fan-out keeps us under the line instead.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class Courier:
+    """Sends deliveries recorded in the outbox (the deliveries table).
+
+    A row is written before sending and marked sent (with the message id) after Discord accepted it.
+    Each send carries a nonce derived from the row with enforce_nonce, so re-sending a row after a
+    crash returns Discord's existing message instead of posting a second one.
+    """
+
+    def __init__(self, client: discord.Client, service: TalkService, *, concurrency: int = 8,
+                 per_second: float = 48.0) -> None:
+        self.client = client
+        self.service = service
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pacer = Pacer(per_second)
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- entry points ----------------------------------------------------------------------------
+
+    async def deliver(self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *,
+                      recipient_type: str = "user") -> dict[int, DeliveryStatus]:
+        """Record and send one message per (recipient, key); returns each recipient's status.
+
+        Recipients whose delivery was already final keep their recorded status and get nothing new.
+        """
+        wanted = list(targets)
+        async with self.service.db.transaction() as conn:
+            pending = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, self.service.clock())
+        statuses = {recipient: DeliveryStatus.SENT for recipient, _ in wanted}
+        results = await asyncio.gather(*(self._send_slot(delivery) for delivery in pending))
+        statuses.update({delivery.recipient_id: status for delivery, status in zip(pending, results, strict=True)})
+        if pending:
+            log.info("Talk %s %s: %s", talk.id, kind.value, dict(Counter(results)))
+        return statuses
+
+    def deliver_later(self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *,
+                      recipient_type: str = "user") -> None:
+        """Deliver without holding up an interaction reply; drain() waits for what is in flight."""
+        wanted = list(targets)
+        if wanted:
+            self.spawn(self.deliver(talk, kind, wanted, recipient_type=recipient_type), f"deliver-{talk.id}")
+
+    def spawn(self, work: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.create_task(self._guarded(work), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def retry_due(self) -> int:
+        """Send every pending delivery whose time has come: after a restart, and after transient failures."""
+        async with self.service.db.reading() as conn:
+            due = await store.due_deliveries(conn, self.service.clock())
+        if due:
+            log.info("Resuming %d pending deliveries", len(due))
+            await asyncio.gather(*(self._send_slot(delivery) for delivery in due))
+        return len(due)
+
+    async def drain(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _guarded(work: Coroutine[Any, Any, object]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("A background delivery failed")
+
+    async def _send_slot(self, delivery: Delivery) -> DeliveryStatus:
+        async with self._slots:
+            try:
+                return await self._send(delivery)
+            except Exception:
+                # One member's trouble never stops the others; the row stays pending for a retry.
+                log.exception("Delivery %s failed unexpectedly", delivery.id)
+                return await self._postpone(delivery, "unexpected error")
+
+    async def _send(self, delivery: Delivery) -> DeliveryStatus:
+        talk = await self.service.talk_by_id(delivery.talk_id)
+        now = self.service.clock()
+        if delivery.kind in (DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST) and (
+            talk.cancelled or talk.has_started(now)
+        ):
+            await self._finish(delivery, DeliveryStatus.MISSED, error="talk started or cancelled before sending")
+            return DeliveryStatus.MISSED
+        try:
+            channel = await self._channel(delivery)
+            kwargs = await self._render(delivery, talk, now)
+            await self._pacer.wait()
+            message = await channel.send(nonce=delivery.nonce, **kwargs)
+        except discord.HTTPException as error:
+            if error.code in PERMANENT_ERRORS or error.status in (403, 404):
+                await self._finish(delivery, DeliveryStatus.FAILED, error=f"{error.status} {error.code}: {error.text}")
+                return DeliveryStatus.FAILED
+            return await self._postpone(delivery, f"{error.status} {error.code}: {error.text}")
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            return await self._postpone(delivery, type(error).__name__)
+        await self._finish(delivery, DeliveryStatus.SENT, message_id=message.id)
+        return DeliveryStatus.SENT
+
+    async def _channel(self, delivery: Delivery) -> discord.PartialMessageable:
+        if delivery.recipient_type == "channel":
+            return self.client.get_partial_messageable(delivery.recipient_id, guild_id=delivery.guild_id)
+        async with self.service.db.reading() as conn:
+            channel_id = await store.get_dm_channel(conn, delivery.recipient_id)
+        if channel_id is None:
+            await self._pacer.wait()
+            data = await self.client.http.start_private_message(delivery.recipient_id)
+            channel_id = int(data["id"])
+            async with self.service.db.transaction() as conn:
+                await store.save_dm_channel(conn, delivery.recipient_id, channel_id)
+        return self.client.get_partial_messageable(channel_id, type=discord.ChannelType.private)
+
+    async def _render(self, delivery: Delivery, talk: Talk, now: datetime) -> dict[str, Any]:
+        if delivery.kind is DeliveryKind.REMINDER:
+            return {"content": reminder_message(talk, delivery.key), "view": reminder_view(talk)}
+        if delivery.kind is DeliveryKind.REMINDER_POST:
+            settings = await self.service.settings(talk.guild_id)
+            role = settings.ping_role_id
+            # The only mention Podium ever allows: the role the server chose to ping for reminders.
+            mentions = discord.AllowedMentions(everyone=False, users=False,
+                                               roles=[discord.Object(id=role)] if role else False)
+            return {"content": reminder_post(talk, delivery.key, role), "allowed_mentions": mentions}
+        tz = await self.service.zone(talk.guild_id)
+        return {"content": invite_message(talk, delivery.kind), "file": invite_file(talk, delivery.kind, tz, now)}
+
+    async def _finish(self, delivery: Delivery, status: DeliveryStatus, *, message_id: int | None = None,
+                      error: str | None = None) -> None:
+        async with self.service.db.transaction() as conn:
+            await store.finish_delivery(conn, delivery.id, status, self.service.clock(), message_id=message_id,
+                                        error=error)
+            if delivery.kind in INVITE_KINDS and status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+                await store.set_dm_failed(conn, delivery.talk_id, [delivery.recipient_id],
+                                          status is DeliveryStatus.FAILED)
+        if status is DeliveryStatus.FAILED:
+            log.info("Delivery %s (%s to %s) failed for good: %s", delivery.id, delivery.kind.value,
+                     delivery.recipient_id, error)
+
+    async def _postpone(self, delivery: Delivery, error: str) -> DeliveryStatus:
+        now = self.service.clock()
+        async with self.service.db.transaction() as conn:
+            attempts = await store.postpone_delivery(conn, delivery.id, now + backoff(delivery.attempts + 1), error,
+                                                     now)
+        if attempts >= MAX_ATTEMPTS:
+            await self._finish(delivery, DeliveryStatus.FAILED, error=f"gave up after {attempts} attempts: {error}")
+            return DeliveryStatus.FAILED
+        log.warning("Delivery %s (%s to %s) will be retried: %s", delivery.id, delivery.kind.value,
+                    delivery.recipient_id, error)
+        return DeliveryStatus.PENDING

@@ -1,0 +1,57 @@
+"""Which timed jobs a talk needs, derived from its row alone (the database is the truth)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.models import Talk
+
+# Jobs are kept in memory only for this far ahead; an hourly pass adds the next ones. Start-up then
+# costs the same whether a server has ten talks or ten thousand.
+HORIZON = timedelta(days=2)
+
+
+class JobAction(StrEnum):
+    ANNOUNCE = "announce"
+    REMINDER = "reminder"
+    START = "start"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    action: JobAction
+    talk_id: int
+    run_at: datetime
+    key: int = 0  # the reminder offset in minutes
+
+    @property
+    def id(self) -> str:
+        suffix = f":{self.key}" if self.action is JobAction.REMINDER else ""
+        return f"{self.action.value}:{self.talk_id}{suffix}"
+
+
+def plan_jobs(talk: Talk, now: datetime, until: datetime) -> list[PlannedJob]:
+    """The jobs due before ``until`` for ``talk``; past-due ones are kept so they run at once.
+
+    A reminder whose time had already passed when the talk was created is left out: it was never
+    owed. One that fell due later (while the bot was down, or because the talk moved earlier) runs
+    at once, and the job itself skips it if the talk has started by then.
+    """
+    if talk.cancelled or talk.is_over(now):
+        return []
+    jobs: list[PlannedJob] = []
+    if talk.announcement_message_id is None and talk.announce_at is not None and talk.announce_at <= until:
+        jobs.append(PlannedJob(JobAction.ANNOUNCE, talk.id, talk.announce_at))
+    for offset in talk.reminders:
+        due = talk.start_at - timedelta(minutes=offset)
+        if due <= talk.created_at or due > until:
+            continue
+        jobs.append(PlannedJob(JobAction.REMINDER, talk.id, due, offset))
+    if talk.start_at <= until:
+        jobs.append(PlannedJob(JobAction.START, talk.id, talk.start_at))
+    if talk.end_at <= until:
+        jobs.append(PlannedJob(JobAction.END, talk.id, talk.end_at))
+    return sorted(jobs, key=lambda job: (job.run_at, job.id))

@@ -1,0 +1,136 @@
+"""Timed work on APScheduler: announcements at announce_at, reminders, start and end of talks.
+
+Jobs are derived from the database and rebuilt at start-up; what they send goes through the
+Courier's outbox, so a job that runs twice (a restart, a reschedule) never sends twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot import store
+from bot.errors import PodiumError
+from bot.jobplan import HORIZON, JobAction, PlannedJob, plan_jobs
+from bot.models import DeliveryKind, Talk
+
+if TYPE_CHECKING:
+    from bot.announcer import Announcer
+    from bot.courier import Courier
+    from bot.talks import TalkService
+
+log = logging.getLogger(__name__)
+
+PLAN_EVERY = timedelta(hours=1)  # must stay well below HORIZON so no job falls between two passes
+RETRY_EVERY = timedelta(seconds=15)
+
+
+class TalkScheduler:
+    def __init__(self, service: TalkService, courier: Courier, announcer: Announcer) -> None:
+        self.service = service
+        self.courier = courier
+        self.announcer = announcer
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={
+                # No grace limit: a job that is late (the bot was down, the loop was busy) still runs,
+                # and the job itself decides from the database whether it is still useful — a reminder
+                # goes out if the talk has not started, and is recorded as missed if it has.
+                "misfire_grace_time": None,
+                # Several missed runs of a periodic job (planning, retries) collapse into one.
+                "coalesce": True,
+                "max_instances": 1,
+            },
+        )
+        self._jobs: dict[int, set[str]] = defaultdict(set)
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        planned = await self.plan_all()
+        self.scheduler.add_job(self.plan_all, "interval", seconds=PLAN_EVERY.total_seconds(), id="plan",
+                               replace_existing=True)
+        self.scheduler.add_job(self.courier.retry_due, "interval", seconds=RETRY_EVERY.total_seconds(),
+                               id="retry-deliveries", replace_existing=True)
+        # Deliveries left pending by a crash or an outage go out now, not at the first interval tick.
+        self.courier.spawn(self.courier.retry_due(), "resume-deliveries")
+        log.info("Scheduler started with %d talk jobs", planned)
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def plan_all(self) -> int:
+        until = self.service.clock() + HORIZON
+        count = 0
+        for talk in await self.service.talks_to_plan(until):
+            count += self.plan(talk)
+        return count
+
+    def plan(self, talk: Talk) -> int:
+        """(Re)schedule the talk's jobs after it was created, edited or cancelled."""
+        now = self.service.clock()
+        jobs = plan_jobs(talk, now, now + HORIZON)
+        wanted = {job.id for job in jobs}
+        for job_id in self._jobs.pop(talk.id, set()) - wanted:
+            with contextlib.suppress(JobLookupError):  # it may have run already
+                self.scheduler.remove_job(job_id)
+        for job in jobs:
+            self.scheduler.add_job(self.run, "date", run_date=job.run_at, args=[job], id=job.id,
+                                   replace_existing=True)
+        if wanted:
+            self._jobs[talk.id] = wanted
+        return len(jobs)
+
+    def job_ids(self, talk_id: int) -> set[str]:
+        return {job.id for job in self.scheduler.get_jobs() if job.id.split(":")[1:2] == [str(talk_id)]}
+
+    async def run(self, job: PlannedJob) -> None:
+        self._jobs.get(job.talk_id, set()).discard(job.id)
+        try:
+            talk = await self.service.talk_by_id(job.talk_id)
+        except PodiumError:
+            return
+        if talk.cancelled:
+            return
+        try:
+            if job.action is JobAction.ANNOUNCE:
+                await self._announce(talk)
+            elif job.action is JobAction.REMINDER:
+                await self._remind(talk, job)
+            else:
+                await self.announcer.refresh_now(talk)
+        except Exception:
+            log.exception("Job %s failed", job.id)
+
+    async def _announce(self, talk: Talk) -> None:
+        if talk.announcement_message_id is not None:
+            return
+        try:
+            await self.announcer.publish(talk, nonce=f"podium-ann-{talk.id}")
+        except PodiumError as error:
+            log.warning("Scheduled announcement of talk %s not posted: %s", talk.id, error)
+
+    async def _remind(self, talk: Talk, job: PlannedJob) -> None:
+        now = self.service.clock()
+        settings = await self.service.settings(talk.guild_id)
+        async with self.service.db.reading() as conn:
+            recipients = await store.reminder_recipients(conn, talk, job.run_at)
+        channel_targets = [(settings.channel_id, job.key)] if settings.channel_id else []
+        if talk.has_started(now):
+            async with self.service.db.transaction() as conn:
+                await store.ensure_deliveries(conn, talk, "user", DeliveryKind.REMINDER,
+                                              [(user, job.key) for user in recipients], now)
+                await store.ensure_deliveries(conn, talk, "channel", DeliveryKind.REMINDER_POST, channel_targets, now)
+                missed = await store.mark_pending_missed(
+                    conn, talk.id, (DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST), job.key, now
+                )
+            log.info("Reminder %s came after talk %s started: %d recorded as missed", job.id, talk.id, missed)
+            return
+        await self.courier.deliver(talk, DeliveryKind.REMINDER_POST, channel_targets, recipient_type="channel")
+        await self.courier.deliver(talk, DeliveryKind.REMINDER, [(user, job.key) for user in recipients])
