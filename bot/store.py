@@ -407,7 +407,7 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
 async def ensure_deliveries(conn: aiosqlite.Connection, talk: Talk, recipient_type: str, kind: DeliveryKind,
                             targets: Iterable[tuple[int, int]], now: datetime) -> list[Delivery]:
     """Record one delivery per (recipient id, key) unless it exists; return those of them still pending."""
-    wanted = set(targets)
+    wanted = dict.fromkeys(targets)  # ordered and without repeats: rows are sent in this order
     if not wanted:
         return []
     stamp = to_unix(now)
