@@ -70,34 +70,41 @@ def talk_embed(talk: Talk, seats: Seats, now: datetime) -> discord.Embed:
     return embed
 
 
-def talk_view(talk: Talk, now: datetime) -> discord.ui.View:
-    """Buttons with persistent ids; the members cog answers them even after a restart."""
-    closed = talk.cancelled or talk.is_over(now)
+def static_view(*items: discord.ui.Item[discord.ui.View]) -> discord.ui.View:
+    """Components to send, answered by the members cog's dynamic items (which match the custom ids).
+
+    The view is stopped before sending so discord.py does not keep a copy of it per message in
+    memory: the clicks are handled by the dynamic items, even after a restart.
+    """
     view = discord.ui.View(timeout=None)
-    view.add_item(
+    for item in items:
+        view.add_item(item)
+    view.stop()
+    return view
+
+
+def talk_view(talk: Talk, now: datetime) -> discord.ui.View:
+    """Register, Unregister and Add to calendar, with persistent ids."""
+    closed = talk.cancelled or talk.is_over(now)
+    return static_view(
         discord.ui.Button(
             label="Register",
             style=discord.ButtonStyle.success,
             custom_id=REGISTER_ID.format(talk_id=talk.id),
             disabled=closed,
-        )
-    )
-    view.add_item(
+        ),
         discord.ui.Button(
             label="Unregister",
             style=discord.ButtonStyle.secondary,
             custom_id=UNREGISTER_ID.format(talk_id=talk.id),
             disabled=closed,
-        )
-    )
-    view.add_item(
+        ),
         discord.ui.Button(
             label="Add to calendar (.ics)",
             style=discord.ButtonStyle.primary,
             custom_id=ICS_ID.format(talk_id=talk.id),
-        )
+        ),
     )
-    return view
 
 
 def talk_line(talk: Talk, seats: Seats | None = None) -> str:

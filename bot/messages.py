@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import discord
 
 from bot.calendar import Method, build_invite, invite_filename
-from bot.embeds import UNREGISTER_ID, when
+from bot.embeds import UNREGISTER_ID, static_view, when
 from bot.models import DeliveryKind, Talk
 from bot.timeparse import format_offsets
 
@@ -68,13 +68,11 @@ def reminder_message(talk: Talk, offset_minutes: int) -> str:
 
 
 def reminder_view(talk: Talk) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(
+    return static_view(
         discord.ui.Button(
             label="Unregister", style=discord.ButtonStyle.secondary, custom_id=UNREGISTER_ID.format(talk_id=talk.id)
         )
     )
-    return view
 
 
 def reminder_post(talk: Talk, offset_minutes: int, ping_role_id: int | None) -> str:
