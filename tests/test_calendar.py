@@ -87,8 +87,9 @@ async def test_cancel_invite(service: TalkService) -> None:
 
 
 async def test_no_reminders_still_alarms_and_no_location(service: TalkService) -> None:
-    talk = await service.create_talk(1, 2, TalkInput(title="T", speaker="S", start="2026-03-14 18:30",
-                                                     reminders="none"))
+    talk = await service.create_talk(
+        1, 2, TalkInput(title="T", speaker="S", start="2026-03-14 18:30", reminders="none")
+    )
     event = event_of(build_invite(talk, tz=PARIS, now=NOW))[1]
     assert "LOCATION" not in event
     assert "URL" not in event

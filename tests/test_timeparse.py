@@ -43,8 +43,17 @@ def test_skipped_hour_is_refused_not_guessed() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["tomorrow", "2026-13-01 10:00", "2026-02-30 10:00", "2026-03-14 25:00", "14/03/2026 18:30", "",
-             "2026-03-14", "2026-03-14 18:30 +01:00 extra"]
+    "text",
+    [
+        "tomorrow",
+        "2026-13-01 10:00",
+        "2026-02-30 10:00",
+        "2026-03-14 25:00",
+        "14/03/2026 18:30",
+        "",
+        "2026-03-14",
+        "2026-03-14 18:30 +01:00 extra",
+    ],
 )
 def test_malformed_dates_explain_the_format(text: str) -> None:
     with pytest.raises(InputError) as info:

@@ -1,0 +1,118 @@
+"""Runs the real Podium bot (real discord.py) against the local Discord emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+import yarl
+from icalendar import Calendar
+
+from bot.client import PodiumBot
+from bot.database import Database
+from bot.settings import load_settings
+from tests.emulator import DiscordEmulator, EmulatedInteraction, Perm
+
+
+@dataclass
+class School:
+    """A server set up like our first users': organizers, students, an announcement channel."""
+
+    emu: DiscordEmulator
+    guild_id: int
+    channel_id: int
+    organizer_role: int
+    ping_role: int
+    admin: int
+    organizer: int
+    students: dict[str, int] = field(default_factory=dict)
+
+    async def run(
+        self, user: int, command: str, options: Mapping[str, Any] | None = None, timeout: float = 10.0
+    ) -> EmulatedInteraction:  # noqa: ASYNC109
+        interaction = await self.emu.slash(
+            self.guild_id, user, command, dict(options or {}), channel_id=self.channel_id
+        )
+        await interaction.wait_done(timeout)
+        return interaction
+
+    async def click(
+        self, user: int, message: Mapping[str, Any] | int, custom_id: str, timeout: float = 10.0
+    ) -> EmulatedInteraction:  # noqa: ASYNC109
+        interaction = await self.emu.click(self.guild_id, user, message, custom_id)
+        await interaction.wait_done(timeout)
+        return interaction
+
+    def announcements(self) -> list[dict[str, Any]]:
+        return [m for m in self.emu.messages(self.channel_id) if m.get("embeds")]
+
+
+def build_school(emu: DiscordEmulator, students: tuple[str, ...] = ("alice", "bob", "carol", "dave")) -> School:
+    guild = emu.add_guild("Faculty of Medicine")
+    channel = emu.add_text_channel(guild.id, "talks")
+    organizer_role = emu.add_role(guild.id, "Organizers")
+    ping_role = emu.add_role(guild.id, "Talk fans", mentionable=True)
+    admin = emu.add_user("dean")
+    emu.add_member(guild.id, admin, permissions=Perm.ADMINISTRATOR)
+    organizer = emu.add_user("orla")
+    emu.add_member(guild.id, organizer, roles=[organizer_role])
+    school = School(emu, guild.id, channel, organizer_role, ping_role, admin, organizer)
+    for name in students:
+        user = emu.add_user(name)
+        emu.add_member(guild.id, user)
+        school.students[name] = user
+    return school
+
+
+def bot_env(emu: DiscordEmulator, database: Path, **extra: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": emu.token,
+        "DISCORD_API_BASE": emu.api_base,
+        "DISCORD_GATEWAY_URL": emu.gateway_url,
+        "DATABASE_PATH": str(database),
+        "DEFAULT_TIMEZONE": "Europe/Paris",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_bot(emu: DiscordEmulator, database: Path, **extra: str) -> AsyncIterator[PodiumBot]:
+    """The same start-up as ``python -m bot`` (bot.__main__.run), in this process so tests can look inside."""
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    settings = load_settings(bot_env(emu, database, **extra), env_file=None)
+    discord.http.Route.BASE = settings.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+    db = await Database.open(settings.database_path)
+    bot = PodiumBot(settings, db)
+    task = asyncio.create_task(bot.start(settings.token), name="podium-bot")
+    try:
+        # The emulator is ready once READY and every GUILD_CREATE went out; setup_hook ran before that.
+        # (discord.py's own on_ready waits a further guild_ready_timeout, 2 s, for nothing here.)
+        ready = asyncio.create_task(emu.wait_ready(timeout=15))
+        done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            ready.cancel()
+            task.result()  # raises what stopped the bot
+            raise RuntimeError("the bot stopped before it was ready")
+        ready.result()
+        yield bot
+    finally:
+        await bot.close()
+        await asyncio.gather(task, return_exceptions=True)
+        await db.close()
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+def ics_of(emu: DiscordEmulator, message: Mapping[str, Any]) -> Calendar:
+    [attachment] = [a for a in message["attachments"] if a["filename"].endswith(".ics")]
+    return Calendar.from_ical(emu.attachment_bytes(attachment))
+
+
+def ics_attachments(interaction: EmulatedInteraction) -> list[Calendar]:
+    return [Calendar.from_ical(data) for name, data in interaction.attachments if name.endswith(".ics")]
