@@ -47,8 +47,11 @@ def main() -> int:
         log.error("Discord rejected DISCORD_TOKEN. Copy the token again from the Developer Portal (Bot page).")
         return EXIT_CONFIG
     except (aiohttp.ClientConnectionError, OSError, TimeoutError) as error:
-        log.error("Cannot reach the Discord API at %s (%s). Check the network and DISCORD_API_BASE.",
-                  settings.api_base, type(error).__name__)
+        log.error(
+            "Cannot reach the Discord API at %s (%s). Check the network and DISCORD_API_BASE.",
+            settings.api_base,
+            type(error).__name__,
+        )
         return EXIT_DISCORD
     except discord.PrivilegedIntentsRequired:
         log.error("Discord refused the gateway intents this bot asked for.")

@@ -68,8 +68,9 @@ class Courier:
     crash returns Discord's existing message instead of posting a second one.
     """
 
-    def __init__(self, client: discord.Client, service: TalkService, *, concurrency: int = 8,
-                 per_second: float = 48.0) -> None:
+    def __init__(
+        self, client: discord.Client, service: TalkService, *, concurrency: int = 8, per_second: float = 48.0
+    ) -> None:
         self.client = client
         self.service = service
         self._slots = asyncio.Semaphore(concurrency)
@@ -78,8 +79,9 @@ class Courier:
 
     # --- entry points ----------------------------------------------------------------------------
 
-    async def deliver(self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *,
-                      recipient_type: str = "user") -> dict[int, DeliveryStatus]:
+    async def deliver(
+        self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *, recipient_type: str = "user"
+    ) -> dict[int, DeliveryStatus]:
         """Record and send one message per (recipient, key); returns each recipient's status.
 
         Recipients whose delivery was already final keep their recorded status and get nothing new.
@@ -94,8 +96,9 @@ class Courier:
             log.info("Talk %s %s: %s", talk.id, kind.value, dict(Counter(results)))
         return statuses
 
-    def deliver_later(self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *,
-                      recipient_type: str = "user") -> None:
+    def deliver_later(
+        self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *, recipient_type: str = "user"
+    ) -> None:
         """Deliver without holding up an interaction reply; drain() waits for what is in flight."""
         wanted = list(targets)
         if wanted:
@@ -180,32 +183,43 @@ class Courier:
             settings = await self.service.settings(talk.guild_id)
             role = settings.ping_role_id
             # The only mention Podium ever allows: the role the server chose to ping for reminders.
-            mentions = discord.AllowedMentions(everyone=False, users=False,
-                                               roles=[discord.Object(id=role)] if role else False)
+            mentions = discord.AllowedMentions(
+                everyone=False, users=False, roles=[discord.Object(id=role)] if role else False
+            )
             return {"content": reminder_post(talk, delivery.key, role), "allowed_mentions": mentions}
         tz = await self.service.zone(talk.guild_id)
         return {"content": invite_message(talk, delivery.kind), "file": invite_file(talk, delivery.kind, tz, now)}
 
-    async def _finish(self, delivery: Delivery, status: DeliveryStatus, *, message_id: int | None = None,
-                      error: str | None = None) -> None:
+    async def _finish(
+        self, delivery: Delivery, status: DeliveryStatus, *, message_id: int | None = None, error: str | None = None
+    ) -> None:
         async with self.service.db.transaction() as conn:
-            await store.finish_delivery(conn, delivery.id, status, self.service.clock(), message_id=message_id,
-                                        error=error)
+            await store.finish_delivery(
+                conn, delivery.id, status, self.service.clock(), message_id=message_id, error=error
+            )
             if delivery.kind in INVITE_KINDS and status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-                await store.set_dm_failed(conn, delivery.talk_id, [delivery.recipient_id],
-                                          status is DeliveryStatus.FAILED)
+                await store.set_dm_failed(
+                    conn, delivery.talk_id, [delivery.recipient_id], status is DeliveryStatus.FAILED
+                )
         if status is DeliveryStatus.FAILED:
-            log.info("Delivery %s (%s to %s) failed for good: %s", delivery.id, delivery.kind.value,
-                     delivery.recipient_id, error)
+            log.info(
+                "Delivery %s (%s to %s) failed for good: %s",
+                delivery.id,
+                delivery.kind.value,
+                delivery.recipient_id,
+                error,
+            )
 
     async def _postpone(self, delivery: Delivery, error: str) -> DeliveryStatus:
         now = self.service.clock()
         async with self.service.db.transaction() as conn:
-            attempts = await store.postpone_delivery(conn, delivery.id, now + backoff(delivery.attempts + 1), error,
-                                                     now)
+            attempts = await store.postpone_delivery(
+                conn, delivery.id, now + backoff(delivery.attempts + 1), error, now
+            )
         if attempts >= MAX_ATTEMPTS:
             await self._finish(delivery, DeliveryStatus.FAILED, error=f"gave up after {attempts} attempts: {error}")
             return DeliveryStatus.FAILED
-        log.warning("Delivery %s (%s to %s) will be retried: %s", delivery.id, delivery.kind.value,
-                    delivery.recipient_id, error)
+        log.warning(
+            "Delivery %s (%s to %s) will be retried: %s", delivery.id, delivery.kind.value, delivery.recipient_id, error
+        )
         return DeliveryStatus.PENDING

@@ -43,10 +43,7 @@ def invite_message(talk: Talk, kind: DeliveryKind) -> str:
             "Open the attached file to remove it from your calendar."
         )
     if kind is DeliveryKind.INVITE_WITHDRAWN:
-        return (
-            f"You're no longer registered for **{title}**.\n"
-            "Open the attached file to remove it from your calendar."
-        )
+        return f"You're no longer registered for **{title}**.\nOpen the attached file to remove it from your calendar."
     raise ValueError(f"not an invite: {kind}")
 
 

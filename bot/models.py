@@ -83,9 +83,7 @@ class Talk:
 
     def is_public(self, now: datetime) -> bool:
         """Members see a talk once it is announced, or when it was never held back."""
-        return (
-            self.announcement_message_id is not None or self.announce_at is None or self.announce_at <= now
-        )
+        return self.announcement_message_id is not None or self.announce_at is None or self.announce_at <= now
 
     def announcement_url(self) -> str | None:
         if self.announcement_channel_id is None or self.announcement_message_id is None:

@@ -58,9 +58,9 @@ def _matches(label: str, typed: str) -> bool:
     return not typed or typed.casefold() in label.casefold()
 
 
-async def _choices(interaction: discord.Interaction[Any], typed: str, *, organizer: bool) -> list[
-    app_commands.Choice[int]
-]:
+async def _choices(
+    interaction: discord.Interaction[Any], typed: str, *, organizer: bool
+) -> list[app_commands.Choice[int]]:
     if interaction.guild_id is None:
         return []
     service = podium(interaction).service
@@ -80,23 +80,21 @@ async def _choices(interaction: discord.Interaction[Any], typed: str, *, organiz
     return choices
 
 
-async def public_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
-    app_commands.Choice[int]
-]:
+async def public_talk_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[int]]:
     """Upcoming, announced talks for members."""
     return await _choices(interaction, current, organizer=False)
 
 
-async def organizer_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
-    app_commands.Choice[int]
-]:
+async def organizer_talk_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[int]]:
     """Every upcoming talk, announced or not, then recent ones: organizers also look back."""
     return await _choices(interaction, current, organizer=True)
 
 
-async def my_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[
-    app_commands.Choice[int]
-]:
+async def my_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[int]]:
     """The talks the member is registered for, so /unregister offers only what can be undone."""
     if interaction.guild_id is None:
         return []

@@ -53,10 +53,16 @@ class TalkScheduler:
     async def start(self) -> None:
         self.scheduler.start()
         planned = await self.plan_all()
-        self.scheduler.add_job(self.plan_all, "interval", seconds=PLAN_EVERY.total_seconds(), id="plan",
-                               replace_existing=True)
-        self.scheduler.add_job(self.courier.retry_due, "interval", seconds=RETRY_EVERY.total_seconds(),
-                               id="retry-deliveries", replace_existing=True)
+        self.scheduler.add_job(
+            self.plan_all, "interval", seconds=PLAN_EVERY.total_seconds(), id="plan", replace_existing=True
+        )
+        self.scheduler.add_job(
+            self.courier.retry_due,
+            "interval",
+            seconds=RETRY_EVERY.total_seconds(),
+            id="retry-deliveries",
+            replace_existing=True,
+        )
         # Deliveries left pending by a crash or an outage go out now, not at the first interval tick.
         self.courier.spawn(self.courier.retry_due(), "resume-deliveries")
         log.info("Scheduler started with %d talk jobs", planned)
@@ -81,8 +87,7 @@ class TalkScheduler:
             with contextlib.suppress(JobLookupError):  # it may have run already
                 self.scheduler.remove_job(job_id)
         for job in jobs:
-            self.scheduler.add_job(self.run, "date", run_date=job.run_at, args=[job], id=job.id,
-                                   replace_existing=True)
+            self.scheduler.add_job(self.run, "date", run_date=job.run_at, args=[job], id=job.id, replace_existing=True)
         if wanted:
             self._jobs[talk.id] = wanted
         return len(jobs)
@@ -124,8 +129,9 @@ class TalkScheduler:
         channel_targets = [(settings.channel_id, job.key)] if settings.channel_id else []
         if talk.has_started(now):
             async with self.service.db.transaction() as conn:
-                await store.ensure_deliveries(conn, talk, "user", DeliveryKind.REMINDER,
-                                              [(user, job.key) for user in recipients], now)
+                await store.ensure_deliveries(
+                    conn, talk, "user", DeliveryKind.REMINDER, [(user, job.key) for user in recipients], now
+                )
                 await store.ensure_deliveries(conn, talk, "channel", DeliveryKind.REMINDER_POST, channel_targets, now)
                 missed = await store.mark_pending_missed(
                     conn, talk.id, (DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST), job.key, now

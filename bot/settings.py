@@ -49,8 +49,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     token = get("DISCORD_TOKEN")
     if token is None:
         raise ConfigurationError(
-            "DISCORD_TOKEN is not set: put your bot token in the environment or in a .env file "
-            "(see .env.example)."
+            "DISCORD_TOKEN is not set: put your bot token in the environment or in a .env file (see .env.example)."
         )
 
     api_base = (get("DISCORD_API_BASE") or DEFAULT_API_BASE).rstrip("/")

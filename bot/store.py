@@ -138,8 +138,9 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
 # --- talks -------------------------------------------------------------------------------------------
 
 
-async def insert_talk(conn: aiosqlite.Connection, guild_id: int, created_by: int, now: datetime,
-                      fields: Mapping[str, Any]) -> Talk:
+async def insert_talk(
+    conn: aiosqlite.Connection, guild_id: int, created_by: int, now: datetime, fields: Mapping[str, Any]
+) -> Talk:
     columns = [column for column in TALK_COLUMNS if column in fields]
     values = [_db_value(column, fields[column]) for column in columns]
     placeholders = ", ".join("?" for _ in range(len(columns) + 4))
@@ -154,8 +155,7 @@ async def insert_talk(conn: aiosqlite.Connection, guild_id: int, created_by: int
     return _talk(row)
 
 
-async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime,
-                      changes: Mapping[str, Any]) -> Talk:
+async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime, changes: Mapping[str, Any]) -> Talk:
     unknown = set(changes) - set(TALK_COLUMNS)
     if unknown:
         raise ValueError(f"not talk columns: {sorted(unknown)}")
@@ -170,15 +170,14 @@ async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime,
 
 
 async def get_talk(conn: aiosqlite.Connection, guild_id: int, talk_id: int) -> Talk | None:
-    async with conn.execute(
-        "SELECT * FROM talks WHERE id = ? AND guild_id = ?", (talk_id, guild_id)
-    ) as cursor:
+    async with conn.execute("SELECT * FROM talks WHERE id = ? AND guild_id = ?", (talk_id, guild_id)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else _talk(row)
 
 
-async def list_talks(conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime,
-                     include_cancelled: bool = False, limit: int = 25) -> list[Talk]:
+async def list_talks(
+    conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime, include_cancelled: bool = False, limit: int = 25
+) -> list[Talk]:
     """Talks not yet over, soonest first (end = start + duration)."""
     async with conn.execute(
         """
@@ -230,8 +229,9 @@ async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: in
     return None if row is None else _registration(row, row["position"])
 
 
-async def insert_registration(conn: aiosqlite.Connection, talk: Talk, user_id: int, display_name: str,
-                              status: RegistrationStatus, now: datetime) -> None:
+async def insert_registration(
+    conn: aiosqlite.Connection, talk: Talk, user_id: int, display_name: str, status: RegistrationStatus, now: datetime
+) -> None:
     await conn.execute(
         """
         INSERT INTO registrations (talk_id, guild_id, user_id, display_name, status, registered_at,
@@ -254,8 +254,7 @@ async def delete_registration(conn: aiosqlite.Connection, talk_id: int, user_id:
     await conn.execute("DELETE FROM registrations WHERE talk_id = ? AND user_id = ?", (talk_id, user_id))
 
 
-async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: int,
-                             now: datetime) -> list[Registration]:
+async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: int, now: datetime) -> list[Registration]:
     """Confirm the first ``count`` members of the waitlist, in the order they registered."""
     if count <= 0:
         return []
@@ -272,8 +271,9 @@ async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: in
     return sorted((_registration(row) for row in rows), key=lambda registration: registration.id)
 
 
-async def registrations(conn: aiosqlite.Connection, talk_id: int,
-                        status: RegistrationStatus | None = None) -> list[Registration]:
+async def registrations(
+    conn: aiosqlite.Connection, talk_id: int, status: RegistrationStatus | None = None
+) -> list[Registration]:
     """Registrations of a talk: confirmed first, then the waitlist in order, with positions."""
     async with conn.execute(
         """
@@ -294,8 +294,9 @@ async def registrations(conn: aiosqlite.Connection, talk_id: int,
     return result
 
 
-async def member_registrations(conn: aiosqlite.Connection, guild_id: int, user_id: int,
-                               ends_after: datetime) -> list[tuple[Talk, Registration]]:
+async def member_registrations(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, ends_after: datetime
+) -> list[tuple[Talk, Registration]]:
     async with conn.execute(
         """
         SELECT t.*, r.id AS r_id, r.user_id, r.display_name, r.status AS r_status, r.registered_at,
@@ -328,8 +329,7 @@ async def member_registrations(conn: aiosqlite.Connection, guild_id: int, user_i
     return pairs
 
 
-async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int],
-                        failed: bool) -> None:
+async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
     await conn.executemany(
         "UPDATE registrations SET dm_failed = ? WHERE talk_id = ? AND user_id = ?",
         [(int(failed), talk_id, user_id) for user_id in user_ids],
@@ -404,8 +404,14 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
     )
 
 
-async def ensure_deliveries(conn: aiosqlite.Connection, talk: Talk, recipient_type: str, kind: DeliveryKind,
-                            targets: Iterable[tuple[int, int]], now: datetime) -> list[Delivery]:
+async def ensure_deliveries(
+    conn: aiosqlite.Connection,
+    talk: Talk,
+    recipient_type: str,
+    kind: DeliveryKind,
+    targets: Iterable[tuple[int, int]],
+    now: datetime,
+) -> list[Delivery]:
     """Record one delivery per (recipient id, key) unless it exists; return those of them still pending."""
     wanted = dict.fromkeys(targets)  # ordered and without repeats: rows are sent in this order
     if not wanted:
@@ -431,8 +437,15 @@ async def ensure_deliveries(conn: aiosqlite.Connection, talk: Talk, recipient_ty
     return [d for d in map(_delivery, rows) if (d.recipient_id, d.key) in wanted]
 
 
-async def finish_delivery(conn: aiosqlite.Connection, delivery_id: int, status: DeliveryStatus, now: datetime, *,
-                          message_id: int | None = None, error: str | None = None) -> None:
+async def finish_delivery(
+    conn: aiosqlite.Connection,
+    delivery_id: int,
+    status: DeliveryStatus,
+    now: datetime,
+    *,
+    message_id: int | None = None,
+    error: str | None = None,
+) -> None:
     await conn.execute(
         """
         UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = COALESCE(?, last_error),
@@ -443,8 +456,9 @@ async def finish_delivery(conn: aiosqlite.Connection, delivery_id: int, status: 
     )
 
 
-async def postpone_delivery(conn: aiosqlite.Connection, delivery_id: int, next_attempt: datetime, error: str,
-                            now: datetime) -> int:
+async def postpone_delivery(
+    conn: aiosqlite.Connection, delivery_id: int, next_attempt: datetime, error: str, now: datetime
+) -> int:
     """Count a transient failure and set when to try again; returns the attempts made so far."""
     async with conn.execute(
         """
@@ -509,8 +523,9 @@ async def get_talk_by_id(conn: aiosqlite.Connection, talk_id: int) -> Talk | Non
     return None if row is None else _talk(row)
 
 
-async def mark_pending_missed(conn: aiosqlite.Connection, talk_id: int, kinds: Iterable[DeliveryKind], key: int,
-                              now: datetime) -> int:
+async def mark_pending_missed(
+    conn: aiosqlite.Connection, talk_id: int, kinds: Iterable[DeliveryKind], key: int, now: datetime
+) -> int:
     kind_values = [kind.value for kind in kinds]
     marks = ", ".join("?" for _ in kind_values)
     cursor = await conn.execute(
@@ -525,6 +540,4 @@ async def mark_pending_missed(conn: aiosqlite.Connection, talk_id: int, kinds: I
 
 async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
     """When a talk moves, the reminders sent for the old time no longer count: the new ones are owed."""
-    await conn.execute(
-        "DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post')", (talk_id,)
-    )
+    await conn.execute("DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post')", (talk_id,))

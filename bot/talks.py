@@ -101,9 +101,7 @@ def _text(value: str | None, name: str, limit: int, *, required: bool, example: 
             raise InputError(f"`{name}` cannot be empty, for example `{example}`.")
         return None
     if len(cleaned) > limit:
-        raise InputError(
-            f"`{name}` is {len(cleaned)} characters long; the limit is {limit}. Shorten it and try again."
-        )
+        raise InputError(f"`{name}` is {len(cleaned)} characters long; the limit is {limit}. Shorten it and try again.")
     return cleaned
 
 
@@ -113,9 +111,7 @@ def ensure_organizer(settings: GuildSettings, role_ids: Collection[int], *, can_
         return
     if settings.organizer_role_id is not None and settings.organizer_role_id in role_ids:
         return
-    role_hint = (
-        f"the <@&{settings.organizer_role_id}> role" if settings.organizer_role_id else "an organizer role"
-    )
+    role_hint = f"the <@&{settings.organizer_role_id}> role" if settings.organizer_role_id else "an organizer role"
     raise PermissionDeniedError(
         f"Only organizers can do this: you need {role_hint} or the Manage Events permission. "
         "Ask a server admin to set one up with `/setup organizer_role:`."
@@ -207,9 +203,7 @@ class TalkService:
         ):
             if value is not None:
                 # On edit, "-" clears an optional text; on create an empty value is simply absent.
-                fields[name] = None if value.strip() == CLEAR else _text(
-                    value, name, limit, required=False, example=""
-                )
+                fields[name] = None if value.strip() == CLEAR else _text(value, name, limit, required=False, example="")
         if data.start is not None:
             start = parse_when(data.start, tz, field="start")
             if start <= now:
@@ -261,9 +255,7 @@ class TalkService:
 
     async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
         if not data.given():
-            raise InputError(
-                "Nothing to change: give at least one field, for example `start:2026-03-14 18:30`."
-            )
+            raise InputError("Nothing to change: give at least one field, for example `start:2026-03-14 18:30`.")
         tz = await self.zone(guild_id)
         fields = self._validated(data, tz, creating=False)
         async with self.db.transaction() as conn:
@@ -340,8 +332,7 @@ class TalkService:
     def _editable(self, talk: Talk | None, talk_id: int) -> Talk:
         if talk is None:
             raise NotFoundError(
-                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, "
-                "or see `/talks`."
+                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, or see `/talks`."
             )
         if talk.cancelled:
             raise StateError(f"**{talk.title}** was cancelled, so it cannot be changed any more.")
@@ -372,9 +363,7 @@ class TalkService:
                 return RegisterOutcome(talk, existing, created=False, seats=await store.seats(conn, talk))
             seats = await store.seats(conn, talk)
             status = (
-                RegistrationStatus.CONFIRMED
-                if seats.left is None or seats.left > 0
-                else RegistrationStatus.WAITLISTED
+                RegistrationStatus.CONFIRMED if seats.left is None or seats.left > 0 else RegistrationStatus.WAITLISTED
             )
             await store.insert_registration(conn, talk, user_id, display_name[:100], status, self.clock())
             registration = await store.get_registration(conn, talk.id, user_id)

@@ -26,8 +26,7 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(cleaned)
     except (ZoneInfoNotFoundError, ValueError):
         raise InputError(
-            f"`{name}` is not a time zone I know. Use an IANA name such as `Europe/Paris`, "
-            "`America/New_York` or `UTC`."
+            f"`{name}` is not a time zone I know. Use an IANA name such as `Europe/Paris`, `America/New_York` or `UTC`."
         ) from None
 
 

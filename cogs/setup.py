@@ -72,8 +72,10 @@ class Setup(commands.Cog):
             reminders=reminders,
             ping_role_id=ping_role.id if ping_role else None,
         )
-        next_step = "Next: create a talk with `/talk create`." if updated.channel_id else (
-            "Next: choose where talks are announced with `/setup channel:#talks`."
+        next_step = (
+            "Next: create a talk with `/talk create`."
+            if updated.channel_id
+            else ("Next: choose where talks are announced with `/setup channel:#talks`.")
         )
         await respond(interaction, f"Settings saved.\n{describe(updated, default_tz)}\n{next_step}")
 

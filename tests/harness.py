@@ -34,7 +34,7 @@ class School:
 
     async def run(
         self, user: int, command: str, options: Mapping[str, Any] | None = None, timeout: float = 10.0
-    ) -> EmulatedInteraction:  # noqa: ASYNC109
+    ) -> EmulatedInteraction:
         interaction = await self.emu.slash(
             self.guild_id, user, command, dict(options or {}), channel_id=self.channel_id
         )
@@ -43,7 +43,7 @@ class School:
 
     async def click(
         self, user: int, message: Mapping[str, Any] | int, custom_id: str, timeout: float = 10.0
-    ) -> EmulatedInteraction:  # noqa: ASYNC109
+    ) -> EmulatedInteraction:
         interaction = await self.emu.click(self.guild_id, user, message, custom_id)
         await interaction.wait_done(timeout)
         return interaction
