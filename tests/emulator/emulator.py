@@ -944,7 +944,7 @@ class DiscordEmulator:
     def request_heartbeat(self) -> None:
         self.gateway.send_op(Op.HEARTBEAT)
 
-    async def wait_for_identify(self, count: int = 1, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def wait_for_identify(self, count: int = 1, timeout: float = 5.0) -> dict[str, Any]:
         """Waits until ``count`` IDENTIFYs happened; returns the latest payload."""
         await self.changed.wait_for(
             lambda: len(self.identify_payloads) >= count,
@@ -953,10 +953,10 @@ class DiscordEmulator:
         )
         return self.identify_payloads[-1]
 
-    async def wait_for_resume(self, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_for_resume(self, count: int = 1, timeout: float = 5.0) -> None:
         await self.changed.wait_for(lambda: self.stats.resumes >= count, timeout, f"{count} RESUME(s)")
 
-    async def wait_ready(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float = 5.0) -> None:
         """Waits until the bot's session got READY and every GUILD_CREATE (or RESUMED) on a live socket."""
         await self.changed.wait_for(self.gateway.is_ready, timeout, "the bot's gateway session to be ready")
 
@@ -1002,7 +1002,7 @@ class DiscordEmulator:
     async def wait_for_message(
         self,
         predicate: MessagePredicate = lambda m: True,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         *,
         channel_id: int | None = None,
         include_ephemeral: bool = False,
@@ -1029,7 +1029,7 @@ class DiscordEmulator:
     async def wait_for_request(
         self,
         predicate: Callable[[RequestRecord], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> RequestRecord:
         def find() -> RequestRecord | None:
             return next((r for r in self.requests if predicate(r)), None)

@@ -116,21 +116,21 @@ class EmulatedInteraction:
 
     # -- waiting -------------------------------------------------------------------------------------
 
-    async def wait_response(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def wait_response(self, timeout: float = 5.0) -> dict[str, Any]:
         """Waits for the interaction callback and returns its body ({"type": ..., "data": ...})."""
         await self._emu.changed.wait_for(
             lambda: self.response_type is not None, timeout, lambda: f"a response to {self!r}{self._rejections()}"
         )
         return self.callbacks[0]
 
-    async def wait_done(self, timeout: float = 5.0) -> EmulatedInteraction:  # noqa: ASYNC109
+    async def wait_done(self, timeout: float = 5.0) -> EmulatedInteraction:
         """Waits for a final answer: a message, an update, choices or a modal (a deferral alone is not final)."""
         await self._emu.changed.wait_for(
             lambda: self.done, timeout, lambda: f"a final answer to {self!r}{self._rejections()}"
         )
         return self
 
-    async def wait_followups(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    async def wait_followups(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         await self._emu.changed.wait_for(
             lambda: len(self.followup_ids) >= count, timeout, lambda: f"{count} follow-up(s) to {self!r}"
         )

@@ -25,7 +25,7 @@ class Notifier:
     async def wait_for(
         self,
         predicate: Callable[[], T | None],
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
         what: Callable[[], str] | str,
     ) -> T:
         """Returns the first truthy value of ``predicate()``; raises TimeoutError describing ``what``."""
