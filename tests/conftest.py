@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.client import PodiumBot
 from bot.database import Database
 from bot.talks import TalkService
+from tests.emulator import DiscordEmulator
+from tests.harness import School, build_school, running_bot
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -38,3 +41,20 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def service(db: Database, clock: Clock) -> TalkService:
     return TalkService(db, PARIS, clock)
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[DiscordEmulator]:
+    async with DiscordEmulator(latency=0.02) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def school(emu: DiscordEmulator) -> School:
+    return build_school(emu)
+
+
+@pytest.fixture
+async def bot(emu: DiscordEmulator, school: School, tmp_path: Path) -> AsyncIterator[PodiumBot]:
+    async with running_bot(emu, tmp_path / "podium.sqlite3", DEV_GUILD_ID=str(school.guild_id)) as running:
+        yield running

@@ -6,39 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from bot.client import PodiumBot
 from tests.emulator import DiscordEmulator
-from tests.harness import School, build_school, ics_attachments, ics_of, running_bot
+from tests.harness import School, ics_attachments, ics_of
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def local(moment: datetime) -> str:
     return moment.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    async with DiscordEmulator(latency=0.02) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def school(emu: DiscordEmulator) -> School:
-    return build_school(emu)
-
-
-@pytest.fixture
-async def bot(emu: DiscordEmulator, school: School, tmp_path: Path) -> AsyncIterator[PodiumBot]:
-    async with running_bot(emu, tmp_path / "podium.sqlite3", DEV_GUILD_ID=str(school.guild_id)) as running:
-        yield running
 
 
 def dms_with_ics(emu: DiscordEmulator, user: int) -> list[dict]:
