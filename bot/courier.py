@@ -76,6 +76,8 @@ class Courier:
         self._slots = asyncio.Semaphore(concurrency)
         self._pacer = Pacer(per_second)
         self._background: set[asyncio.Task[Any]] = set()
+        # Rows queued or being sent: the periodic retry and a re-run job must not send them a second time.
+        self._in_flight: set[int] = set()
 
     # --- entry points ----------------------------------------------------------------------------
 
@@ -132,13 +134,18 @@ class Courier:
             log.exception("A background delivery failed")
 
     async def _send_slot(self, delivery: Delivery) -> DeliveryStatus:
-        async with self._slots:
-            try:
+        if delivery.id in self._in_flight:
+            return DeliveryStatus.PENDING
+        self._in_flight.add(delivery.id)
+        try:
+            async with self._slots:
                 return await self._send(delivery)
-            except Exception:
-                # One member's trouble never stops the others; the row stays pending for a retry.
-                log.exception("Delivery %s failed unexpectedly", delivery.id)
-                return await self._postpone(delivery, "unexpected error")
+        except Exception:
+            # One member's trouble never stops the others; the row stays pending for a retry.
+            log.exception("Delivery %s failed unexpectedly", delivery.id)
+            return await self._postpone(delivery, "unexpected error")
+        finally:
+            self._in_flight.discard(delivery.id)
 
     async def _send(self, delivery: Delivery) -> DeliveryStatus:
         talk = await self.service.talk_by_id(delivery.talk_id)

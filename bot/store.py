@@ -245,7 +245,7 @@ async def insert_registration(
             display_name,
             status.value,
             to_unix(now),
-            to_unix(now) if status is RegistrationStatus.CONFIRMED else None,
+            now.timestamp() if status is RegistrationStatus.CONFIRMED else None,
         ),
     )
 
@@ -265,7 +265,7 @@ async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: in
                      ORDER BY id LIMIT ?)
         RETURNING *
         """,
-        (to_unix(now), talk_id, count),
+        (now.timestamp(), talk_id, count),
     ) as cursor:
         rows = await cursor.fetchall()
     return sorted((_registration(row) for row in rows), key=lambda registration: registration.id)
@@ -496,7 +496,7 @@ async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: da
         WHERE r.talk_id = ? AND r.status = 'confirmed' AND r.confirmed_at <= ? AND COALESCE(p.notifications, 1) = 1
         ORDER BY r.id
         """,
-        (talk.id, to_unix(due_at)),
+        (talk.id, due_at.timestamp()),
     ) as cursor:
         return [int(row[0]) for row in await cursor.fetchall()]
 

@@ -43,7 +43,7 @@ CREATE TABLE registrations (
     display_name   TEXT    NOT NULL,
     status         TEXT    NOT NULL CHECK (status IN ('confirmed', 'waitlisted')),
     registered_at  INTEGER NOT NULL,
-    confirmed_at   INTEGER,
+    confirmed_at   REAL,  -- sub-second: decides who is owed a reminder that fell due that same second
     dm_failed      INTEGER NOT NULL DEFAULT 0,
     UNIQUE (talk_id, user_id)
 );
