@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import aiohttp
@@ -27,6 +28,11 @@ async def run(settings: Settings) -> None:
     db = await Database.open(settings.database_path)
     try:
         async with PodiumBot(settings, db) as bot:
+            # SIGTERM (service managers) and Ctrl-C close the bot cleanly: jobs finish their sends first.
+            loop = asyncio.get_running_loop()
+            closing: set[asyncio.Task[None]] = set()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: closing.add(asyncio.create_task(bot.close())))
             await bot.start(settings.token)
     finally:
         await db.close()
@@ -43,6 +49,7 @@ def main() -> int:
         asyncio.run(run(settings))
     except KeyboardInterrupt:
         log.info("Stopped.")
+        return 0
     except discord.LoginFailure:
         log.error("Discord rejected DISCORD_TOKEN. Copy the token again from the Developer Portal (Bot page).")
         return EXIT_CONFIG
@@ -59,6 +66,7 @@ def main() -> int:
     except discord.GatewayNotFound:
         log.error("Cannot reach the Discord gateway at %s. Check DISCORD_GATEWAY_URL.", settings.gateway_url)
         return EXIT_DISCORD
+    log.info("Stopped.")
     return 0
 
 

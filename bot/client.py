@@ -86,7 +86,7 @@ class PodiumBot(commands.Bot):
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user and self.user.id, len(self.guilds))
 
     async def close(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.stop()
         await self.courier.drain()
         await self.announcer.drain()
         await super().close()

@@ -35,3 +35,5 @@ def setup_logging(level: str, secret: str = "") -> None:
     root.setLevel(level)
     # discord.py's HTTP debug lines are noisy even at DEBUG; keep them at INFO unless asked.
     logging.getLogger("discord.http").setLevel(max(logging.INFO, root.level))
+    # APScheduler logs every job added and run at INFO; Podium logs what its jobs did instead.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

@@ -6,11 +6,12 @@ Courier's outbox, so a job that runs twice (a restart, a reschedule) never sends
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import defaultdict
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -49,6 +50,7 @@ class TalkScheduler:
             },
         )
         self._jobs: dict[int, set[str]] = defaultdict(set)
+        self._active: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -67,9 +69,14 @@ class TalkScheduler:
         self.courier.spawn(self.courier.retry_due(), "resume-deliveries")
         log.info("Scheduler started with %d talk jobs", planned)
 
-    def shutdown(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+    async def stop(self, grace: float = 10.0) -> None:
+        """Start no new job and let running ones finish their sends (APScheduler would cancel them)."""
+        if not self.scheduler.running:
+            return
+        self.scheduler.pause()
+        if self._active:
+            await asyncio.wait(set(self._active), timeout=grace)
+        self.scheduler.shutdown(wait=False)
 
     async def plan_all(self) -> int:
         until = self.service.clock() + HORIZON
@@ -97,6 +104,10 @@ class TalkScheduler:
 
     async def run(self, job: PlannedJob) -> None:
         self._jobs.get(job.talk_id, set()).discard(job.id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+            task.add_done_callback(self._active.discard)
         try:
             talk = await self.service.talk_by_id(job.talk_id)
         except PodiumError:

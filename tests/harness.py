@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -116,3 +119,45 @@ def ics_of(emu: DiscordEmulator, message: Mapping[str, Any]) -> Calendar:
 
 def ics_attachments(interaction: EmulatedInteraction) -> list[Calendar]:
     return [Calendar.from_ical(data) for name, data in interaction.attachments if name.endswith(".ics")]
+
+
+class BotProcess:
+    """``python -m bot`` in a child process, exactly as an operator starts it; its log goes to a file."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD"))}
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                cwd=root,
+                env={**base, **self.env, "PYTHONPATH": str(root)},
+                stdout=log,
+                stderr=log,
+            )
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up, no flushing, like a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+    async def stop(self) -> int | None:
+        if self.process is None or self.process.returncode is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), 15)
+        except TimeoutError:
+            self.process.kill()
+            return await self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
