@@ -22,6 +22,9 @@ from bot.settings import load_settings
 from tests.emulator import DiscordEmulator, EmulatedInteraction, Perm
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 @dataclass
 class School:
     """A server set up like our first users': organizers, students, an announcement channel."""
@@ -130,7 +133,7 @@ class BotProcess:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        root = Path(__file__).resolve().parent.parent
+        root = PROJECT_ROOT
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD"))}
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
