@@ -21,7 +21,6 @@ from bot.database import Database
 from bot.settings import load_settings
 from tests.emulator import DiscordEmulator, EmulatedInteraction, Perm
 
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
