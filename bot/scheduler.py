@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
@@ -51,6 +51,9 @@ class TalkScheduler:
         )
         self._jobs: dict[int, set[str]] = defaultdict(set)
         self._active: set[asyncio.Task[Any]] = set()
+        # (job id, run time) of jobs already run here, so the hourly planning pass does not run a
+        # past-due job again; a restart forgets it on purpose, and the outbox then prevents repeats.
+        self._ran: set[tuple[str, datetime]] = set()
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -79,7 +82,9 @@ class TalkScheduler:
         self.scheduler.shutdown(wait=False)
 
     async def plan_all(self) -> int:
-        until = self.service.clock() + HORIZON
+        now = self.service.clock()
+        until = now + HORIZON
+        self._ran = {(job_id, run_at) for job_id, run_at in self._ran if run_at > now - HORIZON}
         count = 0
         for talk in await self.service.talks_to_plan(until):
             count += self.plan(talk)
@@ -88,7 +93,11 @@ class TalkScheduler:
     def plan(self, talk: Talk) -> int:
         """(Re)schedule the talk's jobs after it was created, edited or cancelled."""
         now = self.service.clock()
-        jobs = plan_jobs(talk, now, now + HORIZON)
+        jobs = [
+            job
+            for job in plan_jobs(talk, now, now + HORIZON)
+            if job.run_at > now or (job.id, job.run_at) not in self._ran
+        ]
         wanted = {job.id for job in jobs}
         for job_id in self._jobs.pop(talk.id, set()) - wanted:
             with contextlib.suppress(JobLookupError):  # it may have run already
@@ -104,6 +113,7 @@ class TalkScheduler:
 
     async def run(self, job: PlannedJob) -> None:
         self._jobs.get(job.talk_id, set()).discard(job.id)
+        self._ran.add((job.id, job.run_at))
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)

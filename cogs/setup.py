@@ -27,6 +27,29 @@ def describe(settings: GuildSettings, default_tz: str) -> str:
     )
 
 
+_NEEDED = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+}
+
+
+def missing_permissions(guild: discord.Guild | None, channel_id: int) -> str:
+    """A warning when the bot could not post announcements in the chosen channel (from its cache)."""
+    channel = guild.get_channel(channel_id) if guild else None
+    if guild is None or channel is None or guild.me is None:
+        return ""
+    permissions = channel.permissions_for(guild.me)
+    missing = [label for name, label in _NEEDED.items() if not getattr(permissions, name)]
+    if not missing:
+        return ""
+    return (
+        f"⚠️ I cannot post announcements in <#{channel.id}> yet: give me {', '.join(missing)} there "
+        "(channel settings → Permissions).\n"
+    )
+
+
 class Setup(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -61,8 +84,9 @@ class Setup(commands.Cog):
             return
         for role in (organizer_role, ping_role):
             if role is not None and role.is_default():
-                raise_text = "Pick a real role, not @everyone: everyone would be an organizer or be pinged."
-                await respond(interaction, raise_text)
+                await respond(
+                    interaction, "Pick a real role, not @everyone: everyone would be an organizer or be pinged."
+                )
                 return
         updated = await bot.service.update_settings(
             guild,
@@ -75,9 +99,10 @@ class Setup(commands.Cog):
         next_step = (
             "Next: create a talk with `/talk create`."
             if updated.channel_id
-            else ("Next: choose where talks are announced with `/setup channel:#talks`.")
+            else "Next: choose where talks are announced with `/setup channel:#talks`."
         )
-        await respond(interaction, f"Settings saved.\n{describe(updated, default_tz)}\n{next_step}")
+        warning = missing_permissions(interaction.guild, channel.id) if channel is not None else ""
+        await respond(interaction, f"Settings saved.\n{describe(updated, default_tz)}\n{warning}{next_step}")
 
 
 async def setup(bot: commands.Bot) -> None:

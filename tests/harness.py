@@ -106,6 +106,11 @@ async def running_bot(emu: DiscordEmulator, database: Path, **extra: str) -> Asy
             task.result()  # raises what stopped the bot
             raise RuntimeError("the bot stopped before it was ready")
         ready.result()
+        # The emulator has sent every GUILD_CREATE; let the bot's loop parse them into its cache.
+        expected = {g.id for g in emu.world.guilds.values() if emu.bot_user_id in g.members}
+        async with asyncio.timeout(10):
+            while expected - {guild.id for guild in bot.guilds}:
+                await asyncio.sleep(0)  # a yield, not a delay: the frames are already on the socket
         yield bot
     finally:
         await bot.close()

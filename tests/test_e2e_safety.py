@@ -249,3 +249,23 @@ async def test_gateway_drop_is_survived(emu: DiscordEmulator, school: School, bo
     await emu.wait_ready()
     await create_talk(school)
     assert len(school.announcements()) == 1
+
+
+async def test_channel_the_bot_cannot_post_in(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
+    from tests.emulator import Perm
+
+    updated = asyncio.ensure_future(bot.wait_for("guild_channel_update", timeout=5))
+    emu.set_overwrite(school.channel_id, emu.bot_user_id, deny=Perm.SEND_MESSAGES)
+    await updated  # the bot's cache now knows it may not post there
+    setup = await school.run(
+        school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role}
+    )
+    assert "I cannot post announcements" in setup.all_text()
+    assert "Send Messages" in setup.all_text()
+    created = await school.run(school.organizer, "talk create", {"title": "T", "speaker": "S", "start": local(soon())})
+    assert "Created talk **#1**" in created.all_text()
+    assert "Not announced yet: I am not allowed to post in" in created.all_text()
+    emu.set_overwrite(school.channel_id, emu.bot_user_id, allow=Perm.SEND_MESSAGES)
+    announced = await school.run(school.organizer, "talk announce", {"talk": 1})
+    assert "Posted the announcement of talk **#1**" in announced.all_text()
+    assert len(school.announcements()) == 1
