@@ -109,8 +109,10 @@ async def running_bot(emu: DiscordEmulator, database: Path, **extra: str) -> Asy
         # The emulator has sent every GUILD_CREATE; let the bot's loop parse them into its cache.
         expected = {g.id for g in emu.world.guilds.values() if emu.bot_user_id in g.members}
         async with asyncio.timeout(10):
-            while expected - {guild.id for guild in bot.guilds}:
-                await asyncio.sleep(0)  # a yield, not a delay: the frames are already on the socket
+            # discord.py fires no event while it fills its cache before on_ready; the frames are already on
+            # the socket, so yielding to the loop (no delay) is enough.
+            while expected - {guild.id for guild in bot.guilds}:  # noqa: ASYNC110
+                await asyncio.sleep(0)
         yield bot
     finally:
         await bot.close()
