@@ -187,3 +187,28 @@ async def test_closed_dms_still_register_and_get_the_file_in_the_reply(
     assert "Could not be reached" in attendees.all_text()
     [(_, data)] = attendees.attachments
     assert "failed" in data.decode("utf-8-sig")
+
+
+async def test_capacity_changes_by_edit(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
+    await school.run(school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role})
+    start = datetime.now(UTC) + timedelta(days=4)
+    await school.run(
+        school.organizer, "talk create", {"title": "T", "speaker": "S", "start": local(start), "capacity": 1}
+    )
+    alice, bob, carol = (school.students[n] for n in ("alice", "bob", "carol"))
+    for user in (alice, bob, carol):
+        await school.run(user, "register", {"talk": 1})
+    raised = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 3})
+    assert "2 member(s) moved from the waitlist to confirmed" in raised.all_text()
+    for user in (bob, carol):
+        await emu.wait_for_message(
+            lambda m, u=user: m["channel_id"] == str(emu.dm_channel_id(u) or 0) and "now **confirmed**" in m["content"]
+        )
+    lowered = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 1})
+    assert "3 members were already confirmed, 2 more than the new capacity of 1" in lowered.all_text()
+    assert "they keep their seats" in lowered.all_text()
+    waitlisted = await school.run(school.students["dave"], "register", {"talk": 1})
+    assert "#1 on the waitlist" in waitlisted.all_text()
+    bad = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 0})
+    assert "at least 1" in bad.all_text()
+    assert (await bot.service.get_talk(school.guild_id, 1)).capacity == 1
