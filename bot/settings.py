@@ -26,10 +26,29 @@ class Settings:
     default_timezone: str = "Europe/Paris"
     dev_guild_id: int | None = None
     log_level: str = "INFO"
+    # The web side (calendar feeds, agenda page): on when both PUBLIC_URL and WEB_PORT are set.
+    public_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int | None = None
+    # Emailed invites: on when SMTP_HOST is set.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
+
+    @property
+    def web_enabled(self) -> bool:
+        return self.public_url is not None and self.web_port is not None
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.smtp_host is not None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -75,6 +94,21 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if log_level not in _LOG_LEVELS:
         raise ConfigurationError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}.")
 
+    public_url = get("PUBLIC_URL")
+    if public_url is not None and not public_url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"PUBLIC_URL must be an http(s) URL such as https://podium.example.edu, got {public_url!r}."
+        )
+    web_port = _port(get("WEB_PORT"), "WEB_PORT")
+    smtp_port = _port(get("SMTP_PORT"), "SMTP_PORT") or 587
+    smtp_host = get("SMTP_HOST")
+    smtp_from = get("SMTP_FROM") or get("SMTP_USER")
+    if smtp_host is not None and not smtp_from:
+        raise ConfigurationError("SMTP_FROM (the address invites come from) is required when SMTP_HOST is set.")
+    starttls = (get("SMTP_STARTTLS") or "true").lower()
+    if starttls not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigurationError(f"SMTP_STARTTLS must be true or false, got {starttls!r}.")
+
     return Settings(
         token=token,
         api_base=api_base,
@@ -83,4 +117,21 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         default_timezone=timezone,
         dev_guild_id=int(dev_guild) if dev_guild else None,
         log_level=log_level,
+        public_url=public_url.rstrip("/") if public_url else None,
+        web_host=get("WEB_HOST") or "127.0.0.1",
+        web_port=web_port,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_user=get("SMTP_USER"),
+        smtp_password=get("SMTP_PASSWORD"),
+        smtp_from=smtp_from,
+        smtp_starttls=starttls in ("true", "1", "yes"),
     )
+
+
+def _port(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(f"{name} must be a port number from 1 to 65535, got {value!r}.")
+    return int(value)

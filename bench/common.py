@@ -1,0 +1,65 @@
+"""Helpers shared by the benchmark scripts: medians, machine facts, result files, logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+Number = int | float
+
+
+def setup_logging(verbose: bool) -> None:
+    """Benchmark progress at INFO; the bot's and the emulator's own logs only from WARNING unless verbose."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
+    )
+    logging.getLogger("bench").setLevel(logging.INFO)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def medians(runs: Sequence[Mapping[str, Any]]) -> dict[str, Number]:
+    """The median of every numeric field present in all runs."""
+    if not runs:
+        return {}
+    keys = [
+        key
+        for key, value in runs[0].items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and all(key in run for run in runs)
+    ]
+    return {key: round(statistics.median(run[key] for run in runs), 4) for key in keys}
+
+
+def write_json(name: str, data: Mapping[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / name
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain fixed-width table for the final figures."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+-- Calendar feeds: personal feed tokens and the per-server public calendar switch.

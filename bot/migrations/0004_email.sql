@@ -1,0 +1,1 @@
+-- Emailed invites: members' verified addresses and pending confirmation codes.

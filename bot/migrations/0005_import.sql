@@ -1,0 +1,1 @@
+-- Imported talks: the source UID of the .ics event each talk came from.
