@@ -81,3 +81,25 @@ def test_bad_settings(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigurationError, match=fragment) as info:
         load_settings({"DISCORD_TOKEN": SECRET, **env}, None)
     assert SECRET not in str(info.value)
+
+
+def test_token_is_redacted_from_log_records(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bot.logs import RedactFilter
+
+    logger = logging.getLogger("podium.test.redact")
+    redact = RedactFilter(SECRET)
+    logger.addFilter(redact)
+    try:
+        with caplog.at_level(logging.INFO, logger="podium.test.redact"):
+            logger.info("connecting with %s", SECRET)
+            try:
+                raise RuntimeError(f"bad header Authorization: Bot {SECRET}")
+            except RuntimeError:
+                logger.exception("request failed")
+    finally:
+        logger.removeFilter(redact)
+    text = caplog.text + "".join(record.exc_text or "" for record in caplog.records)
+    assert SECRET not in text
+    assert "[redacted]" in text
