@@ -14,13 +14,17 @@ from bot import store
 from bot.announcer import Announcer
 from bot.courier import Courier
 from bot.database import Database
+from bot.email_addresses import EmailAddresses
+from bot.feeds import FeedService
+from bot.mailer import Mailer
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.setup", "cogs.organizers", "cogs.members")
+EXTENSIONS = ("cogs.errors", "cogs.setup", "cogs.organizers", "cogs.members", "cogs.email", "cogs.calendar")
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 
 
@@ -52,14 +56,21 @@ class PodiumBot(commands.Bot):
         self.db = db
         self.service = TalkService(db, settings.tz)
         self.announcer = Announcer(self, self.service)
-        self.courier = Courier(self, self.service)
+        self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
+        # Follows the service's clock (tests move it) so code expiry and talk times agree.
+        self.emails = EmailAddresses(db, lambda: self.service.clock())
+        self.courier = Courier(self, self.service, mailer=self.mailer)
         self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
+        self.feeds = FeedService(self.service)
+        self.web = WebServer(settings, self.feeds, self.server_name) if settings.web_enabled else None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
         await self.scheduler.start()
+        if self.web is not None:
+            await self.web.start()
 
     async def _sync_commands(self) -> None:
         """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed."""
@@ -85,7 +96,13 @@ class PodiumBot(commands.Bot):
         # Runs again after every reconnect: only logging belongs here.
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user and self.user.id, len(self.guilds))
 
+    def server_name(self, guild_id: int) -> str | None:
+        guild = self.get_guild(guild_id)
+        return guild.name if guild is not None else None
+
     async def close(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         await self.scheduler.stop()
         await self.courier.drain()
         await self.announcer.drain()

@@ -1,8 +1,9 @@
-"""The one path for every DM and post Podium makes on its own: recorded, paced, retried, exactly once."""
+"""The one path for every DM, post and email Podium makes on its own: recorded, paced, retried, exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -11,11 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import aiosqlite
 import discord
 
 from bot import store
+from bot.emails import DEFAULT_ORGANIZER, EMAIL_KINDS, EMAIL_TWINS, Parties, invite_email
+from bot.mailer import Mailer, MailError
 from bot.messages import invite_file, invite_message, reminder_message, reminder_post, reminder_view
-from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk
+from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
 from bot.talks import TalkService
 
 log = logging.getLogger(__name__)
@@ -65,14 +69,24 @@ class Courier:
 
     A row is written before sending and marked sent (with the message id) after Discord accepted it.
     Each send carries a nonce derived from the row with enforce_nonce, so re-sending a row after a
-    crash returns Discord's existing message instead of posting a second one.
+    crash returns Discord's existing message instead of posting a second one. Emails (the invites' twins)
+    take the same path to the mailer instead of Discord.
     """
 
+    # Up to 32 sends in flight: at Discord's 50 requests/s, round trips up to ~600 ms still keep the pipe full
+    # (8 capped a 200 ms link at ~40 requests/s); the pacer, not the slots, sets the rate.
     def __init__(
-        self, client: discord.Client, service: TalkService, *, concurrency: int = 8, per_second: float = 48.0
+        self,
+        client: discord.Client,
+        service: TalkService,
+        *,
+        concurrency: int = 32,
+        per_second: float = 48.0,
+        mailer: Mailer | None = None,
     ) -> None:
         self.client = client
         self.service = service
+        self.mailer = mailer  # None when SMTP is not configured: no email deliveries are recorded
         self._slots = asyncio.Semaphore(concurrency)
         self._pacer = Pacer(per_second)
         self._background: set[asyncio.Task[Any]] = set()
@@ -87,10 +101,16 @@ class Courier:
         """Record and send one message per (recipient, key); returns each recipient's status.
 
         Recipients whose delivery was already final keep their recorded status and get nothing new.
+        Invite kinds also record and send their email twins; the statuses returned are the DMs' only.
         """
         wanted = list(targets)
         async with self.service.db.transaction() as conn:
-            pending = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, self.service.clock())
+            now = self.service.clock()
+            pending = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, now)
+            emails = await self._record_email_twins(conn, talk, recipient_type, kind, wanted, now)
+        for email in emails:
+            # The member's reply depends on the DM only; emails go out in the background (drain() waits).
+            self.spawn(self._send_slot(email), f"email-{email.id}")
         statuses = {recipient: DeliveryStatus.SENT for recipient, _ in wanted}
         results = await asyncio.gather(*(self._send_slot(delivery) for delivery in pending))
         statuses.update({delivery.recipient_id: status for delivery, status in zip(pending, results, strict=True)})
@@ -115,6 +135,8 @@ class Courier:
         """Send every pending delivery whose time has come: after a restart, and after transient failures."""
         async with self.service.db.reading() as conn:
             due = await store.due_deliveries(conn, self.service.clock())
+        # Rows a running fan-out has queued are its business, not a retry's.
+        due = [delivery for delivery in due if delivery.id not in self._in_flight]
         if due:
             log.info("Resuming %d pending deliveries", len(due))
             await asyncio.gather(*(self._send_slot(delivery) for delivery in due))
@@ -138,7 +160,8 @@ class Courier:
             return DeliveryStatus.PENDING
         self._in_flight.add(delivery.id)
         try:
-            async with self._slots:
+            # Emails wait for the mailer's own, smaller limit and never hold one of Discord's slots.
+            async with contextlib.nullcontext() if delivery.kind in EMAIL_KINDS else self._slots:
                 return await self._send(delivery)
         except Exception:
             # One member's trouble never stops the others; the row stays pending for a retry.
@@ -147,9 +170,31 @@ class Courier:
         finally:
             self._in_flight.discard(delivery.id)
 
+    async def _record_email_twins(
+        self,
+        conn: aiosqlite.Connection,
+        talk: Talk,
+        recipient_type: str,
+        kind: DeliveryKind,
+        wanted: list[tuple[int, int]],
+        now: datetime,
+    ) -> list[Delivery]:
+        """Every invite DM also goes by email to members with a verified address.
+
+        Recorded here, in the DM's own transaction, so no caller can forget the email or record one alone.
+        """
+        twin = EMAIL_TWINS.get(kind)
+        if twin is None or self.mailer is None or recipient_type != "user":
+            return []
+        with_email = await store.users_with_email(conn, talk.guild_id, [recipient for recipient, _ in wanted])
+        targets = [(recipient, key) for recipient, key in wanted if recipient in with_email]
+        return await store.ensure_deliveries(conn, talk, "user", twin, targets, now)
+
     async def _send(self, delivery: Delivery) -> DeliveryStatus:
         talk = await self.service.talk_by_id(delivery.talk_id)
         now = self.service.clock()
+        if delivery.kind in EMAIL_KINDS:
+            return await self._send_email(delivery, talk, now)
         if delivery.kind in (DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST) and (
             talk.cancelled or talk.has_started(now)
         ):
@@ -168,6 +213,35 @@ class Courier:
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             return await self._postpone(delivery, type(error).__name__)
         await self._finish(delivery, DeliveryStatus.SENT, message_id=message.id)
+        return DeliveryStatus.SENT
+
+    async def _send_email(self, delivery: Delivery, talk: Talk, now: datetime) -> DeliveryStatus:
+        async with self.service.db.reading() as conn:
+            member = await store.get_member_email(conn, delivery.guild_id, delivery.recipient_id)
+            registration = await store.get_registration(conn, talk.id, delivery.recipient_id)
+        if self.mailer is None or member is None:
+            await self._finish(delivery, DeliveryStatus.MISSED, error="email turned off or address removed")
+            return DeliveryStatus.MISSED
+        guild = self.client.get_guild(delivery.guild_id)
+        parties = Parties(
+            sender=self.mailer.sender,
+            organizer_name=guild.name if guild else DEFAULT_ORGANIZER,
+            address=member.address,
+            attendee_name=registration.display_name if registration else member.display_name,
+        )
+        # Derived from the row (and the talk's creation, which a rebuilt database does not repeat), so a
+        # re-send after a crash carries the same Message-ID and mail systems can recognise it.
+        message_id = self.mailer.message_id(f"podium-delivery-{delivery.id}.{to_unix(talk.created_at)}")
+        tz = await self.service.zone(talk.guild_id)
+        message = invite_email(talk, delivery.kind, parties, tz=tz, now=now, message_id=message_id)
+        try:
+            await self.mailer.send(message)
+        except MailError as error:
+            if error.permanent:
+                await self._finish(delivery, DeliveryStatus.FAILED, error=error.reason)
+                return DeliveryStatus.FAILED
+            return await self._postpone(delivery, error.reason)
+        await self._finish(delivery, DeliveryStatus.SENT)
         return DeliveryStatus.SENT
 
     async def _channel(self, delivery: Delivery) -> discord.PartialMessageable:

@@ -36,6 +36,7 @@ class GuildSettings:
     timezone: str | None = None
     reminders: tuple[int, ...] | None = None
     ping_role_id: int | None = None
+    public_calendar: bool = False  # the server feed and the public agenda page (/setup public_calendar:)
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(self.timezone) if self.timezone else default
@@ -66,6 +67,7 @@ class Talk:
     created_by: int
     created_at: datetime
     updated_at: datetime
+    source_uid: str | None = None  # the .ics event (and occurrence) an imported talk came from
 
     @property
     def end_at(self) -> datetime:
@@ -132,6 +134,12 @@ class DeliveryKind(StrEnum):
     INVITE_WITHDRAWN = "invite_withdrawn"  # key: registration id
     REMINDER = "reminder"  # key: offset in minutes
     REMINDER_POST = "reminder_post"  # key: offset in minutes (channel)
+    # The emailed twins of the invite kinds (same keys), sent to the member's verified address.
+    EMAIL_CONFIRMED = "email_confirmed"  # key: registration id
+    EMAIL_PROMOTED = "email_promoted"  # key: registration id
+    EMAIL_UPDATED = "email_updated"  # key: talk sequence
+    EMAIL_CANCELLED = "email_cancelled"  # key: talk sequence
+    EMAIL_WITHDRAWN = "email_withdrawn"  # key: registration id
 
 
 class DeliveryStatus(StrEnum):
@@ -159,3 +167,39 @@ class Delivery:
     def nonce(self) -> str:
         """Derived from the row, so a retry of a send that reached Discord is recognised there (<= 25 chars)."""
         return f"podium-{self.id}"
+
+
+@dataclass(frozen=True)
+class MemberEmail:
+    """A member's verified address in one server."""
+
+    guild_id: int
+    user_id: int
+    address: str
+    display_name: str
+    verified_at: datetime
+
+
+@dataclass(frozen=True)
+class EmailCode:
+    """The confirmation code in flight for a member: only its salted hash is kept."""
+
+    guild_id: int
+    user_id: int
+    address: str
+    salt: bytes
+    digest: bytes
+    attempts: int
+    sent_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedToken:
+    """A member's personal calendar feed link in one server; only the SHA-256 of its secret is kept."""
+
+    guild_id: int
+    user_id: int
+    token_hash: bytes
+    created_at: datetime
+    last_used_at: datetime | None

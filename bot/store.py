@@ -15,7 +15,10 @@ from bot.models import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    EmailCode,
+    FeedToken,
     GuildSettings,
+    MemberEmail,
     Registration,
     RegistrationStatus,
     Seats,
@@ -42,6 +45,7 @@ TALK_COLUMNS = (
     "sequence",
     "announcement_channel_id",
     "announcement_message_id",
+    "source_uid",
 )
 
 
@@ -67,6 +71,7 @@ def _talk(row: aiosqlite.Row) -> Talk:
         created_by=row["created_by"],
         created_at=from_unix(row["created_at"]),
         updated_at=from_unix(row["updated_at"]),
+        source_uid=row["source_uid"],
     )
 
 
@@ -109,6 +114,7 @@ async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettin
         timezone=row["timezone"],
         reminders=None if row["reminders"] is None else parse_offsets(row["reminders"]),
         ping_role_id=row["ping_role_id"],
+        public_calendar=bool(row["public_calendar"]),
     )
 
 
@@ -116,12 +122,13 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
     await conn.execute(
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
-                                    ping_role_id, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+                                    ping_role_id, public_calendar, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
-            ping_role_id = excluded.ping_role_id, updated_at = excluded.updated_at
+            ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
+            updated_at = excluded.updated_at
         """,
         (
             settings.guild_id,
@@ -130,6 +137,7 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             settings.timezone,
             None if settings.reminders is None else format_offsets(settings.reminders),
             settings.ping_role_id,
+            int(settings.public_calendar),
             to_unix(now),
         ),
     )
@@ -541,3 +549,256 @@ async def mark_pending_missed(
 async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
     """When a talk moves, the reminders sent for the old time no longer count: the new ones are owed."""
     await conn.execute("DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post')", (talk_id,))
+
+
+# --- emailed invites: verified addresses and confirmation codes ------------------------------------------
+
+
+def _member_email(row: aiosqlite.Row) -> MemberEmail:
+    return MemberEmail(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        address=row["address"],
+        display_name=row["display_name"],
+        verified_at=from_unix(row["verified_at"]),
+    )
+
+
+def _email_code(row: aiosqlite.Row) -> EmailCode:
+    return EmailCode(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        address=row["address"],
+        salt=bytes(row["code_salt"]),
+        digest=bytes(row["code_hash"]),
+        attempts=row["attempts"],
+        sent_at=from_unix(row["sent_at"]),
+        expires_at=from_unix(row["expires_at"]),
+    )
+
+
+async def get_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
+    async with conn.execute(
+        "SELECT * FROM member_emails WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _member_email(row)
+
+
+async def save_member_email(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, address: str, display_name: str, now: datetime
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO member_emails (guild_id, user_id, address, display_name, verified_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (guild_id, user_id) DO UPDATE SET
+            address = excluded.address, display_name = excluded.display_name, verified_at = excluded.verified_at
+        """,
+        (guild_id, user_id, address, display_name, to_unix(now)),
+    )
+
+
+async def delete_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
+    async with conn.execute(
+        "DELETE FROM member_emails WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _member_email(row)
+
+
+async def users_with_email(conn: aiosqlite.Connection, guild_id: int, user_ids: Iterable[int]) -> set[int]:
+    """Which of ``user_ids`` have a verified address in this server."""
+    wanted = list(dict.fromkeys(user_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):  # stay well under SQLite's limit on parameters
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        async with conn.execute(
+            f"SELECT user_id FROM member_emails WHERE guild_id = ? AND user_id IN ({marks})",  # noqa: S608
+            (guild_id, *chunk),
+        ) as cursor:
+            found.update(int(row[0]) for row in await cursor.fetchall())
+    return found
+
+
+async def get_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
+    async with conn.execute(
+        "SELECT * FROM email_codes WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _email_code(row)
+
+
+async def save_email_code(conn: aiosqlite.Connection, code: EmailCode) -> None:
+    """Replace the member's code in flight (a new code starts with no attempts used)."""
+    await conn.execute(
+        """
+        INSERT INTO email_codes (guild_id, user_id, address, code_salt, code_hash, attempts, sent_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (guild_id, user_id) DO UPDATE SET
+            address = excluded.address, code_salt = excluded.code_salt, code_hash = excluded.code_hash,
+            attempts = excluded.attempts, sent_at = excluded.sent_at, expires_at = excluded.expires_at
+        """,
+        (
+            code.guild_id,
+            code.user_id,
+            code.address,
+            code.salt,
+            code.digest,
+            code.attempts,
+            to_unix(code.sent_at),
+            to_unix(code.expires_at),
+        ),
+    )
+
+
+async def count_email_code_attempt(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
+    """Count one wrong guess; returns the attempts used so far."""
+    async with conn.execute(
+        "UPDATE email_codes SET attempts = attempts + 1 WHERE guild_id = ? AND user_id = ? RETURNING attempts",
+        (guild_id, user_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def delete_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
+    async with conn.execute(
+        "DELETE FROM email_codes WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _email_code(row)
+
+
+# --- calendar feeds: personal feed tokens and the talks feeds show ---------------------------------------
+
+
+def _feed_token(row: aiosqlite.Row) -> FeedToken:
+    return FeedToken(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        token_hash=bytes(row["token_hash"]),
+        created_at=from_unix(row["created_at"]),
+        last_used_at=None if row["last_used_at"] is None else from_unix(row["last_used_at"]),
+    )
+
+
+async def get_feed_token(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> FeedToken | None:
+    async with conn.execute(
+        "SELECT * FROM calendar_tokens WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _feed_token(row)
+
+
+async def feed_token_by_hash(conn: aiosqlite.Connection, token_hash: bytes) -> FeedToken | None:
+    async with conn.execute("SELECT * FROM calendar_tokens WHERE token_hash = ?", (token_hash,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _feed_token(row)
+
+
+async def save_feed_token(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, token_hash: bytes, now: datetime
+) -> None:
+    """Set the member's token, replacing any previous one (whose link stops working with this statement)."""
+    await conn.execute(
+        """
+        INSERT INTO calendar_tokens (guild_id, user_id, token_hash, created_at, last_used_at)
+        VALUES (?, ?, ?, ?, NULL)
+        ON CONFLICT (guild_id, user_id) DO UPDATE SET
+            token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL
+        """,
+        (guild_id, user_id, token_hash, to_unix(now)),
+    )
+
+
+async def touch_feed_token(conn: aiosqlite.Connection, token_hash: bytes, now: datetime, older_than: datetime) -> None:
+    """Note that a calendar fetched the feed; at most one write per token per period, not one per fetch."""
+    await conn.execute(
+        """
+        UPDATE calendar_tokens SET last_used_at = ?
+        WHERE token_hash = ? AND (last_used_at IS NULL OR last_used_at < ?)
+        """,
+        (to_unix(now), token_hash, to_unix(older_than)),
+    )
+
+
+async def feed_talks(
+    conn: aiosqlite.Connection, guild_id: int, *, ended_after: datetime, cancelled_after: datetime, limit: int
+) -> list[Talk]:
+    """A server's talks for its feed: scheduled ones not ended before ``ended_after``, cancelled ones
+    cancelled (last changed) after ``cancelled_after``; soonest first."""
+    async with conn.execute(
+        """
+        SELECT * FROM talks
+        WHERE guild_id = ? AND (
+            (status = 'scheduled' AND start_at + duration_min * 60 > ?)
+            OR (status = 'cancelled' AND updated_at > ?))
+        ORDER BY start_at, id LIMIT ?
+        """,
+        (guild_id, to_unix(ended_after), to_unix(cancelled_after), limit),
+    ) as cursor:
+        return [_talk(row) for row in await cursor.fetchall()]
+
+
+async def member_feed_talks(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    user_id: int,
+    *,
+    ended_after: datetime,
+    cancelled_after: datetime,
+    limit: int,
+) -> list[tuple[Talk, Registration]]:
+    """The member's registrations in one server for their personal feed, with the same window as feed_talks."""
+    async with conn.execute(
+        """
+        SELECT t.*, r.id AS r_id, r.user_id, r.display_name, r.status AS r_status, r.registered_at,
+               r.dm_failed,
+               CASE WHEN r.status = 'waitlisted' THEN (
+                   SELECT COUNT(*) FROM registrations w
+                   WHERE w.talk_id = r.talk_id AND w.status = 'waitlisted' AND w.id <= r.id) END AS position
+        FROM registrations r JOIN talks t ON t.id = r.talk_id
+        WHERE r.guild_id = ? AND r.user_id = ? AND (
+            (t.status = 'scheduled' AND t.start_at + t.duration_min * 60 > ?)
+            OR (t.status = 'cancelled' AND t.updated_at > ?))
+        ORDER BY t.start_at, t.id LIMIT ?
+        """,
+        (guild_id, user_id, to_unix(ended_after), to_unix(cancelled_after), limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    pairs = []
+    for row in rows:
+        talk = _talk(row)
+        registration = Registration(
+            id=row["r_id"],
+            talk_id=talk.id,
+            guild_id=guild_id,
+            user_id=row["user_id"],
+            display_name=row["display_name"],
+            status=RegistrationStatus(row["r_status"]),
+            registered_at=from_unix(row["registered_at"]),
+            dm_failed=bool(row["dm_failed"]),
+            position=row["position"],
+        )
+        pairs.append((talk, registration))
+    return pairs
+
+
+# --- imported talks (.ics) ------------------------------------------------------------------------------
+
+
+async def imported_source_uids(conn: aiosqlite.Connection, guild_id: int, source_uids: Iterable[str]) -> set[str]:
+    """Which of these source UIDs already have a talk in the server (cancelled ones count: never revived)."""
+    wanted = list(dict.fromkeys(source_uids))
+    found: set[str] = set()
+    # SQLite caps the number of parameters of one statement; an import holds at most a few hundred.
+    for first in range(0, len(wanted), 500):
+        chunk = wanted[first : first + 500]
+        marks = ", ".join("?" for _ in chunk)
+        async with conn.execute(
+            f"SELECT source_uid FROM talks WHERE guild_id = ? AND source_uid IN ({marks})",  # noqa: S608 - placeholders only
+            (guild_id, *chunk),
+        ) as cursor:
+            found.update(str(row[0]) for row in await cursor.fetchall())
+    return found

@@ -92,6 +92,12 @@ class CancelOutcome:
     confirmed: list[Registration]
 
 
+@dataclass(frozen=True)
+class ImportOutcome:
+    created: list[Talk]
+    already_imported: set[str]  # source UIDs this server had from an earlier import: left out
+
+
 def _text(value: str | None, name: str, limit: int, *, required: bool, example: str) -> str | None:
     if value is None:
         return None
@@ -144,6 +150,7 @@ class TalkService:
         timezone: str | None = None,
         reminders: str | None = None,
         ping_role_id: int | None = None,
+        public_calendar: bool | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
         zone = parse_timezone(timezone).key if timezone is not None else None
@@ -157,6 +164,7 @@ class TalkService:
                 timezone=zone if zone is not None else current.timezone,
                 reminders=offsets if offsets is not None else current.reminders,
                 ping_role_id=ping_role_id if ping_role_id is not None else current.ping_role_id,
+                public_calendar=public_calendar if public_calendar is not None else current.public_calendar,
             )
             await store.save_settings(conn, updated, self.clock())
         return updated
@@ -252,6 +260,34 @@ class TalkService:
         _check_announce_before_start(fields.get("announce_at"), fields["start_at"], tz)
         async with self.db.transaction() as conn:
             return await store.insert_talk(conn, guild_id, author_id, self.clock(), fields)
+
+    async def import_talks(self, guild_id: int, author_id: int, drafts: list[tuple[str, TalkInput]]) -> ImportOutcome:
+        """Create the talks of one .ics import, keyed by source UID: all of them in one transaction, or none.
+
+        Each draft passes the rules of /talk create; drafts whose source UID the server already has are left
+        out (checked inside the transaction, so two imports of one file at once cannot both create it).
+        """
+        settings = await self.settings(guild_id)
+        tz = settings.zone(self.default_tz)
+        rows: list[dict[str, Any]] = []
+        for source_uid, data in drafts:
+            try:
+                fields = self._validated(data, tz, creating=True)
+            except InputError as error:
+                raise InputError(f"Nothing was imported: the event “{data.title}” breaks a rule. {error}") from None
+            fields.setdefault("duration_min", 60)
+            fields.setdefault("reminders", settings.default_reminders())
+            fields["source_uid"] = source_uid
+            rows.append(fields)
+        async with self.db.transaction() as conn:
+            known = await store.imported_source_uids(conn, guild_id, [row["source_uid"] for row in rows])
+            now = self.clock()
+            created = [
+                await store.insert_talk(conn, guild_id, author_id, now, row)
+                for row in rows
+                if row["source_uid"] not in known
+            ]
+        return ImportOutcome(created=created, already_imported=known)
 
     async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
         if not data.given():

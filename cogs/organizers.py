@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -11,7 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import registration_text, seats_text, talk_embed
-from bot.errors import PodiumError
+from bot.errors import PodiumError, StateError
+from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
 from bot.models import DeliveryKind, Registration, Talk
 from bot.replies import defer, guild_id, organizer_talk_autocomplete, podium, respond
 from bot.talks import TalkInput, ensure_organizer
@@ -253,6 +255,67 @@ class Organizers(commands.Cog):
             lines.append("No registrations yet.")
         file = discord.File(io.BytesIO(attendees_csv(registrations)), filename=f"talk-{record.id}-attendees.csv")
         await respond(interaction, "\n".join(lines)[:2000], file=file)
+
+    @talk.command(name="import", description="Create talks from a calendar file (.ics), e.g. a season's programme")
+    @app_commands.describe(
+        file="The .ics file exported from your calendar app (up to 1 MB and 500 events)",
+        speaker=f"Speaker of every imported talk (default: {DEFAULT_SPEAKER}); change each with /talk edit",
+        capacity="Seats for every imported talk (leave empty for unlimited)",
+        announce=f"Post the announcements now (the first {ANNOUNCE_AT_ONCE}); by default use /talk announce later",
+    )
+    async def import_calendar(
+        self,
+        interaction: discord.Interaction[Any],
+        file: discord.Attachment,
+        speaker: app_commands.Range[str, 1, 100] = DEFAULT_SPEAKER,
+        capacity: app_commands.Range[int, 1, 100_000] | None = None,
+        announce: bool = False,
+    ) -> None:
+        guild = await _organizer(interaction)
+        bot = podium(interaction)
+        check_upload(file.filename, file.content_type, file.size)  # before downloading anything
+        await defer(interaction)
+        try:
+            data = await file.read()
+        except discord.HTTPException:
+            raise StateError(
+                f"I could not download `{file.filename}` from Discord. Attach it again and retry: {FILE_EXAMPLE}."
+            ) from None
+        zone = await bot.service.zone(guild)
+        # Parsing and expanding up to 1 MB of calendar takes a moment: keep the event loop free meanwhile.
+        plan = await asyncio.to_thread(read_calendar, data, zone=zone, now=bot.service.clock())
+        outcome = await bot.service.import_talks(
+            guild,
+            interaction.user.id,
+            [(d.source_uid, d.as_input(speaker=speaker, capacity=capacity)) for d in plan.drafts],
+        )
+        for created in outcome.created:
+            bot.scheduler.plan(created)
+        announced = await self._announce_imported(interaction, outcome.created) if announce else None
+        summary = import_summary(
+            plan.after_import(outcome.already_imported),
+            outcome.created,
+            filename=file.filename,
+            speaker=speaker,
+            announced=announced,
+        )
+        await respond(interaction, summary)
+
+    async def _announce_imported(self, interaction: discord.Interaction[Any], talks: list[Talk]) -> str | None:
+        """Post the first imported talks' announcements; stop at the first failure (no channel, no rights)."""
+        if not talks:
+            return None
+        posted: list[Talk] = []
+        for talk in talks[:ANNOUNCE_AT_ONCE]:
+            record, status = await self._announce(interaction, talk)
+            if record.announcement_message_id is None:
+                return f"Announced {len(posted)}, then stopped. {status}" if posted else status
+            posted.append(record)
+        text = f"Announced {len(posted)} in <#{posted[-1].announcement_channel_id}>."
+        if len(talks) > len(posted):
+            rest = len(talks) - len(posted)
+            text += f" Post the other {rest} with `/talk announce talk:{talks[len(posted)].id}` and so on."
+        return text
 
 
 async def setup(bot: commands.Bot) -> None:

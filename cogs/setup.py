@@ -1,4 +1,5 @@
-"""/setup: per-server settings (announcement channel, organizer role, time zone, reminders, ping role)."""
+"""/setup: per-server settings (announcement channel, organizer role, time zone, reminders, ping role,
+public calendar)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from discord.ext import commands
 from bot.models import GuildSettings
 from bot.replies import guild_id, podium, respond
 from bot.timeparse import format_offsets
+from bot.web import agenda_url
 
 
-def describe(settings: GuildSettings, default_tz: str) -> str:
+def public_calendar_text(settings: GuildSettings, public_url: str | None) -> str:
+    if not settings.public_calendar:
+        return "off (`/setup public_calendar:true` publishes an agenda page and a calendar feed)"
+    if public_url is None:
+        return "on, but this bot's web side is not configured (its operator sets PUBLIC_URL and WEB_PORT)"
+    return f"on: <{agenda_url(public_url, settings.guild_id)}>"
+
+
+def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> str:
     channel = f"<#{settings.channel_id}>" if settings.channel_id else "not set — announcements cannot be posted"
     organizer = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else "not set (Manage Events only)"
     timezone = settings.timezone or f"{default_tz} (default)"
@@ -23,7 +33,8 @@ def describe(settings: GuildSettings, default_tz: str) -> str:
     ping = f"<@&{settings.ping_role_id}>" if settings.ping_role_id else "none"
     return (
         f"**Announcement channel:** {channel}\n**Organizer role:** {organizer}\n**Time zone:** {timezone}\n"
-        f"**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}"
+        f"**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}\n"
+        f"**Public calendar and agenda page:** {public_calendar_text(settings, public_url)}"
     )
 
 
@@ -61,6 +72,7 @@ class Setup(commands.Cog):
         timezone="Time zone for the dates organizers type, e.g. Europe/Paris",
         reminders="Default reminder offsets before each talk, e.g. 1d,1h",
         ping_role="Role mentioned in reminder posts",
+        public_calendar="Publish the programme on the web: an agenda page and a calendar feed (no member data)",
     )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
@@ -73,14 +85,18 @@ class Setup(commands.Cog):
         timezone: str | None = None,
         reminders: str | None = None,
         ping_role: discord.Role | None = None,
+        public_calendar: bool | None = None,
     ) -> None:
         bot = podium(interaction)
         guild = guild_id(interaction)
         default_tz = bot.settings.default_timezone
-        if all(value is None for value in (channel, organizer_role, timezone, reminders, ping_role)):
+        public_url = bot.settings.public_url if bot.settings.web_enabled else None
+        if all(value is None for value in (channel, organizer_role, timezone, reminders, ping_role, public_calendar)):
             current = await bot.service.settings(guild)
             hint = "" if current.channel_id else "\nStart with `/setup channel:#talks`."
-            await respond(interaction, f"Podium settings for this server:\n{describe(current, default_tz)}{hint}")
+            await respond(
+                interaction, f"Podium settings for this server:\n{describe(current, default_tz, public_url)}{hint}"
+            )
             return
         for role in (organizer_role, ping_role):
             if role is not None and role.is_default():
@@ -95,6 +111,7 @@ class Setup(commands.Cog):
             timezone=timezone,
             reminders=reminders,
             ping_role_id=ping_role.id if ping_role else None,
+            public_calendar=public_calendar,
         )
         next_step = (
             "Next: create a talk with `/talk create`."
@@ -102,7 +119,9 @@ class Setup(commands.Cog):
             else "Next: choose where talks are announced with `/setup channel:#talks`."
         )
         warning = missing_permissions(interaction.guild, channel.id) if channel is not None else ""
-        await respond(interaction, f"Settings saved.\n{describe(updated, default_tz)}\n{warning}{next_step}")
+        await respond(
+            interaction, f"Settings saved.\n{describe(updated, default_tz, public_url)}\n{warning}{next_step}"
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,0 +1,240 @@
+"""Members' email addresses: validation, confirmation codes and the verified address, per member and server.
+
+No Discord objects here: the cog translates. Errors carry the text the member sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from bot import store
+from bot.database import Database
+from bot.errors import InputError, StateError
+from bot.models import EmailCode, MemberEmail
+
+CODE_DIGITS = 6
+CODE_TTL = timedelta(minutes=30)
+MAX_CODE_ATTEMPTS = 5
+RESEND_AFTER = timedelta(minutes=1)
+ADDRESS_MAX = 254  # RFC 5321: the longest path a mail server must accept, minus the angle brackets
+LOCAL_MAX = 64
+EXAMPLE_ADDRESS = "you@example.com"
+EXAMPLE_SET = f"`/email set address:{EXAMPLE_ADDRESS}`"
+
+# A dot-atom local part (RFC 5322) and an ASCII host name with a real top-level domain. Quoted local parts,
+# IP literals, backquotes and raw Unicode are refused on purpose: they are legal but almost never real
+# mailboxes, and refusing them keeps every address safe in a header and in a Discord code span.
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_{|}~-]+)*")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
+_CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+
+
+def normalize_address(raw: str) -> str:
+    """The address as stored (domain lower-cased), or InputError saying what is wrong and what to type."""
+    address = raw.strip()
+    if not address:
+        raise InputError(f"Give your email address, for example {EXAMPLE_SET}.")
+    if any(not char.isprintable() for char in address):
+        raise InputError(
+            f"An email address is one line of plain characters, without line breaks or tabs. "
+            f"Type just the address, for example {EXAMPLE_SET}."
+        )
+    if len(address) > ADDRESS_MAX:
+        raise InputError(
+            f"That is {len(address)} characters long; an email address has at most {ADDRESS_MAX}. "
+            f"Check what you pasted and type just the address, for example {EXAMPLE_SET}."
+        )
+    if any(char.isspace() for char in address):
+        raise InputError(f"An email address has no spaces. Type just the address, for example {EXAMPLE_SET}.")
+    if not address.isascii():
+        raise InputError(
+            "Only plain ASCII addresses are supported (for an international domain, use its xn-- form). "
+            f"For example {EXAMPLE_SET}."
+        )
+    # parseaddr sees through forms such as "Ann <ann@example.com>" or "a@b, c@d", which are not one address.
+    name, parsed = parseaddr(address)
+    local, at, domain = address.rpartition("@")
+    if not at:
+        raise InputError(f"That is not an email address: it has no `@`. For example {EXAMPLE_SET}.")
+    if name or parsed != address or "@" in local:
+        raise InputError(f"Give just one address, without a name or brackets, for example {EXAMPLE_SET}.")
+    if not local or len(local) > LOCAL_MAX or not _LOCAL.fullmatch(local):
+        raise InputError(
+            f"The part before the `@` is not valid (at most {LOCAL_MAX} letters, digits and . _ + - and no "
+            f"dot at either end or twice in a row). For example {EXAMPLE_SET}."
+        )
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or not _TLD.fullmatch(labels[-1]):
+        raise InputError(
+            "The part after the `@` must be a full domain name such as `example.com` or `student.uni.edu`. "
+            f"For example {EXAMPLE_SET}."
+        )
+    return f"{local}@{domain.lower()}"
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def hash_code(code: str, salt: bytes) -> bytes:
+    """HMAC-SHA256 keyed by a random per-code salt.
+
+    Six digits cannot resist offline guessing whatever the hash, so the protection lies in the expiry, the
+    attempt limit and never logging codes; the hash keeps codes out of backups and database dumps.
+    """
+    return hmac.new(salt, code.encode("ascii"), hashlib.sha256).digest()
+
+
+def code_matches(code: str, stored: EmailCode) -> bool:
+    return hmac.compare_digest(hash_code(code, stored.salt), stored.digest)
+
+
+def clean_code(raw: str) -> str:
+    """Accept the code as typed or pasted ("123 456", "123-456"); wrong shapes cost no attempt."""
+    code = re.sub(r"[\s-]", "", raw)
+    if not _CODE.fullmatch(code):
+        raise InputError(
+            f"A confirmation code is {CODE_DIGITS} digits, for example `/email confirm code:123456`. "
+            "Copy it from the email I sent you."
+        )
+    return code
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(math.ceil(delta.total_seconds()), 1)
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """A fresh code to email; the only place the code exists in clear."""
+
+    guild_id: int
+    user_id: int
+    address: str
+    code: str = field(repr=False)
+    expires_at: datetime
+    current: MemberEmail | None  # the verified address, which stays in use until the new one is confirmed
+
+
+@dataclass(frozen=True)
+class Removal:
+    verified: MemberEmail | None
+    pending: EmailCode | None
+
+
+class EmailAddresses:
+    """Members' addresses on top of the database: ask for a code, confirm it, remove the address."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def verified(self, guild_id: int, user_id: int) -> MemberEmail | None:
+        async with self.db.reading() as conn:
+            return await store.get_member_email(conn, guild_id, user_id)
+
+    async def request_code(self, guild_id: int, user_id: int, raw_address: str) -> CodeRequest:
+        """Validate the address and record a new code for it (hashed); the caller emails the code."""
+        address = normalize_address(raw_address)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            current = await store.get_member_email(conn, guild_id, user_id)
+            pending = await store.get_email_code(conn, guild_id, user_id)
+            # Checked and recorded in one transaction, so two quick requests cannot both send a code.
+            if current is not None and current.address == address:
+                raise StateError(
+                    f"`{address}` is already your confirmed address in this server; nothing changed. "
+                    "To use another one, run `/email set` with it; to stop emails, `/email remove`."
+                )
+            if pending is not None and now < pending.sent_at + RESEND_AFTER:
+                wait = _seconds(pending.sent_at + RESEND_AFTER - now)
+                raise StateError(
+                    f"I just sent a code to `{pending.address}`. Check that inbox (and its spam folder) and "
+                    f"confirm with `/email confirm code:`; you can ask for a new code in {wait} seconds."
+                )
+            code = new_code()
+            salt = secrets.token_bytes(16)
+            await store.save_email_code(
+                conn,
+                EmailCode(
+                    guild_id=guild_id,
+                    user_id=user_id,
+                    address=address,
+                    salt=salt,
+                    digest=hash_code(code, salt),
+                    attempts=0,
+                    sent_at=now,
+                    expires_at=now + CODE_TTL,
+                ),
+            )
+        return CodeRequest(guild_id, user_id, address, code, now + CODE_TTL, current)
+
+    async def withdraw_code(self, request: CodeRequest) -> None:
+        """Forget a code that could not be emailed, so the member may ask again at once."""
+        async with self.db.transaction() as conn:
+            pending = await store.get_email_code(conn, request.guild_id, request.user_id)
+            if pending is not None and code_matches(request.code, pending):
+                await store.delete_email_code(conn, request.guild_id, request.user_id)
+
+    async def confirm(self, guild_id: int, user_id: int, raw_code: str, display_name: str) -> MemberEmail:
+        """Mark the pending address verified when the code is right; count a wrong guess otherwise."""
+        code = clean_code(raw_code)
+        now = self.clock()
+        problem: str | None = None
+        confirmed: MemberEmail | None = None
+        async with self.db.transaction() as conn:
+            pending = await store.get_email_code(conn, guild_id, user_id)
+            if pending is None:
+                raise StateError(
+                    f"You have no code waiting to be confirmed in this server. Ask for one with {EXAMPLE_SET}."
+                )
+            again = f"`/email set address:{pending.address}`"
+            if pending.attempts >= MAX_CODE_ATTEMPTS:
+                raise StateError(
+                    f"The code for `{pending.address}` was entered wrongly {MAX_CODE_ATTEMPTS} times, so it no "
+                    f"longer works. Ask for a new one with {again}."
+                )
+            if now >= pending.expires_at:
+                minutes = int(CODE_TTL.total_seconds() // 60)
+                raise StateError(
+                    f"The code for `{pending.address}` has expired (codes last {minutes} minutes). "
+                    f"Ask for a new one with {again}."
+                )
+            if not code_matches(code, pending):
+                # The wrong guess must be counted, so the error is raised after this transaction commits.
+                attempts = await store.count_email_code_attempt(conn, guild_id, user_id)
+                left = MAX_CODE_ATTEMPTS - attempts
+                if left <= 0:
+                    problem = (
+                        f"That code is not right, and that was attempt {attempts} of {MAX_CODE_ATTEMPTS}: the code "
+                        f"no longer works. Ask for a new one with {again}."
+                    )
+                else:
+                    problem = (
+                        f"That code is not right (attempt {attempts} of {MAX_CODE_ATTEMPTS}; {left} left). Copy the "
+                        f"{CODE_DIGITS} digits from the latest email sent to `{pending.address}`."
+                    )
+            else:
+                await store.save_member_email(conn, guild_id, user_id, pending.address, display_name[:100], now)
+                await store.delete_email_code(conn, guild_id, user_id)
+                confirmed = await store.get_member_email(conn, guild_id, user_id)
+        if problem is not None:
+            raise InputError(problem)
+        assert confirmed is not None
+        return confirmed
+
+    async def remove(self, guild_id: int, user_id: int) -> Removal:
+        """Forget the member's address and any code in flight."""
+        async with self.db.transaction() as conn:
+            verified = await store.delete_member_email(conn, guild_id, user_id)
+            pending = await store.delete_email_code(conn, guild_id, user_id)
+        return Removal(verified, pending)

@@ -1,0 +1,228 @@
+"""The emails Podium sends: confirmation codes, and calendar invitations that keep members' calendars in sync.
+
+An invitation is multipart/mixed: a multipart/alternative (text, HTML, ``text/calendar; method=...``) that
+calendar-aware clients act on, plus the same .ics as an ``application/ics`` attachment, the way Google
+Calendar sends its own invitations, for clients that only offer attachments.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from icalendar import vCalAddress
+
+from bot.calendar import Method, finish, invite_filename, new_calendar, talk_event
+from bot.models import DeliveryKind, Talk
+
+# Each invite DM has an emailed twin with the same key, sent when the member has a verified address.
+EMAIL_TWINS = MappingProxyType(
+    {
+        DeliveryKind.INVITE_CONFIRMED: DeliveryKind.EMAIL_CONFIRMED,
+        DeliveryKind.INVITE_PROMOTED: DeliveryKind.EMAIL_PROMOTED,
+        DeliveryKind.INVITE_UPDATED: DeliveryKind.EMAIL_UPDATED,
+        DeliveryKind.INVITE_CANCELLED: DeliveryKind.EMAIL_CANCELLED,
+        DeliveryKind.INVITE_WITHDRAWN: DeliveryKind.EMAIL_WITHDRAWN,
+    }
+)
+EMAIL_KINDS = frozenset(EMAIL_TWINS.values())
+_WITHDRAWING = frozenset({DeliveryKind.EMAIL_CANCELLED, DeliveryKind.EMAIL_WITHDRAWN})
+DEFAULT_ORGANIZER = "Podium"
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who an invitation is from and to."""
+
+    sender: str  # SMTP_FROM: the From address and the ORGANIZER
+    organizer_name: str  # the server's name, or "Podium"
+    address: str  # the member's verified address: the To address and the ATTENDEE
+    attendee_name: str
+
+
+def plain_name(name: str) -> str:
+    """A display name safe in a header and an iCalendar parameter (no quotes or control characters)."""
+    cleaned = "".join(char for char in name if char.isprintable() and char not in '"\\').strip()
+    return cleaned[:100]
+
+
+def invite_method(talk: Talk, kind: DeliveryKind) -> Method:
+    return Method.CANCEL if kind in _WITHDRAWING or talk.cancelled else Method.REQUEST
+
+
+def invite_calendar(talk: Talk, kind: DeliveryKind, parties: Parties, *, tz: ZoneInfo, now: datetime) -> bytes:
+    """The iTIP message (RFC 5546): the talk's VEVENT with the same UID and SEQUENCE as the DM invite."""
+    method = invite_method(talk, kind)
+    calendar = new_calendar(method)
+    event = talk_event(talk, tz=tz, now=now, cancelled=method is Method.CANCEL)
+    organizer = vCalAddress(f"mailto:{parties.sender}")
+    organizer.params["CN"] = plain_name(parties.organizer_name) or DEFAULT_ORGANIZER
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{parties.address}")
+    name = plain_name(parties.attendee_name)
+    if name:
+        attendee.params["CN"] = name
+    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+    # Podium keeps the seat list itself: replies to the organizer address would go nowhere useful.
+    attendee.params["RSVP"] = "FALSE"
+    event.add("attendee", attendee)
+    calendar.add_component(event)
+    return finish(calendar, [talk])
+
+
+def _local(moment: datetime, tz: ZoneInfo, pattern: str) -> str:
+    return moment.astimezone(tz).strftime(pattern)
+
+
+def _when(talk: Talk, tz: ZoneInfo) -> str:
+    start = _local(talk.start_at, tz, "%A %d %B %Y, %H:%M")
+    end = _local(talk.end_at, tz, "%H:%M %Z")
+    return f"{start}–{end}"
+
+
+def _effective(talk: Talk, kind: DeliveryKind) -> DeliveryKind:
+    """A confirmation or update that goes out after the talk was cancelled says so."""
+    if talk.cancelled and kind is not DeliveryKind.EMAIL_WITHDRAWN:
+        return DeliveryKind.EMAIL_CANCELLED
+    return kind
+
+
+def invite_subject(talk: Talk, kind: DeliveryKind, tz: ZoneInfo) -> str:
+    short = _local(talk.start_at, tz, "%a %d %b %Y %H:%M %Z")
+    subjects = {
+        DeliveryKind.EMAIL_CONFIRMED: f"Registered: {talk.title} ({short})",
+        DeliveryKind.EMAIL_PROMOTED: f"A seat opened up, you're confirmed: {talk.title} ({short})",
+        DeliveryKind.EMAIL_UPDATED: f"Updated: {talk.title} is now {short}",
+        DeliveryKind.EMAIL_CANCELLED: f"Cancelled: {talk.title} ({short})",
+        DeliveryKind.EMAIL_WITHDRAWN: f"Unregistered: {talk.title} ({short})",
+    }
+    return subjects[_effective(talk, kind)]
+
+
+def _headline(talk: Talk, kind: DeliveryKind) -> str:
+    effective = _effective(talk, kind)
+    if effective is DeliveryKind.EMAIL_CONFIRMED:
+        return f"You're registered for {talk.title} with {talk.speaker}."
+    if effective is DeliveryKind.EMAIL_PROMOTED:
+        return f"Good news: a seat opened up and you're now confirmed for {talk.title} with {talk.speaker}."
+    if effective is DeliveryKind.EMAIL_UPDATED:
+        return f"{talk.title} with {talk.speaker} has changed. Here are the new details."
+    if effective is DeliveryKind.EMAIL_CANCELLED:
+        reason = f" Reason: {talk.cancel_reason}" if talk.cancel_reason else ""
+        return f"{talk.title} with {talk.speaker} has been cancelled.{reason}"
+    return f"You're no longer registered for {talk.title}."
+
+
+def _calendar_note(method: Method) -> str:
+    if method is Method.CANCEL:
+        return "This email removes the talk from your calendar (most calendar apps do it on their own)."
+    return (
+        "This email is a calendar invitation: your calendar app adds the talk and updates it if the talk "
+        "changes. If it does not, open the attached .ics file."
+    )
+
+
+def _details(talk: Talk, tz: ZoneInfo) -> list[tuple[str, str]]:
+    rows = [("When", _when(talk, tz)), ("Speaker", talk.speaker)]
+    if talk.location:
+        rows.append(("Where", talk.location))
+    url = talk.announcement_url()
+    if url:
+        rows.append(("Announcement", url))
+    return rows
+
+
+def _footer(server: str) -> str:
+    return (
+        f"You get these emails because you confirmed this address with Podium in the Discord server {server}. "
+        "To stop them, run /email remove there."
+    )
+
+
+def invite_email(
+    talk: Talk,
+    kind: DeliveryKind,
+    parties: Parties,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    message_id: str,
+) -> EmailMessage:
+    method = invite_method(talk, kind)
+    ics = invite_calendar(talk, kind, parties, tz=tz, now=now)
+    headline = _headline(talk, kind)
+    details = _details(talk, tz)
+    note = _calendar_note(method)
+    footer = _footer(parties.organizer_name)
+
+    message = _envelope(parties, invite_subject(talk, kind, tz), now, message_id)
+    text_details = "\n".join(f"{label}: {value}" for label, value in details)
+    abstract = f"\n\n{talk.description}" if talk.description and method is Method.REQUEST else ""
+    message.set_content(f"{headline}\n\n{text_details}{abstract}\n\n{note}\n\n-- \n{footer}\n")
+    html_rows = "".join(
+        f"<tr><th align='left' style='padding-right:1em'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+        for label, value in details
+    )
+    html_abstract = f"<p>{html.escape(talk.description)}</p>" if talk.description and method is Method.REQUEST else ""
+    message.add_alternative(
+        "<!DOCTYPE html><html lang='en'><body>"
+        f"<p><strong>{html.escape(headline)}</strong></p><table>{html_rows}</table>{html_abstract}"
+        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p></body></html>",
+        subtype="html",
+    )
+    # Bytes keep icalendar's CRLF line endings and folding exactly as generated.
+    message.add_alternative(
+        ics, maintype="text", subtype="calendar", params={"method": method.value, "charset": "utf-8"}
+    )
+    message.add_attachment(ics, maintype="application", subtype="ics", filename=invite_filename(talk))
+    return message
+
+
+def code_email(
+    *,
+    code: str,
+    parties: Parties,
+    expires_in: timedelta,
+    now: datetime,
+    message_id: str,
+) -> EmailMessage:
+    """The confirmation code; the subject carries it too, so it shows in a notification."""
+    minutes = int(expires_in.total_seconds() // 60)
+    server = parties.organizer_name
+    message = _envelope(parties, f"{code} is your Podium confirmation code", now, message_id)
+    message.set_content(
+        f"Hello {plain_name(parties.attendee_name) or 'there'},\n\n"
+        f"Someone, hopefully you, asked Podium in the Discord server {server} to email calendar invitations "
+        f"for the talks they register for to this address.\n\n"
+        f"Your confirmation code: {code}\n\n"
+        f"In Discord, run: /email confirm code:{code}\n"
+        f"The code works for {minutes} minutes.\n\n"
+        "If this wasn't you, ignore this email: nothing is sent to this address without the code.\n"
+    )
+    return message
+
+
+def _envelope(parties: Parties, subject: str, now: datetime, message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = plain_subject(subject)
+    message["From"] = Address(
+        display_name=plain_name(parties.organizer_name) or DEFAULT_ORGANIZER, addr_spec=parties.sender
+    )
+    message["To"] = Address(display_name=plain_name(parties.attendee_name), addr_spec=parties.address)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    # RFC 3834: out-of-office robots must not answer these.
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def plain_subject(subject: str) -> str:
+    """Titles are typed by organizers: no line breaks in a header."""
+    return " ".join(subject.split())[:200]

@@ -1,0 +1,456 @@
+"""Reading a season's .ics file into the talks it describes: the rules of /talk import, without Discord.
+
+icalendar parses the file; recurring-ical-events expands repeating events over the next 12 months.
+Nothing here writes to the database: TalkService.import_talks creates the drafts in one transaction,
+so an import creates all of its talks or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import recurring_ical_events
+import x_wr_timezone
+from icalendar import Calendar, Component, Event
+
+from bot.errors import InputError
+from bot.models import Talk
+from bot.talks import DESCRIPTION_MAX, DURATION_MAX, LOCATION_MAX, TITLE_MAX, TalkInput
+from bot.timeparse import discord_timestamp
+
+MAX_BYTES = 1024 * 1024  # "1 MB"
+MAX_EVENTS = 500  # upcoming events in the window, counted after repeating events are expanded
+HORIZON = timedelta(days=365)
+DEFAULT_DURATION_MIN = 60  # as /talk create, for events with no end (or an end equal to the start)
+DEFAULT_SPEAKER = "To be announced"
+ELLIPSIS = "…"
+SOURCE_UID_MAX = 300  # longer UIDs are stored as a digest: still stable, still unique
+FILE_EXAMPLE = "`/talk import file:season.ics`"
+_EXTENSIONS = (".ics", ".ical", ".icalendar")
+_CONTENT_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
+_TEXT_PROPERTIES = ("UID", "SUMMARY", "DESCRIPTION", "LOCATION", "STATUS")
+_DATE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
+_FIX = "Fix it in your calendar app, export the file again and run " + FILE_EXAMPLE + " again; nothing was imported."
+
+
+class SkipReason(StrEnum):
+    """Why an event of the file did not become a talk; the value is how the summary names the group."""
+
+    PAST = "already started or over"
+    LATER = "more than 12 months ahead"
+    DUPLICATE = "listed twice in the file"
+    ALREADY_IMPORTED = "already imported"
+    CANCELLED = "marked cancelled in the calendar"
+    NO_TITLE = "without a title (SUMMARY)"
+    ALL_DAY = "all-day, with no start time"
+    TOO_LONG = "longer than 24 hours"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reason: SkipReason
+    label: str  # the event's title, or its UID when it has none
+
+
+@dataclass(frozen=True)
+class TalkDraft:
+    """One talk to create, with everything the file says; speaker and capacity come from the command."""
+
+    source_uid: str
+    title: str
+    start_at: datetime  # aware, UTC
+    duration_min: int
+    location: str | None = None
+    description: str | None = None
+
+    def as_input(self, *, speaker: str, capacity: int | None) -> TalkInput:
+        """The same input /talk create builds, so TalkService applies the same rules to imported talks."""
+        return TalkInput(
+            title=self.title,
+            speaker=speaker,
+            start=self.start_at.isoformat(),
+            duration=self.duration_min,
+            location=self.location,
+            capacity=capacity,
+            description=self.description,
+        )
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    drafts: list[TalkDraft]
+    skipped: list[Skipped]
+    until: datetime  # repeating events were expanded up to here
+    shortened: list[str] = field(default_factory=list)  # titles of drafts whose texts were cut to fit
+    repeating: bool = False  # the file had repeating events, so later occurrences wait for a later import
+
+    def after_import(self, already_imported: Collection[str]) -> ImportPlan:
+        """The plan once the database said which drafts this server already has."""
+        kept = [draft for draft in self.drafts if draft.source_uid not in already_imported]
+        known = [Skipped(SkipReason.ALREADY_IMPORTED, d.title) for d in self.drafts if d.source_uid in already_imported]
+        return replace(self, drafts=kept, skipped=self.skipped + known)
+
+
+def check_upload(filename: str, content_type: str | None, size: int) -> None:
+    """Refuse a file before downloading it: too large, empty, or plainly not a calendar."""
+    if size > MAX_BYTES:
+        raise InputError(
+            f"`{filename}` is {size / (1024 * 1024):.1f} MB; I import calendars of up to 1 MB. Export a shorter "
+            f"period (for example one term at a time) and import each file, e.g. {FILE_EXAMPLE}."
+        )
+    if size == 0:
+        raise InputError(f"`{filename}` is empty. Export your calendar again and attach the .ics file.")
+    kind = (content_type or "").split(";")[0].strip().lower()
+    # Some apps send calendars as text/plain or application/octet-stream: the name is enough, and the parse
+    # that follows is strict anyway.
+    if not filename.lower().endswith(_EXTENSIONS) and kind not in _CONTENT_TYPES:
+        raise InputError(
+            f"`{filename}` is not an iCalendar (.ics) file. Export the calendar as .ics (Google Calendar: "
+            "Settings → Import & export → Export; Outlook: Save calendar) and attach it, e.g. "
+            f"{FILE_EXAMPLE}."
+        )
+
+
+def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
+    """Work out which talks a .ics file describes, and which of its events are skipped and why.
+
+    ``zone`` reads floating times (no TZID, no Z) unless the file names its own zone (X-WR-TIMEZONE).
+    Raises InputError with what to do when the file is malformed or too large; such a file creates nothing.
+    """
+    if len(data) > MAX_BYTES:
+        raise InputError(
+            f"The file is larger than 1 MB. Export a shorter period and import each file, e.g. {FILE_EXAMPLE}."
+        )
+    calendar = _parse(data)
+    events = [component for component in calendar.walk("VEVENT") if isinstance(component, Event)]
+    if not events:
+        raise InputError(
+            "This calendar has no events (VEVENT) in it. Check that you exported the calendar with the talks, "
+            f"not an empty one or a task list, then try again: {FILE_EXAMPLE}."
+        )
+    try:
+        return _Reader(zone, now).read(calendar, events)
+    except OverflowError:
+        raise InputError(f"A date in this file is out of range (such as the year 9999). {_FIX}") from None
+
+
+def _parse(data: bytes) -> Calendar:
+    not_calendar = (
+        "This file is not a valid iCalendar (.ics) file{detail}. Export the calendar again from your calendar app "
+        f"(Google Calendar: Settings → Import & export → Export) and attach that file: {FILE_EXAMPLE}."
+    )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(not_calendar.format(detail=" (it is not UTF-8 text)")) from None
+    try:
+        calendar = Calendar.from_ical(text)
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        detail = str(error).splitlines()[0][:120] if str(error) else ""
+        raise InputError(not_calendar.format(detail=f" ({detail})" if detail else "")) from None
+    if not isinstance(calendar, Calendar) or calendar.name != "VCALENDAR":
+        raise InputError(not_calendar.format(detail=" (it does not start with BEGIN:VCALENDAR)"))
+    try:
+        # Google Calendar exports name the calendar's zone in X-WR-TIMEZONE; make the file plain RFC 5545.
+        return x_wr_timezone.to_standard(calendar)
+    except (ValueError, KeyError) as error:
+        raise InputError(not_calendar.format(detail=f" (its X-WR-TIMEZONE is unusable: {error})")) from None
+
+
+def _label(event: Component) -> str:
+    summary = " ".join(str(event.get("SUMMARY", "")).split())
+    return _cut(summary or f"UID {event.get('UID', '?')}", 60)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def _stamp(value: date | datetime) -> str:
+    """A RECURRENCE-ID as text: UTC when the time is absolute, so TZID and Z forms of one instant agree."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y%m%dT%H%M%S")
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%d")
+
+
+def _source_uid(uid: str, recurrence: date | datetime | None) -> str:
+    key = uid if recurrence is None else f"{uid}/{_stamp(recurrence)}"
+    if len(key) > SOURCE_UID_MAX:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+class _Reader:
+    """One pass over a file: classifies every event, counting the upcoming ones against the limit."""
+
+    def __init__(self, zone: ZoneInfo, now: datetime) -> None:
+        self.zone = zone
+        self.now = now
+        self.until = now + HORIZON
+        self.drafts: list[TalkDraft] = []
+        self.skipped: list[Skipped] = []
+        self.shortened: list[str] = []
+        self.seen: set[str] = set()
+        self.considered = 0
+
+    def utc(self, value: date | datetime) -> datetime:
+        if isinstance(value, datetime):
+            # A floating time is read in the server's zone. fold=0 is RFC 5545's rule: a time skipped by a
+            # daylight-saving change uses the offset before it, and a time that happens twice is the first.
+            local = value if value.tzinfo is not None else value.replace(tzinfo=self.zone, fold=0)
+            return local.astimezone(UTC)
+        return datetime.combine(value, time(), self.zone).astimezone(UTC)
+
+    def read(self, calendar: Calendar, events: list[Event]) -> ImportPlan:
+        for event in events:
+            for name in _TEXT_PROPERTIES:
+                value = event.get(name)
+                if isinstance(value, list):  # the property appears twice: the first one counts
+                    event[name] = value[0]
+            _check_dates(event)
+            if not str(event.get("UID", "")).strip():
+                # No UID breaks RFC 5545, but some exporters do it; a digest of what the event says keeps a
+                # second import of the same file from creating it again.
+                basis = f"{event.get('SUMMARY', '')}|{_stamp(event['DTSTART'].dt)}"
+                event.pop("UID", None)
+                event.add("UID", "no-uid-" + hashlib.sha256(basis.encode()).hexdigest()[:24])
+        repeating = {str(event["UID"]) for event in events if "RRULE" in event or "RDATE" in event}
+        series = Calendar()
+        unique: set[tuple[str, str | None]] = set()
+        for event in events:
+            uid = str(event["UID"])
+            recurrence = event.get("RECURRENCE-ID")
+            key = (uid, None if recurrence is None else _stamp(recurrence.dt))
+            if key in unique:
+                self.skip(SkipReason.DUPLICATE, event, self.utc(event["DTSTART"].dt))
+                continue
+            unique.add(key)
+            if uid in repeating:
+                series.add_component(event)
+            else:
+                self.single(event, uid, None if recurrence is None else recurrence.dt)
+        if repeating:
+            self.expand(series, events, repeating)
+        self.drafts.sort(key=lambda draft: (draft.start_at, draft.source_uid))
+        return ImportPlan(self.drafts, self.skipped, self.until, self.shortened, repeating=bool(repeating))
+
+    def single(self, event: Event, uid: str, recurrence: date | datetime | None) -> None:
+        start = event["DTSTART"].dt
+        if "DTEND" in event:
+            end = event["DTEND"].dt
+        elif "DURATION" in event:
+            end = start + event["DURATION"].dt
+        else:
+            end = start
+        if self.utc(start) > self.until:
+            self.skipped.append(Skipped(SkipReason.LATER, _label(event)))
+            return
+        self.consider(event, start, end, _source_uid(uid, recurrence))
+
+    def expand(self, series: Calendar, events: list[Event], repeating: set[str]) -> None:
+        found: set[str] = set()
+        try:
+            # Floating times compare by their wall-clock reading, so ask from "now" in the server's zone.
+            for occurrence in recurring_ical_events.of(series).after(self.now.astimezone(self.zone)):
+                start = occurrence["DTSTART"].dt
+                if self.utc(start) > self.until:
+                    break
+                uid = str(occurrence["UID"])
+                found.add(uid)
+                recurrence = occurrence["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occurrence else start
+                self.consider(occurrence, start, occurrence["DTEND"].dt, _source_uid(uid, recurrence))
+        except (ValueError, KeyError, TypeError, OverflowError) as error:
+            raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+        for uid in sorted(repeating - found):
+            # A series with no occurrence in the window ended before now, or begins after it.
+            first = next(event for event in events if str(event["UID"]) == uid)
+            later = self.utc(first["DTSTART"].dt) > self.until
+            self.skipped.append(Skipped(SkipReason.LATER if later else SkipReason.PAST, _label(first)))
+
+    def skip(self, reason: SkipReason, event: Component, start: datetime) -> None:
+        if reason is not SkipReason.PAST and start > self.now:
+            self.count()
+        self.skipped.append(Skipped(reason, _label(event)))
+
+    def count(self) -> None:
+        self.considered += 1
+        if self.considered > MAX_EVENTS:
+            raise InputError(
+                f"This file has more than {MAX_EVENTS} events in the next 12 months, counting each repetition of "
+                f"a repeating event. Import at most {MAX_EVENTS} at once: export a shorter period (for example one "
+                f"term) and import each file, e.g. {FILE_EXAMPLE}. Nothing was imported."
+            )
+
+    def consider(self, event: Component, start: Any, end: Any, source_uid: str) -> None:
+        start_utc = self.utc(start)
+        if start_utc <= self.now:
+            self.skip(SkipReason.PAST, event, start_utc)
+            return
+        if source_uid in self.seen:
+            self.skip(SkipReason.DUPLICATE, event, start_utc)
+            return
+        self.seen.add(source_uid)
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            self.skip(SkipReason.CANCELLED, event, start_utc)
+            return
+        title = " ".join(str(event.get("SUMMARY", "")).split())
+        if not title:
+            self.skip(SkipReason.NO_TITLE, event, start_utc)
+            return
+        if not isinstance(start, datetime):
+            self.skip(SkipReason.ALL_DAY, event, start_utc)
+            return
+        minutes = math.ceil((self.utc(end) - start_utc).total_seconds() / 60)
+        if minutes <= 0:
+            minutes = DEFAULT_DURATION_MIN
+        if minutes > DURATION_MAX:
+            self.skip(SkipReason.TOO_LONG, event, start_utc)
+            return
+        self.count()
+        location = " ".join(str(event.get("LOCATION", "")).split()) or None
+        description = str(event.get("DESCRIPTION", "")).strip() or None
+        draft = TalkDraft(
+            source_uid=source_uid,
+            title=_cut(title, TITLE_MAX),
+            start_at=start_utc,
+            duration_min=minutes,
+            location=None if location is None else _cut(location, LOCATION_MAX),
+            description=None if description is None else _cut(description, DESCRIPTION_MAX),
+        )
+        if (draft.title, draft.location, draft.description) != (title, location, description):
+            self.shortened.append(draft.title)
+        self.drafts.append(draft)
+
+
+def _check_dates(event: Event) -> None:
+    """Strict on dates: a file with a broken one is refused whole rather than half imported."""
+    label = _label(event)
+    for name, detail in getattr(event, "errors", []):
+        if str(name).upper() in _DATE_PROPERTIES:
+            raise InputError(f"The event “{label}” has a broken {name} ({str(detail)[:100]}). {_FIX}")
+    if "DTSTART" not in event:
+        raise InputError(f"The event “{label}” has no start (DTSTART). {_FIX}")
+    for name in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
+        if isinstance(event.get(name), list):
+            raise InputError(f"The event “{label}” has more than one {name}. {_FIX}")
+    for name, kind in (("DTSTART", date), ("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
+        # icalendar also reads a bare time ("DTSTART:202603" is 20:26:03) or a period here: neither is a start.
+        if name in event and not isinstance(event[name].dt, kind):
+            expected = "a duration" if kind is timedelta else "a date or a date-time"
+            raise InputError(f"The event “{label}” has a broken {name} (it is not {expected}). {_FIX}")
+    for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+        prop = event.get(name)
+        if prop is None:
+            continue
+        tzid = prop.params.get("TZID")
+        # icalendar reads a TZID it cannot resolve as a floating time: refuse rather than guess the zone.
+        if tzid and isinstance(prop.dt, datetime) and prop.dt.tzinfo is None:
+            raise InputError(
+                f"The event “{label}” uses the time zone `{tzid}`, which I do not know. Use a zone name such as "
+                f"Europe/Paris in your calendar app (or export with time zone definitions). {_FIX}"
+            )
+    start = event["DTSTART"].dt
+    if "DTEND" in event:
+        end = event["DTEND"].dt
+        if isinstance(start, datetime) != isinstance(end, datetime):
+            raise InputError(f"The event “{label}” mixes a date and a date-time in DTSTART and DTEND. {_FIX}")
+        if _comparable(end) < _comparable(start):
+            raise InputError(f"The event “{label}” ends (DTEND) before it starts (DTSTART). {_FIX}")
+    elif "DURATION" in event and event["DURATION"].dt < timedelta(0):
+        raise InputError(f"The event “{label}” has a negative DURATION. {_FIX}")
+
+
+def _comparable(value: date | datetime) -> datetime:
+    """Start and end of one event share their kind; floating ones compare as wall-clock readings in UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time(), UTC)
+
+
+# --- the organizer's summary -----------------------------------------------------------------------------
+
+MESSAGE_MAX = 2000  # Discord's limit for one message
+ANNOUNCE_AT_ONCE = 10  # announce:true posts this many at most, so a season does not flood the channel
+_MARKDOWN = re.compile(r"([\\*_~|`<>#\[\]])")
+
+
+def _plain(text: str, limit: int) -> str:
+    """A title from the file, shortened and with Discord markdown neutralised."""
+    return _MARKDOWN.sub(r"\\\1", _cut(text, limit))
+
+
+def import_summary(
+    plan: ImportPlan, created: list[Talk], *, filename: str, speaker: str, announced: str | None = None
+) -> str:
+    """What the organizer reads after /talk import: created, skipped and why, and what to do next."""
+    for shown, examples in ((10, 3), (5, 2), (3, 1), (0, 0)):
+        text = _summary(plan, created, filename, speaker, announced, shown, examples)
+        if len(text) <= MESSAGE_MAX:
+            return text
+    return _cut(text, MESSAGE_MAX)
+
+
+def _summary(
+    plan: ImportPlan,
+    created: list[Talk],
+    filename: str,
+    speaker: str,
+    announced: str | None,
+    shown: int,
+    examples: int,
+) -> str:
+    lines: list[str] = []
+    if created:
+        lines.append(f"Imported **{len(created)}** talk{'s' if len(created) != 1 else ''} from `{filename}`:")
+        lines += [
+            f"• #{talk.id} **{_plain(talk.title, 60)}** — {discord_timestamp(talk.start_at, 'f')}"
+            for talk in created[:shown]
+        ]
+        if len(created) > shown:
+            lines.append(f"…and {len(created) - shown} more (see `/talks`).")
+    else:
+        lines.append(f"Nothing was imported from `{filename}`: none of its events makes a new talk.")
+    if plan.skipped:
+        lines.append(f"Skipped {len(plan.skipped)}:")
+        for reason in SkipReason:
+            labels = [skipped.label for skipped in plan.skipped if skipped.reason is reason]
+            if not labels:
+                continue
+            distinct = list(dict.fromkeys(labels))  # a repeating event's dates share one title
+            names = ", ".join(_plain(label, 40) for label in distinct[:examples])
+            more = ", …" if len(distinct) > examples else ""
+            lines.append(f"• {len(labels)} {reason.value}" + (f": {names}{more}" if names else ""))
+    if plan.shortened:
+        lines.append(
+            f"{len(plan.shortened)} talk(s) had a title, place or abstract too long for Podium; it was shortened "
+            "and ends in “…”. Fix it with `/talk edit` if needed."
+        )
+    if plan.repeating:
+        lines.append(
+            f"Repeating events were read up to {discord_timestamp(plan.until, 'D')}. Import the same file again "
+            "later for the next dates: talks already imported are skipped."
+        )
+    if created:
+        first = created[0].id
+        if speaker == DEFAULT_SPEAKER:
+            lines.append(f"The speaker is “{DEFAULT_SPEAKER}”: set it with `/talk edit talk:{first} speaker:...`.")
+        lines.append(
+            announced
+            or (
+                "Next step: they are listed in `/talks` and open for registration, but not announced in the "
+                f"channel yet: post each with `/talk announce talk:{first}`."
+            )
+        )
+    elif not plan.skipped:
+        lines.append(f"Check that you exported the calendar that holds the talks, then try again: {FILE_EXAMPLE}.")
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+// Shows each time in the visitor's own time zone; without this script the page keeps the server's zone.
+(function () {
+  "use strict";
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  var formats = {
+    date: { weekday: "long", day: "numeric", month: "long", year: "numeric" },
+    time: { hour: "numeric", minute: "2-digit", timeZoneName: "short" }
+  };
+  var serverZone = document.body.getAttribute("data-zone");
+  document.querySelectorAll("time[data-local]").forEach(function (node) {
+    var format = formats[node.getAttribute("data-local")];
+    var moment = new Date(node.getAttribute("datetime"));
+    if (!format || isNaN(moment.getTime())) {
+      return;
+    }
+    node.title = node.textContent + " (" + serverZone + ")";
+    node.textContent = new Intl.DateTimeFormat(undefined, format).format(moment);
+  });
+  document.querySelectorAll("[data-zone-label]").forEach(function (node) {
+    node.textContent = "your time zone (" + zone + ")";
+  });
+  document.body.setAttribute("data-shown-in", zone);
+})();

@@ -1,0 +1,212 @@
+"""/talk import with the real bot and real discord.py against the emulator: a season file becomes talks,
+a second import of it creates nothing, and bad files or members are refused without creating anything."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import discord
+import pytest
+
+from bot.client import PodiumBot
+from bot.importer import DEFAULT_SPEAKER, MAX_BYTES
+from bot.models import Talk
+from tests.emulator import DiscordEmulator
+from tests.harness import School
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def paris(moment: datetime) -> str:
+    return moment.astimezone(PARIS).strftime("%Y%m%dT%H%M%S")
+
+
+def vevent(uid: str, summary: str, *lines: str) -> list[str]:
+    return ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", f"SUMMARY:{summary}", *lines, "END:VEVENT"]
+
+
+def calendar(*events: list[str]) -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Tests//Season//EN"]
+    for event in events:
+        lines += event
+    return "\r\n".join([*lines, "END:VCALENDAR", ""]).encode()
+
+
+def season() -> tuple[bytes, datetime, datetime]:
+    """A weekly seminar (4 dates, one excluded), a keynote tomorrow, a past talk and an all-day event."""
+    now = datetime.now(UTC)
+    first = (now + timedelta(days=7)).astimezone(PARIS).replace(hour=18, minute=0, second=0, microsecond=0)
+    keynote = (now + timedelta(days=1)).replace(second=0, microsecond=0)
+    data = calendar(
+        vevent(
+            "seminar@uni.example",
+            "Weekly seminar",
+            f"DTSTART;TZID=Europe/Paris:{paris(first)}",
+            f"DTEND;TZID=Europe/Paris:{paris(first + timedelta(minutes=90))}",
+            "RRULE:FREQ=WEEKLY;COUNT=4",
+            f"EXDATE;TZID=Europe/Paris:{paris(first + timedelta(days=7))}",
+            "LOCATION:Amphi B",
+        ),
+        vevent(
+            "keynote@uni.example",
+            "Opening keynote",
+            f"DTSTART:{stamp(keynote)}",
+            "DURATION:PT45M",
+            "DESCRIPTION:The opening talk of the season.",
+        ),
+        vevent("old@uni.example", "Last year's talk", f"DTSTART:{stamp(now - timedelta(days=365))}"),
+        vevent("break@uni.example", "Spring break", f"DTSTART;VALUE=DATE:{(now + timedelta(days=20)):%Y%m%d}"),
+    )
+    return data, first, keynote
+
+
+async def configure(school: School) -> None:
+    await school.run(school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role})
+
+
+async def all_talks(bot: PodiumBot, school: School) -> list[Talk]:
+    return await bot.service.upcoming(school.guild_id, limit=100, public_only=False)
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the attachments the bot downloaded (the real Attachment.read, observed)."""
+    seen: list[str] = []
+    original: Callable[..., Awaitable[bytes]] = discord.Attachment.read
+
+    async def read(self: discord.Attachment, **kwargs: object) -> bytes:
+        seen.append(self.filename)
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(discord.Attachment, "read", read)
+    return seen
+
+
+async def test_a_season_is_imported_once(
+    emu: DiscordEmulator, school: School, bot: PodiumBot, downloads: list[str]
+) -> None:
+    await configure(school)
+    data, first, keynote = season()
+
+    reply = await school.run(school.organizer, "talk import", {"file": ("season.ics", data)}, timeout=20)
+    text = reply.all_text()
+    assert reply.ephemeral
+    assert downloads == ["season.ics"]
+    assert "Imported **4** talks from `season.ics`" in text, text
+    assert "• 1 already started or over: Last year's talk" in text
+    assert "• 1 all-day, with no start time: Spring break" in text
+    assert "Repeating events were read up to" in text
+    assert "`/talk announce talk:1`" in text
+    assert f"<t:{int(keynote.timestamp())}:f>" in text
+
+    talks = await all_talks(bot, school)
+    expected_starts = [keynote, first, first + timedelta(days=14), first + timedelta(days=21)]
+    assert [talk.start_at for talk in talks] == [moment.astimezone(UTC) for moment in expected_starts]
+    assert [talk.title for talk in talks] == ["Opening keynote"] + ["Weekly seminar"] * 3
+    assert talks[0].source_uid == "keynote@uni.example"
+    assert talks[0].duration_min == 45
+    assert talks[0].description == "The opening talk of the season."
+    assert talks[1].source_uid == f"seminar@uni.example/{stamp(first)}"
+    for talk in talks:
+        assert talk.speaker == DEFAULT_SPEAKER
+        assert talk.capacity is None
+        assert talk.reminders == (1440, 60)  # the server's default
+        assert talk.created_by == school.organizer
+        assert f"<t:{int(talk.start_at.timestamp())}:f>" in text
+    for talk in talks[1:]:
+        assert (talk.duration_min, talk.location) == (90, "Amphi B")
+        # 18:00 in Paris whatever the season: the UTC hour follows daylight saving time
+        assert talk.start_at.astimezone(PARIS).hour == 18
+    # planned like /talk create: the keynote tomorrow has its reminder, start and end jobs already
+    assert bot.scheduler.job_ids(talks[0].id) == {
+        f"reminder:{talks[0].id}:60",
+        f"start:{talks[0].id}",
+        f"end:{talks[0].id}",
+    }
+    assert school.announcements() == []  # not announced unless asked
+    listed = await school.run(school.students["alice"], "talks")
+    assert "Opening keynote" in listed.all_text()  # open for registration at once
+
+    again = await school.run(school.organizer, "talk import", {"file": ("season.ics", data)}, timeout=20)
+    assert again.ephemeral
+    assert "Nothing was imported from `season.ics`" in again.all_text()
+    assert "• 4 already imported: Opening keynote, Weekly seminar\n" in again.all_text()
+    assert "/talk announce" not in again.all_text()
+    assert await all_talks(bot, school) == talks
+
+
+async def test_options_and_announcing_at_once(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0)
+    data = calendar(*(vevent(f"t{i}@x", f"Talk {i}", f"DTSTART:{stamp(start + timedelta(days=i))}") for i in range(3)))
+    await school.run(school.admin, "setup", {"organizer_role": school.organizer_role})
+    options = {"file": ("three.ics", data), "speaker": "Prof. Ada Lovelace", "capacity": 30, "announce": True}
+    unannounced = await school.run(school.organizer, "talk import", options, timeout=20)
+    assert "Imported **3** talks" in unannounced.all_text()
+    assert "No announcement channel is set" in unannounced.all_text()
+    assert "speaker:" not in unannounced.all_text()
+
+    await configure(school)
+    more = calendar(
+        *(vevent(f"u{i}@x", f"Later {i}", f"DTSTART:{stamp(start + timedelta(days=10 + i))}") for i in range(2))
+    )
+    announced = await school.run(school.organizer, "talk import", {**options, "file": ("more.ics", more)}, timeout=20)
+    assert f"Announced 2 in <#{school.channel_id}>" in announced.all_text(), announced.all_text()
+    assert sorted(m["embeds"][0]["title"] for m in school.announcements()) == ["Later 0", "Later 1"]
+    talks = await all_talks(bot, school)
+    assert len(talks) == 5
+    assert {(talk.speaker, talk.capacity) for talk in talks} == {("Prof. Ada Lovelace", 30)}
+
+
+def over_the_limit() -> bytes:
+    start = datetime.now(UTC) + timedelta(days=1)
+    return calendar(
+        *(vevent(f"e{i}@x", f"Talk {i}", f"DTSTART:{stamp(start + timedelta(hours=i))}") for i in range(501))
+    )
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "fragment", "downloaded"),
+    [
+        ("broken.ics", b"this is not a calendar", "not a valid iCalendar", True),
+        ("empty-season.ics", calendar(), "no events", True),
+        ("bad-dates.ics", calendar(vevent("b@x", "Bad", "DTSTART:2026-13-45")), "broken DTSTART", True),
+        ("huge.ics", over_the_limit(), "more than 500 events", True),
+        ("big.ics", b"x" * (MAX_BYTES + 1), "up to 1 MB", False),
+        ("photo.png", b"\x89PNG\r\n", "not an iCalendar (.ics) file", False),
+    ],
+)
+async def test_bad_files_create_nothing(
+    emu: DiscordEmulator,
+    school: School,
+    bot: PodiumBot,
+    downloads: list[str],
+    filename: str,
+    data: bytes,
+    fragment: str,
+    downloaded: bool,
+) -> None:
+    await configure(school)
+    reply = await school.run(school.organizer, "talk import", {"file": (filename, data)}, timeout=20)
+    assert reply.ephemeral
+    assert fragment in reply.all_text(), reply.all_text()
+    assert "/talk import file:" in reply.all_text()  # says what to do
+    assert downloads == ([filename] if downloaded else [])
+    assert await all_talks(bot, school) == []
+
+
+async def test_students_cannot_import(
+    emu: DiscordEmulator, school: School, bot: PodiumBot, downloads: list[str]
+) -> None:
+    await configure(school)
+    data, _, _ = season()
+    reply = await school.run(school.students["alice"], "talk import", {"file": ("season.ics", data)})
+    assert reply.ephemeral
+    assert "Only organizers" in reply.all_text()
+    assert downloads == []
+    assert await all_talks(bot, school) == []
