@@ -302,39 +302,44 @@ async def registrations(
     return result
 
 
+# A member's talks with their registration and waitlist position, for /mytalks and personal feeds.
+_MEMBER_TALKS = """
+        SELECT t.*, r.id AS r_id, r.user_id, r.display_name, r.status AS r_status, r.registered_at, r.dm_failed,
+               CASE WHEN r.status = 'waitlisted' THEN (
+                   SELECT COUNT(*) FROM registrations w
+                   WHERE w.talk_id = r.talk_id AND w.status = 'waitlisted' AND w.id <= r.id) END AS position
+        FROM registrations r JOIN talks t ON t.id = r.talk_id"""
+
+
+def _talk_and_registration(row: aiosqlite.Row) -> tuple[Talk, Registration]:
+    talk = _talk(row)
+    registration = Registration(
+        id=row["r_id"],
+        talk_id=talk.id,
+        guild_id=talk.guild_id,
+        user_id=row["user_id"],
+        display_name=row["display_name"],
+        status=RegistrationStatus(row["r_status"]),
+        registered_at=from_unix(row["registered_at"]),
+        dm_failed=bool(row["dm_failed"]),
+        position=row["position"],
+    )
+    return talk, registration
+
+
 async def member_registrations(
     conn: aiosqlite.Connection, guild_id: int, user_id: int, ends_after: datetime
 ) -> list[tuple[Talk, Registration]]:
     async with conn.execute(
-        """
-        SELECT t.*, r.id AS r_id, r.user_id, r.display_name, r.status AS r_status, r.registered_at,
-               r.dm_failed,
-               CASE WHEN r.status = 'waitlisted' THEN (
-                   SELECT COUNT(*) FROM registrations w
-                   WHERE w.talk_id = r.talk_id AND w.status = 'waitlisted' AND w.id <= r.id) END AS position
-        FROM registrations r JOIN talks t ON t.id = r.talk_id
+        f"""
+        {_MEMBER_TALKS}
         WHERE r.guild_id = ? AND r.user_id = ? AND t.start_at + t.duration_min * 60 > ?
         ORDER BY t.start_at, t.id
         """,
         (guild_id, user_id, to_unix(ends_after)),
     ) as cursor:
         rows = await cursor.fetchall()
-    pairs = []
-    for row in rows:
-        talk = _talk(row)
-        registration = Registration(
-            id=row["r_id"],
-            talk_id=talk.id,
-            guild_id=guild_id,
-            user_id=row["user_id"],
-            display_name=row["display_name"],
-            status=RegistrationStatus(row["r_status"]),
-            registered_at=from_unix(row["registered_at"]),
-            dm_failed=bool(row["dm_failed"]),
-            position=row["position"],
-        )
-        pairs.append((talk, registration))
-    return pairs
+    return [_talk_and_registration(row) for row in rows]
 
 
 async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
@@ -752,13 +757,8 @@ async def member_feed_talks(
 ) -> list[tuple[Talk, Registration]]:
     """The member's registrations in one server for their personal feed, with the same window as feed_talks."""
     async with conn.execute(
-        """
-        SELECT t.*, r.id AS r_id, r.user_id, r.display_name, r.status AS r_status, r.registered_at,
-               r.dm_failed,
-               CASE WHEN r.status = 'waitlisted' THEN (
-                   SELECT COUNT(*) FROM registrations w
-                   WHERE w.talk_id = r.talk_id AND w.status = 'waitlisted' AND w.id <= r.id) END AS position
-        FROM registrations r JOIN talks t ON t.id = r.talk_id
+        f"""
+        {_MEMBER_TALKS}
         WHERE r.guild_id = ? AND r.user_id = ? AND (
             (t.status = 'scheduled' AND t.start_at + t.duration_min * 60 > ?)
             OR (t.status = 'cancelled' AND t.updated_at > ?))
@@ -767,22 +767,7 @@ async def member_feed_talks(
         (guild_id, user_id, to_unix(ended_after), to_unix(cancelled_after), limit),
     ) as cursor:
         rows = await cursor.fetchall()
-    pairs = []
-    for row in rows:
-        talk = _talk(row)
-        registration = Registration(
-            id=row["r_id"],
-            talk_id=talk.id,
-            guild_id=guild_id,
-            user_id=row["user_id"],
-            display_name=row["display_name"],
-            status=RegistrationStatus(row["r_status"]),
-            registered_at=from_unix(row["registered_at"]),
-            dm_failed=bool(row["dm_failed"]),
-            position=row["position"],
-        )
-        pairs.append((talk, registration))
-    return pairs
+    return [_talk_and_registration(row) for row in rows]
 
 
 # --- imported talks (.ics) ------------------------------------------------------------------------------
