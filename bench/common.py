@@ -63,3 +63,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
     return "\n".join(lines)
+
+
+def publish(name: str, data: Mapping[str, Any], output: Path | None, report: str, met: bool) -> int:
+    """Write the figures (to ``output`` or bench/results/<name>), print the table, and exit 0 only if met."""
+    if output is None:
+        path = write_json(name, data)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        path = output
+    sys.stdout.write(report + "\n")
+    logging.getLogger("bench").info("figures written to %s", path)
+    return 0 if met else 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import logging
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, medians, setup_logging, table, write_json
+from bench.common import machine, medians, publish, setup_logging, table
 from bot import store
 from bot.client import PodiumBot
 from bot.jobplan import JobAction, PlannedJob
@@ -317,15 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     data = asyncio.run(main_async(args))
-    if args.output is None:
-        path = write_json("fanout.json", data)
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        path = args.output
-    sys.stdout.write(report(data) + "\n")
-    log.info("figures written to %s", path)
-    return 0 if data["cold"]["meets_target"] and data["warm"]["meets_target"] else 1
+    return publish(
+        "fanout.json", data, args.output, report(data), data["cold"]["meets_target"] and data["warm"]["meets_target"]
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import random
@@ -29,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, medians, setup_logging, table, write_json
+from bench.common import machine, medians, publish, setup_logging, table
 from bot import store
 from bot.client import PodiumBot
 from bot.database import Database
@@ -513,15 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     data = asyncio.run(main_async(args))
-    if args.output is None:
-        path = write_json("startup.json", data)
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        path = args.output
-    sys.stdout.write(report(data) + "\n")
-    log.info("figures written to %s", path)
-    return 0 if data["meets_target"] else 1
+    return publish("startup.json", data, args.output, report(data), data["meets_target"])
 
 
 if __name__ == "__main__":
