@@ -100,18 +100,20 @@ class Courier:
     ) -> dict[int, DeliveryStatus]:
         """Record and send one message per (recipient, key); returns each recipient's status.
 
-        Recipients whose delivery was already final keep their recorded status and get nothing new.
+        Recipients whose delivery was already final get nothing new and their recorded status is returned.
         Invite kinds also record and send their email twins; the statuses returned are the DMs' only.
         """
         wanted = list(targets)
         async with self.service.db.transaction() as conn:
             now = self.service.clock()
-            pending = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, now)
+            rows = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, now, pending_only=False)
             emails = await self._record_email_twins(conn, talk, recipient_type, kind, wanted, now)
         for email in emails:
             # The member's reply depends on the DM only; emails go out in the background (drain() waits).
             self.spawn(self._send_slot(email), f"email-{email.id}")
-        statuses = {recipient: DeliveryStatus.SENT for recipient, _ in wanted}
+        # Rows already final (sent earlier, failed for good) keep their recorded outcome.
+        statuses = {row.recipient_id: row.status for row in rows}
+        pending = [row for row in rows if row.status is DeliveryStatus.PENDING]
         results = await asyncio.gather(*(self._send_slot(delivery) for delivery in pending))
         statuses.update({delivery.recipient_id: status for delivery, status in zip(pending, results, strict=True)})
         if pending:

@@ -424,8 +424,10 @@ async def ensure_deliveries(
     kind: DeliveryKind,
     targets: Iterable[tuple[int, int]],
     now: datetime,
+    *,
+    pending_only: bool = True,
 ) -> list[Delivery]:
-    """Record one delivery per (recipient id, key) unless it exists; return those of them still pending."""
+    """Record one delivery per (recipient id, key) unless it exists; return those still pending (or all)."""
     wanted = dict.fromkeys(targets)  # ordered and without repeats: rows are sent in this order
     if not wanted:
         return []
@@ -442,9 +444,9 @@ async def ensure_deliveries(
     async with conn.execute(
         """
         SELECT * FROM deliveries
-        WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND status = 'pending' ORDER BY id
+        WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND (? = 0 OR status = 'pending') ORDER BY id
         """,
-        (talk.id, recipient_type, kind.value),
+        (talk.id, recipient_type, kind.value, int(pending_only)),
     ) as cursor:
         rows = await cursor.fetchall()
     return [d for d in map(_delivery, rows) if (d.recipient_id, d.key) in wanted]
