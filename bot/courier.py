@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Discord error codes that retrying will not fix: DMs closed, unknown user, cannot DM this user,
 # unknown channel, missing access.
 PERMANENT_ERRORS = frozenset({50007, 10013, 50033, 10003, 50001})
-# With the back-off below this keeps trying for about two and a half hours: long enough to ride out a
+# With the back-off below this keeps trying for over two hours: long enough to ride out a
 # Discord incident or a mail server's greylisting, short enough that a stale invite is not sent a day late.
 MAX_ATTEMPTS = 20
 INVITE_KINDS = frozenset(
