@@ -331,13 +331,19 @@ class GatewayServer:
         else:
             await conn.close(4001, "Unknown opcode.")
 
-    async def _identify(self, conn: GatewayConnection, data: Any) -> None:
-        emu = self.emulator
+    async def _authenticate(self, conn: GatewayConnection, data: Any) -> bool:
+        """Discord's checks shared by IDENTIFY and RESUME: one session per socket, the right token."""
         if conn.session is not None:
             await conn.close(4005, "Already authenticated.")
-            return
-        if not isinstance(data, dict) or data.get("token") != emu.token:
+            return False
+        if not isinstance(data, dict) or data.get("token") != self.emulator.token:
             await conn.close(4004, "Authentication failed.")
+            return False
+        return True
+
+    async def _identify(self, conn: GatewayConnection, data: Any) -> None:
+        emu = self.emulator
+        if not await self._authenticate(conn, data):
             return
         intents = data.get("intents")
         if not isinstance(intents, int):
@@ -399,11 +405,7 @@ class GatewayServer:
 
     async def _resume(self, conn: GatewayConnection, data: Any) -> None:
         emu = self.emulator
-        if conn.session is not None:
-            await conn.close(4005, "Already authenticated.")
-            return
-        if not isinstance(data, dict) or data.get("token") != emu.token:
-            await conn.close(4004, "Authentication failed.")
+        if not await self._authenticate(conn, data):
             return
         session = self.sessions.get(str(data.get("session_id")))
         seq = data.get("seq")
