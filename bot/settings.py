@@ -14,6 +14,7 @@ from bot.errors import ConfigurationError
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+DEFAULT_DATABASE_PATH = "data/podium.sqlite3"
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -22,7 +23,7 @@ class Settings:
     token: str = field(repr=False)
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
-    database_path: Path = Path("data/podium.sqlite3")
+    database_path: Path = Path(DEFAULT_DATABASE_PATH)
     default_timezone: str = "Europe/Paris"
     dev_guild_id: int | None = None
     log_level: str = "INFO"
@@ -51,15 +52,30 @@ class Settings:
         return self.smtp_host is not None
 
 
+def _read_values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """``environ`` (default: the process environment) over an optional ``.env`` file."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+def _database_path(values: Mapping[str, str]) -> Path:
+    return Path(values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH)
+
+
+def load_database_path(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Path:
+    """DATABASE_PATH read exactly as ``load_settings`` reads it, for commands that need no token (backup)."""
+    return _database_path(_read_values(environ, env_file))
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Build settings from ``environ`` (default: the process environment) over an optional ``.env`` file.
 
     Raises ConfigurationError with a one-line, token-free message when a setting is unusable.
     """
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
+    values = _read_values(environ, env_file)
 
     def get(name: str) -> str | None:
         value = values.get(name, "").strip()
@@ -113,7 +129,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         token=token,
         api_base=api_base,
         gateway_url=gateway_url,
-        database_path=Path(get("DATABASE_PATH") or "data/podium.sqlite3"),
+        database_path=_database_path(values),
         default_timezone=timezone,
         dev_guild_id=int(dev_guild) if dev_guild else None,
         log_level=log_level,
