@@ -1,25 +1,31 @@
-"""Entry point: ``python -m bot``."""
+"""Entry point: ``python -m bot`` runs the bot; ``python -m bot backup PATH`` copies its database."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import signal
+import sqlite3
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import aiohttp
 import discord
 
 from bot.client import PodiumBot, point_at_api
-from bot.database import Database
+from bot.database import SIDE_FILES, Database, backup_database
 from bot.errors import ConfigurationError
 from bot.logs import setup_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_database_path, load_settings
 
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
 EXIT_DISCORD = 1
+EXIT_BACKUP_FAILED = 1
 
 
 async def run(settings: Settings) -> None:
@@ -38,7 +44,62 @@ async def run(settings: Settings) -> None:
         await db.close()
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Podium bot (without a command).")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    backup_command = commands.add_parser(
+        "backup",
+        help="copy the database to PATH, safely while the bot runs",
+        description="Copy DATABASE_PATH to PATH with SQLite's online backup API; safe while the bot runs.",
+    )
+    backup_command.add_argument("path", type=Path, metavar="PATH", help="the new backup file (must not exist yet)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "backup":
+        return backup(args.path)
+    return run_bot()
+
+
+def _backup_refusal(database: Path, target: Path) -> str | None:
+    """Why ``target`` must not be written, as one line that says what to do instead; None when it may."""
+    live = database.resolve()
+    if target.resolve() in (live, *(Path(f"{live}{suffix}") for suffix in SIDE_FILES)) or (
+        target.exists() and database.exists() and os.path.samefile(target, database)
+    ):
+        return (
+            f"{target} is the live database (or one of its -wal/-shm/-journal files); "
+            "give a new path for the copy, such as backups/podium-YYYY-MM-DD.sqlite3."
+        )
+    if not database.is_file():
+        return f"there is no database at {database}; set DATABASE_PATH (environment or .env) to the bot's database."
+    if not target.parent.is_dir():
+        return f"the folder {target.parent} does not exist; create it first (mkdir -p {target.parent})."
+    if target.exists() or target.is_symlink():
+        return f"{target} already exists; a backup never overwrites a file, so give a new file name."
+    return None
+
+
+def backup(target: Path) -> int:
+    """``python -m bot backup PATH``: needs only DATABASE_PATH, not the token."""
+    database = load_database_path()
+    refusal = _backup_refusal(database, target)
+    if refusal is not None:
+        sys.stderr.write(f"podium: {refusal}\n")
+        return EXIT_CONFIG
+    setup_logging("INFO")
+    try:
+        pages = backup_database(database, target)
+    except (sqlite3.Error, OSError) as error:
+        log.error("Backup of %s to %s failed, nothing was written: %s", database, target, error)
+        return EXIT_BACKUP_FAILED
+    log.info("Backed up %s to %s (%d pages)", database, target, pages)
+    return 0
+
+
+def run_bot() -> int:
     try:
         settings = load_settings()
     except ConfigurationError as error:
