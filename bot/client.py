@@ -17,6 +17,7 @@ from bot.database import Database
 from bot.email_addresses import EmailAddresses
 from bot.feeds import FeedService
 from bot.mailer import Mailer
+from bot.office import Office
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
@@ -54,13 +55,15 @@ class PodiumBot(commands.Bot):
         )
         self.settings = settings
         self.db = db
-        self.service = TalkService(db, settings.tz)
-        self.announcer = Announcer(self, self.service)
         self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
+        self.service = TalkService(db, settings.tz, email=self.mailer is not None)
+        self.announcer = Announcer(self, self.service)
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
         self.emails = EmailAddresses(db, lambda: self.service.clock())
         self.courier = Courier(self, self.service, mailer=self.mailer)
         self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
+        # Every entry point (commands, buttons, import) goes through the office's use cases.
+        self.office = Office(self.service, self.emails, self.scheduler, self.announcer, self.courier)
         self.feeds = FeedService(self.service)
         self.web = WebServer(settings, self.feeds, self.server_name) if settings.web_enabled else None
 
@@ -103,7 +106,8 @@ class PodiumBot(commands.Bot):
     async def close(self) -> None:
         if self.web is not None:
             await self.web.stop()
-        await self.scheduler.stop()
+        await self.scheduler.stop()  # also stops the courier: no new send starts
+        self.courier.stop()
         await self.courier.drain()
         await self.announcer.drain()
         await super().close()

@@ -1,4 +1,8 @@
-"""The one path for every DM, post and email Podium makes on its own: recorded, paced, retried, exactly once."""
+"""The one path for every DM, post and email Podium makes on its own: recorded, paced, retried, exactly once.
+
+What is owed is decided by the domain (bot/owed.py), in the transaction of the change that owes it; the
+courier only sends rows: those a follow-up hands it, and every due row left pending by a failure or a crash.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import aiosqlite
 import discord
 
 from bot import store
-from bot.emails import DEFAULT_ORGANIZER, EMAIL_KINDS, EMAIL_TWINS, Parties, invite_email
+from bot.emails import DEFAULT_ORGANIZER, Parties, invite_email
 from bot.mailer import Mailer, MailError
-from bot.messages import invite_file, invite_message, reminder_message, reminder_post, reminder_view
-from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
+from bot.messages import (
+    invite_file,
+    invite_message,
+    reminder_message,
+    reminder_post,
+    reminder_post_view,
+    reminder_view,
+)
+from bot.models import EMAIL_KINDS, INVITE_KINDS, Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
 from bot.talks import TalkService
 
 log = logging.getLogger(__name__)
@@ -30,14 +40,10 @@ PERMANENT_ERRORS = frozenset({50007, 10013, 50033, 10003, 50001})
 # With the back-off below this keeps trying for over two hours: long enough to ride out a
 # Discord incident or a mail server's greylisting, short enough that a stale invite is not sent a day late.
 MAX_ATTEMPTS = 20
-INVITE_KINDS = frozenset(
-    {
-        DeliveryKind.INVITE_CONFIRMED,
-        DeliveryKind.INVITE_PROMOTED,
-        DeliveryKind.INVITE_UPDATED,
-        DeliveryKind.INVITE_CANCELLED,
-    }
-)
+# How far before an earlier attempt to look in a channel's history for the message it may have posted:
+# clocks differ between Discord and this machine by a few seconds at most.
+HISTORY_SLACK = timedelta(minutes=1)
+HISTORY_LIMIT = 100
 
 
 def backoff(attempts: int) -> timedelta:
@@ -66,13 +72,26 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
+def carries_marker(message: discord.Message, marker: str) -> bool:
+    """Whether this message is the one a delivery row sent: its marker ends a button's custom id or is part
+    of the attachment's name (see bot/messages.py)."""
+    for row in message.components:
+        for item in getattr(row, "children", [row]):
+            custom_id = getattr(item, "custom_id", None)
+            if isinstance(custom_id, str) and custom_id.endswith(f":{marker}"):
+                return True
+    return any(f"-{marker}." in attachment.filename for attachment in message.attachments)
+
+
 class Courier:
     """Sends deliveries recorded in the outbox (the deliveries table).
 
-    A row is written before sending and marked sent (with the message id) after Discord accepted it.
-    Each send carries a nonce derived from the row with enforce_nonce, so re-sending a row after a
-    crash returns Discord's existing message instead of posting a second one. Emails (the invites' twins)
-    take the same path to the mailer instead of Discord.
+    Before a send the row is claimed: re-read, checked to be still true (else recorded as missed), and its
+    attempt recorded; after Discord accepted the message it is marked sent with the message id. Each send
+    carries a nonce derived from the row with enforce_nonce, so a retry within Discord's few minutes returns
+    the existing message; a row whose earlier attempt may have reached Discord is first looked for in the
+    channel's recent history, by the marker every message carries. Emails (the invites' twins) take the same
+    path to the mailer instead of Discord.
     """
 
     # Up to 32 sends in flight: at Discord's 50 requests/s, round trips up to ~600 ms still keep the pipe full
@@ -88,55 +107,40 @@ class Courier:
     ) -> None:
         self.client = client
         self.service = service
-        self.mailer = mailer  # None when SMTP is not configured: no email deliveries are recorded
+        self.mailer = mailer  # None when SMTP is not configured: email rows are recorded as missed
         self._slots = asyncio.Semaphore(concurrency)
         self._pacer = Pacer(per_second)
         self._background: set[asyncio.Task[Any]] = set()
         # Rows queued or being sent: the periodic retry and a re-run job must not send them a second time.
         self._in_flight: set[int] = set()
+        self._closing = False
 
     # --- entry points ----------------------------------------------------------------------------
 
-    async def deliver(
-        self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *, recipient_type: str = "user"
-    ) -> dict[int, DeliveryStatus]:
-        """Record and send one message per (recipient, key); returns each recipient's status.
-
-        Recipients whose delivery was already final get nothing new and their recorded status is returned.
-        Invite kinds also record and send their email twins; the statuses returned are the DMs' only.
-        """
-        wanted = list(targets)
-        async with self.service.db.transaction() as conn:
-            now = self.service.clock()
-            rows = await store.ensure_deliveries(conn, talk, recipient_type, kind, wanted, now, pending_only=False)
-            emails = await self._record_email_twins(conn, talk, recipient_type, kind, wanted, now)
-        for email in emails:
-            # The member's reply depends on the DM only; emails go out in the background (drain() waits).
-            self.spawn(self._send_slot(email), f"email-{email.id}")
-        # Rows already final (sent earlier, failed for good) keep their recorded outcome.
-        statuses = {row.recipient_id: row.status for row in rows}
-        pending = [row for row in rows if row.status is DeliveryStatus.PENDING]
+    async def send(self, rows: Iterable[Delivery]) -> dict[int, DeliveryStatus]:
+        """Send these recorded rows now (up to the concurrency limit); returns each row's status by row id."""
+        pending = list(rows)
         results = await asyncio.gather(*(self._send_slot(delivery) for delivery in pending))
-        statuses.update({delivery.recipient_id: status for delivery, status in zip(pending, results, strict=True)})
         if pending:
-            log.info("Talk %s %s: %s", talk.id, kind.value, dict(Counter(results)))
-        return statuses
+            log.info("Sent %d deliveries: %s", len(pending), dict(Counter(results)))
+        return {delivery.id: status for delivery, status in zip(pending, results, strict=True)}
 
-    def deliver_later(
-        self, talk: Talk, kind: DeliveryKind, targets: Iterable[tuple[int, int]], *, recipient_type: str = "user"
-    ) -> None:
-        """Deliver without holding up an interaction reply; drain() waits for what is in flight."""
-        wanted = list(targets)
-        if wanted:
-            self.spawn(self.deliver(talk, kind, wanted, recipient_type=recipient_type), f"deliver-{talk.id}")
+    def dispatch(self, rows: Iterable[Delivery]) -> dict[int, asyncio.Task[DeliveryStatus]]:
+        """Send these rows in the background, so no reply waits for the queue; drain() waits for them."""
+        tasks: dict[int, asyncio.Task[DeliveryStatus]] = {}
+        for delivery in rows:
+            task = asyncio.create_task(self._send_slot(delivery), name=f"delivery-{delivery.id}")
+            self._track(task)
+            tasks[delivery.id] = task
+        return tasks
 
     def spawn(self, work: Coroutine[Any, Any, object], name: str) -> None:
-        task = asyncio.create_task(self._guarded(work), name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._track(asyncio.create_task(self._guarded(work), name=name))
 
     async def retry_due(self) -> int:
         """Send every pending delivery whose time has come: after a restart, and after transient failures."""
+        if self._closing:
+            return 0
         async with self.service.db.reading() as conn:
             due = await store.due_deliveries(conn, self.service.clock())
         # Rows a running fan-out has queued are its business, not a retry's.
@@ -146,26 +150,37 @@ class Courier:
             await asyncio.gather(*(self._send_slot(delivery) for delivery in due))
         return len(due)
 
+    def stop(self) -> None:
+        """Start no new send: requests already on the wire finish, everything else stays pending in the
+        outbox and goes out at the next start."""
+        self._closing = True
+
     async def drain(self) -> None:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     # --- sending ---------------------------------------------------------------------------------
 
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     @staticmethod
     async def _guarded(work: Coroutine[Any, Any, object]) -> None:
         try:
             await work
         except Exception:
-            log.exception("A background delivery failed")
+            log.exception("A background delivery task failed")
 
     async def _send_slot(self, delivery: Delivery) -> DeliveryStatus:
-        if delivery.id in self._in_flight:
+        if delivery.id in self._in_flight or self._closing:
             return DeliveryStatus.PENDING
         self._in_flight.add(delivery.id)
         try:
             # Emails wait for the mailer's own, smaller limit and never hold one of Discord's slots.
             async with contextlib.nullcontext() if delivery.kind in EMAIL_KINDS else self._slots:
+                if self._closing:  # stopping while this row waited for a slot: it stays pending
+                    return DeliveryStatus.PENDING
                 return await self._send(delivery)
         except Exception:
             # One member's trouble never stops the others; the row stays pending for a retry.
@@ -174,52 +189,59 @@ class Courier:
         finally:
             self._in_flight.discard(delivery.id)
 
-    async def _record_email_twins(
-        self,
-        conn: aiosqlite.Connection,
-        talk: Talk,
-        recipient_type: str,
-        kind: DeliveryKind,
-        wanted: list[tuple[int, int]],
-        now: datetime,
-    ) -> list[Delivery]:
-        """Every invite DM also goes by email to members with a verified address.
-
-        Recorded here, in the DM's own transaction, so no caller can forget the email or record one alone.
-        """
-        twin = EMAIL_TWINS.get(kind)
-        if twin is None or self.mailer is None or recipient_type != "user":
-            return []
-        with_email = await store.users_with_email(conn, talk.guild_id, [recipient for recipient, _ in wanted])
-        targets = [(recipient, key) for recipient, key in wanted if recipient in with_email]
-        return await store.ensure_deliveries(conn, talk, "user", twin, targets, now)
-
-    async def _send(self, delivery: Delivery) -> DeliveryStatus:
-        talk = await self.service.talk_by_id(delivery.talk_id)
-        now = self.service.clock()
-        if delivery.kind in EMAIL_KINDS:
-            return await self._send_email(delivery, talk, now)
-        if delivery.kind in (DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST) and (
-            talk.cancelled or talk.has_started(now)
-        ):
-            await self._finish(delivery, DeliveryStatus.MISSED, error="talk started or cancelled before sending")
-            return DeliveryStatus.MISSED
+    async def _send(self, queued: Delivery) -> DeliveryStatus:
+        if queued.kind in EMAIL_KINDS:
+            claimed = await self.service.claim_delivery(queued.id)
+            if isinstance(claimed, DeliveryStatus):
+                return claimed
+            return await self._send_email(claimed)
         try:
-            channel = await self._channel(delivery)
-            kwargs = await self._render(delivery, talk, now)
+            channel = await self._channel(queued)
             await self._pacer.wait()
+            if self._closing:
+                return DeliveryStatus.PENDING
+            claimed = await self.service.claim_delivery(queued.id)
+            if isinstance(claimed, DeliveryStatus):
+                return claimed
+            delivery = claimed
+            if delivery.attempted_at is not None:
+                found = await self._find_sent(channel, delivery, delivery.attempted_at)
+                if found is not None:
+                    log.info("Delivery %s was already in its channel (message %s)", delivery.id, found.id)
+                    await self._finish(delivery, DeliveryStatus.SENT, message_id=found.id)
+                    return DeliveryStatus.SENT
+                await self._pacer.wait()
+            talk = await self.service.talk_by_id(delivery.talk_id)
+            kwargs = await self._render(delivery, talk, self.service.clock())
             message = await channel.send(nonce=delivery.nonce, **kwargs)
         except discord.HTTPException as error:
             if error.code in PERMANENT_ERRORS or error.status in (403, 404):
-                await self._finish(delivery, DeliveryStatus.FAILED, error=f"{error.status} {error.code}: {error.text}")
+                await self._finish(queued, DeliveryStatus.FAILED, error=f"{error.status} {error.code}: {error.text}")
                 return DeliveryStatus.FAILED
-            return await self._postpone(delivery, f"{error.status} {error.code}: {error.text}")
+            return await self._postpone(queued, f"{error.status} {error.code}: {error.text}")
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            return await self._postpone(delivery, type(error).__name__)
+            return await self._postpone(queued, type(error).__name__)
         await self._finish(delivery, DeliveryStatus.SENT, message_id=message.id)
         return DeliveryStatus.SENT
 
-    async def _send_email(self, delivery: Delivery, talk: Talk, now: datetime) -> DeliveryStatus:
+    async def _find_sent(
+        self, channel: discord.PartialMessageable, delivery: Delivery, attempted_at: datetime
+    ) -> discord.Message | None:
+        """The message an earlier attempt of this row posted, if Discord has it: the answer to that attempt
+        may have been lost, and Discord forgets nonces after a few minutes."""
+        me = self.client.user
+        try:
+            async for message in channel.history(limit=HISTORY_LIMIT, after=attempted_at - HISTORY_SLACK):
+                if me is not None and message.author.id == me.id and carries_marker(message, delivery.marker):
+                    return message
+        except discord.Forbidden:
+            # Without Read Message History the nonce is all there is; a duplicate is still unlikely.
+            log.warning("Cannot read the history of channel %s to check delivery %s", channel.id, delivery.id)
+        return None
+
+    async def _send_email(self, delivery: Delivery) -> DeliveryStatus:
+        talk = await self.service.talk_by_id(delivery.talk_id)
+        now = self.service.clock()
         async with self.service.db.reading() as conn:
             member = await store.get_member_email(conn, delivery.guild_id, delivery.recipient_id)
             registration = await store.get_registration(conn, talk.id, delivery.recipient_id)
@@ -263,7 +285,7 @@ class Courier:
 
     async def _render(self, delivery: Delivery, talk: Talk, now: datetime) -> dict[str, Any]:
         if delivery.kind is DeliveryKind.REMINDER:
-            return {"content": reminder_message(talk, delivery.key), "view": reminder_view(talk)}
+            return {"content": reminder_message(talk, delivery.key), "view": reminder_view(talk, delivery.marker)}
         if delivery.kind is DeliveryKind.REMINDER_POST:
             settings = await self.service.settings(talk.guild_id)
             role = settings.ping_role_id
@@ -271,9 +293,16 @@ class Courier:
             mentions = discord.AllowedMentions(
                 everyone=False, users=False, roles=[discord.Object(id=role)] if role else False
             )
-            return {"content": reminder_post(talk, delivery.key, role), "allowed_mentions": mentions}
+            return {
+                "content": reminder_post(talk, delivery.key, role),
+                "allowed_mentions": mentions,
+                "view": reminder_post_view(talk, delivery.marker),
+            }
         tz = await self.service.zone(talk.guild_id)
-        return {"content": invite_message(talk, delivery.kind), "file": invite_file(talk, delivery.kind, tz, now)}
+        return {
+            "content": invite_message(talk, delivery.kind),
+            "file": invite_file(talk, delivery.kind, tz, now, marker=delivery.marker),
+        }
 
     async def _finish(
         self, delivery: Delivery, status: DeliveryStatus, *, message_id: int | None = None, error: str | None = None

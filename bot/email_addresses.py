@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from bot import store
+from bot import owed, store
 from bot.database import Database
 from bot.errors import InputError, StateError
-from bot.models import EmailCode, MemberEmail
+from bot.models import Delivery, EmailCode, MemberEmail
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=30)
@@ -126,6 +126,12 @@ class CodeRequest:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    email: MemberEmail
+    owed: list[Delivery]  # the invitations of the member's upcoming talks, recorded with the confirmation
+
+
+@dataclass(frozen=True)
 class Removal:
     verified: MemberEmail | None
     pending: EmailCode | None
@@ -185,12 +191,16 @@ class EmailAddresses:
             if pending is not None and code_matches(request.code, pending):
                 await store.delete_email_code(conn, request.guild_id, request.user_id)
 
-    async def confirm(self, guild_id: int, user_id: int, raw_code: str, display_name: str) -> MemberEmail:
-        """Mark the pending address verified when the code is right; count a wrong guess otherwise."""
+    async def confirm(self, guild_id: int, user_id: int, raw_code: str, display_name: str) -> Confirmation:
+        """Mark the pending address verified when the code is right; count a wrong guess otherwise.
+
+        The invitations of the talks the member is already confirmed for are owed from the same commit.
+        """
         code = clean_code(raw_code)
         now = self.clock()
         problem: str | None = None
         confirmed: MemberEmail | None = None
+        invitations: list[Delivery] = []
         async with self.db.transaction() as conn:
             pending = await store.get_email_code(conn, guild_id, user_id)
             if pending is None:
@@ -227,10 +237,11 @@ class EmailAddresses:
                 await store.save_member_email(conn, guild_id, user_id, pending.address, display_name[:100], now)
                 await store.delete_email_code(conn, guild_id, user_id)
                 confirmed = await store.get_member_email(conn, guild_id, user_id)
+                invitations = await owed.emailed_invites(conn, guild_id, user_id, now)
         if problem is not None:
             raise InputError(problem)
         assert confirmed is not None
-        return confirmed
+        return Confirmation(confirmed, invitations)
 
     async def remove(self, guild_id: int, user_id: int) -> Removal:
         """Forget the member's address and any code in flight."""

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from icalendar import vCalAddress
@@ -21,17 +20,6 @@ from icalendar import vCalAddress
 from bot.calendar import Method, finish, invite_filename, new_calendar, talk_event
 from bot.models import DeliveryKind, Talk
 
-# Each invite DM has an emailed twin with the same key, sent when the member has a verified address.
-EMAIL_TWINS = MappingProxyType(
-    {
-        DeliveryKind.INVITE_CONFIRMED: DeliveryKind.EMAIL_CONFIRMED,
-        DeliveryKind.INVITE_PROMOTED: DeliveryKind.EMAIL_PROMOTED,
-        DeliveryKind.INVITE_UPDATED: DeliveryKind.EMAIL_UPDATED,
-        DeliveryKind.INVITE_CANCELLED: DeliveryKind.EMAIL_CANCELLED,
-        DeliveryKind.INVITE_WITHDRAWN: DeliveryKind.EMAIL_WITHDRAWN,
-    }
-)
-EMAIL_KINDS = frozenset(EMAIL_TWINS.values())
 _WITHDRAWING = frozenset({DeliveryKind.EMAIL_CANCELLED, DeliveryKind.EMAIL_WITHDRAWN})
 DEFAULT_ORGANIZER = "Podium"
 

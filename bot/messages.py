@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import discord
 
 from bot.calendar import Method, build_invite, invite_filename
-from bot.embeds import UNREGISTER_ID, static_view, when
+from bot.embeds import REGISTER_ID, UNREGISTER_ID, static_view, when
 from bot.models import DeliveryKind, Talk
 from bot.timeparse import format_offsets
 
@@ -47,10 +47,22 @@ def invite_message(talk: Talk, kind: DeliveryKind) -> str:
     raise ValueError(f"not an invite: {kind}")
 
 
-def invite_file(talk: Talk, kind: DeliveryKind, tz: ZoneInfo, now: datetime) -> discord.File:
+def invite_file(
+    talk: Talk, kind: DeliveryKind, tz: ZoneInfo, now: datetime, *, marker: str | None = None
+) -> discord.File:
+    """The .ics of an invite; a DM's file name carries its delivery's marker, so the bot can recognise the
+    message in the channel's history (``podium-talk-7-m42.ics``)."""
     method = Method.CANCEL if kind in WITHDRAWING or talk.cancelled else Method.PUBLISH
     data = build_invite(talk, tz=tz, now=now, method=method)
-    return discord.File(io.BytesIO(data), filename=invite_filename(talk))
+    name = invite_filename(talk)
+    if marker is not None:
+        name = name.removesuffix(".ics") + f"-{marker}.ics"
+    return discord.File(io.BytesIO(data), filename=name)
+
+
+def _marked(custom_id: str, marker: str | None) -> str:
+    """A button's custom id with the delivery's marker at the end (the buttons' templates allow it)."""
+    return custom_id if marker is None else f"{custom_id}:{marker}"
 
 
 def reminder_message(talk: Talk, offset_minutes: int) -> str:
@@ -64,10 +76,23 @@ def reminder_message(talk: Talk, offset_minutes: int) -> str:
     )
 
 
-def reminder_view(talk: Talk) -> discord.ui.View:
+def reminder_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
     return static_view(
         discord.ui.Button(
-            label="Unregister", style=discord.ButtonStyle.secondary, custom_id=UNREGISTER_ID.format(talk_id=talk.id)
+            label="Unregister",
+            style=discord.ButtonStyle.secondary,
+            custom_id=_marked(UNREGISTER_ID.format(talk_id=talk.id), marker),
+        )
+    )
+
+
+def reminder_post_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
+    """A last chance to take a seat, right under the reminder in the channel."""
+    return static_view(
+        discord.ui.Button(
+            label="Register",
+            style=discord.ButtonStyle.primary,
+            custom_id=_marked(REGISTER_ID.format(talk_id=talk.id), marker),
         )
     )
 

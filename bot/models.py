@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 DEFAULT_REMINDERS = (24 * 60, 60)
@@ -142,6 +143,21 @@ class DeliveryKind(StrEnum):
     EMAIL_WITHDRAWN = "email_withdrawn"  # key: registration id
 
 
+# Every invite DM also goes by email to members with a verified address: same key, its own row.
+EMAIL_TWINS = MappingProxyType(
+    {
+        DeliveryKind.INVITE_CONFIRMED: DeliveryKind.EMAIL_CONFIRMED,
+        DeliveryKind.INVITE_PROMOTED: DeliveryKind.EMAIL_PROMOTED,
+        DeliveryKind.INVITE_UPDATED: DeliveryKind.EMAIL_UPDATED,
+        DeliveryKind.INVITE_CANCELLED: DeliveryKind.EMAIL_CANCELLED,
+        DeliveryKind.INVITE_WITHDRAWN: DeliveryKind.EMAIL_WITHDRAWN,
+    }
+)
+INVITE_KINDS = frozenset(EMAIL_TWINS)
+EMAIL_KINDS = frozenset(EMAIL_TWINS.values())
+REMINDER_KINDS = frozenset({DeliveryKind.REMINDER, DeliveryKind.REMINDER_POST})
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -162,11 +178,18 @@ class Delivery:
     attempts: int
     last_error: str | None
     message_id: int | None
+    attempted_at: datetime | None = None  # when a send last started: it may have reached Discord
 
     @property
     def nonce(self) -> str:
         """Derived from the row, so a retry of a send that reached Discord is recognised there (<= 25 chars)."""
         return f"podium-{self.id}"
+
+    @property
+    def marker(self) -> str:
+        """Carried by the message itself (a button's custom id or the attachment's name), so the bot can
+        find it in the channel's history long after Discord has forgotten the nonce."""
+        return f"m{self.id}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -18,12 +18,8 @@ log = logging.getLogger(__name__)
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 
 
-def podium(interaction: discord.Interaction[Any]) -> PodiumBot:
-    return cast("PodiumBot", interaction.client)
-
-
 async def respond(
-    interaction: discord.Interaction[Any],
+    interaction: discord.Interaction[PodiumBot],
     content: str | None = None,
     *,
     embed: discord.Embed | None = None,
@@ -42,13 +38,13 @@ async def respond(
         await interaction.response.send_message(**kwargs)
 
 
-async def defer(interaction: discord.Interaction[Any]) -> None:
+async def defer(interaction: discord.Interaction[PodiumBot]) -> None:
     """Acknowledge at once (Discord allows 3 s) when the answer needs Discord or disk round trips."""
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
 
 
-def guild_id(interaction: discord.Interaction[Any]) -> int:
+def guild_id(interaction: discord.Interaction[PodiumBot]) -> int:
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
     return interaction.guild_id
@@ -59,11 +55,11 @@ def _matches(label: str, typed: str) -> bool:
 
 
 async def _choices(
-    interaction: discord.Interaction[Any], typed: str, *, organizer: bool
+    interaction: discord.Interaction[PodiumBot], typed: str, *, organizer: bool
 ) -> list[app_commands.Choice[int]]:
     if interaction.guild_id is None:
         return []
-    service = podium(interaction).service
+    service = interaction.client.service
     tz = await service.zone(interaction.guild_id)
     if organizer:
         talks = await service.upcoming(interaction.guild_id, limit=100, public_only=False)
@@ -81,24 +77,26 @@ async def _choices(
 
 
 async def public_talk_autocomplete(
-    interaction: discord.Interaction[Any], current: str
+    interaction: discord.Interaction[PodiumBot], current: str
 ) -> list[app_commands.Choice[int]]:
     """Upcoming, announced talks for members."""
     return await _choices(interaction, current, organizer=False)
 
 
 async def organizer_talk_autocomplete(
-    interaction: discord.Interaction[Any], current: str
+    interaction: discord.Interaction[PodiumBot], current: str
 ) -> list[app_commands.Choice[int]]:
     """Every upcoming talk, announced or not, then recent ones: organizers also look back."""
     return await _choices(interaction, current, organizer=True)
 
 
-async def my_talk_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[int]]:
+async def my_talk_autocomplete(
+    interaction: discord.Interaction[PodiumBot], current: str
+) -> list[app_commands.Choice[int]]:
     """The talks the member is registered for, so /unregister offers only what can be undone."""
     if interaction.guild_id is None:
         return []
-    service = podium(interaction).service
+    service = interaction.client.service
     tz = await service.zone(interaction.guild_id)
     pairs = await service.member_talks(interaction.guild_id, interaction.user.id)
     return [
@@ -111,7 +109,7 @@ async def my_talk_autocomplete(interaction: discord.Interaction[Any], current: s
 APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Please try again in a minute."
 
 
-async def report_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+async def report_error(interaction: discord.Interaction[PodiumBot], error: BaseException) -> None:
     """The one place that turns an exception into what the member sees (always ephemeral)."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, PodiumError):

@@ -262,9 +262,11 @@ async def delete_registration(conn: aiosqlite.Connection, talk_id: int, user_id:
     await conn.execute("DELETE FROM registrations WHERE talk_id = ? AND user_id = ?", (talk_id, user_id))
 
 
-async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: int, now: datetime) -> list[Registration]:
-    """Confirm the first ``count`` members of the waitlist, in the order they registered."""
-    if count <= 0:
+async def promote_waitlisted(
+    conn: aiosqlite.Connection, talk_id: int, count: int | None, now: datetime
+) -> list[Registration]:
+    """Confirm the first ``count`` members of the waitlist (all of them for None), in the order they registered."""
+    if count is not None and count <= 0:
         return []
     async with conn.execute(
         """
@@ -273,7 +275,7 @@ async def promote_waitlisted(conn: aiosqlite.Connection, talk_id: int, count: in
                      ORDER BY id LIMIT ?)
         RETURNING *
         """,
-        (now.timestamp(), talk_id, count),
+        (now.timestamp(), talk_id, -1 if count is None else count),
     ) as cursor:
         rows = await cursor.fetchall()
     return sorted((_registration(row) for row in rows), key=lambda registration: registration.id)
@@ -414,6 +416,7 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         attempts=row["attempts"],
         last_error=row["last_error"],
         message_id=row["message_id"],
+        attempted_at=None if row["attempted_at"] is None else from_unix(row["attempted_at"]),
     )
 
 
@@ -441,15 +444,52 @@ async def ensure_deliveries(
         """,
         [(talk.guild_id, talk.id, recipient_type, rid, kind.value, key, stamp, stamp, stamp) for rid, key in wanted],
     )
-    async with conn.execute(
-        """
-        SELECT * FROM deliveries
-        WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND (? = 0 OR status = 'pending') ORDER BY id
-        """,
-        (talk.id, recipient_type, kind.value, int(pending_only)),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return [d for d in map(_delivery, rows) if (d.recipient_id, d.key) in wanted]
+    recipients = list(dict.fromkeys(rid for rid, _ in wanted))
+    found: list[Delivery] = []
+    # Only the rows of these recipients: one registration must not read every row of a 1,000-seat talk.
+    for first in range(0, len(recipients), 500):  # SQLite caps the parameters of one statement
+        chunk = recipients[first : first + 500]
+        marks = ", ".join("?" for _ in chunk)
+        async with conn.execute(
+            f"""
+            SELECT * FROM deliveries
+            WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND recipient_id IN ({marks})
+              AND (? = 0 OR status = 'pending')
+            """,  # noqa: S608 - only placeholders are interpolated
+            (talk.id, recipient_type, kind.value, *chunk, int(pending_only)),
+        ) as cursor:
+            found.extend(d for d in map(_delivery, await cursor.fetchall()) if (d.recipient_id, d.key) in wanted)
+    return sorted(found, key=lambda delivery: delivery.id)
+
+
+async def supersede_pending(
+    conn: aiosqlite.Connection, newest: Iterable[Delivery], family: Iterable[DeliveryKind], now: datetime
+) -> int:
+    """Mark missed the pending rows of ``family`` that are older than each given row for the same member and talk:
+    a newer invite (update, cancellation, withdrawal) carries the member's latest state on its own."""
+    kinds = [kind.value for kind in family]
+    marks = ", ".join("?" for _ in kinds)
+    cursor = await conn.executemany(
+        f"""
+        UPDATE deliveries SET status = 'missed', last_error = 'superseded by a newer message', updated_at = ?
+        WHERE talk_id = ? AND recipient_id = ? AND recipient_type = 'user' AND status = 'pending' AND id < ?
+          AND kind IN ({marks})
+        """,  # noqa: S608 - only placeholders are interpolated
+        [(to_unix(now), row.talk_id, row.recipient_id, row.id, *kinds) for row in newest],
+    )
+    return cursor.rowcount
+
+
+async def get_delivery(conn: aiosqlite.Connection, delivery_id: int) -> Delivery | None:
+    async with conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _delivery(row)
+
+
+async def mark_attempted(conn: aiosqlite.Connection, delivery_id: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET attempted_at = ?, updated_at = ? WHERE id = ?", (to_unix(now), to_unix(now), delivery_id)
+    )
 
 
 async def finish_delivery(

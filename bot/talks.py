@@ -8,10 +8,22 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import store
+import aiosqlite
+
+from bot import owed, store
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
-from bot.models import GuildSettings, Registration, RegistrationStatus, Seats, Talk, TalkStatus
+from bot.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    GuildSettings,
+    Registration,
+    RegistrationStatus,
+    Seats,
+    Talk,
+    TalkStatus,
+)
 from bot.timeparse import DATE_EXAMPLE, format_local, parse_offsets, parse_timezone, parse_when
 
 TITLE_MAX = 100
@@ -25,6 +37,7 @@ CAPACITY_MAX = 100_000
 # Changes to these reach members' calendars, so they raise SEQUENCE and trigger updated invites.
 INVITE_FIELDS = frozenset({"title", "speaker", "start_at", "duration_min", "location"})
 CLEAR = "-"
+UNLIMITED = 0  # /talk edit capacity:0 gives a talk unlimited seats again
 
 
 def utcnow() -> datetime:
@@ -56,6 +69,12 @@ class RegisterOutcome:
     registration: Registration
     created: bool
     seats: Seats
+    owed: list[Delivery] = field(default_factory=list)  # recorded in the registration's transaction
+
+    @property
+    def invite(self) -> Delivery | None:
+        """The member's own invite DM, when one is owed."""
+        return next((row for row in self.owed if row.kind is DeliveryKind.INVITE_CONFIRMED), None)
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,11 @@ class UnregisterOutcome:
     removed: Registration
     promoted: list[Registration]
     seats: Seats
+    owed: list[Delivery] = field(default_factory=list)
+
+    @property
+    def withdrawal(self) -> Delivery | None:
+        return next((row for row in self.owed if row.kind is DeliveryKind.INVITE_WITHDRAWN), None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,8 @@ class EditOutcome:
     promoted: list[Registration]
     seats: Seats
     confirmed: list[Registration] = field(default_factory=list)
+    owed: list[Delivery] = field(default_factory=list)
+    updated: int = 0  # confirmed members sent an updated invite
 
     @property
     def invite_changed(self) -> bool:
@@ -90,6 +116,8 @@ class EditOutcome:
 class CancelOutcome:
     talk: Talk
     confirmed: list[Registration]
+    waitlisted: list[Registration] = field(default_factory=list)
+    owed: list[Delivery] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,10 +155,13 @@ def ensure_organizer(settings: GuildSettings, role_ids: Collection[int], *, can_
 class TalkService:
     """Talks, registrations and server settings, on top of the database."""
 
-    def __init__(self, db: Database, default_tz: ZoneInfo, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: Database, default_tz: ZoneInfo, clock: Callable[[], datetime] = utcnow, *, email: bool = False
+    ) -> None:
         self.db = db
         self.default_tz = default_tz
         self.clock = clock
+        self.email = email  # invites also owe their email twins (SMTP is configured)
 
     # --- settings ---------------------------------------------------------------------------------
 
@@ -228,12 +259,16 @@ class TalkService:
                 )
             fields["duration_min"] = data.duration
         if data.capacity is not None:
-            if not 1 <= data.capacity <= CAPACITY_MAX:
+            if data.capacity == UNLIMITED and not creating:
+                fields["capacity"] = None
+            elif not 1 <= data.capacity <= CAPACITY_MAX:
+                unlimited = "leave it empty" if creating else f"give {UNLIMITED}"
                 raise InputError(
-                    f"`capacity` must be at least 1 (you gave {data.capacity}); leave it empty for unlimited "
-                    "seats, for example `120`."
+                    f"`capacity` must be at least 1 and at most {CAPACITY_MAX} (you gave {data.capacity}); "
+                    f"{unlimited} for unlimited seats. For example `120`."
                 )
-            fields["capacity"] = data.capacity
+            else:
+                fields["capacity"] = data.capacity
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
         if data.announce_at is not None:
@@ -316,15 +351,43 @@ class TalkService:
             updated = await store.update_talk(conn, talk.id, self.clock(), updates)
             if "start_at" in changed:
                 await store.forget_reminders(conn, talk.id)
+            now = self.clock()
             promoted: list[Registration] = []
             seats = await store.seats(conn, updated)
-            if "capacity" in changed and seats.left:
-                promoted = await store.promote_waitlisted(conn, updated.id, seats.left, self.clock())
+            if "capacity" in changed and (seats.left is None or seats.left > 0):
+                promoted = await store.promote_waitlisted(conn, updated.id, seats.left, now)
                 seats = await store.seats(conn, updated)
             confirmed = await store.registrations(conn, updated.id, RegistrationStatus.CONFIRMED)
+            owed_rows = await self._owe_promotions(conn, updated, promoted, now)
+            updated_members: list[int] = []
+            if changed & INVITE_FIELDS:
+                # The promoted get the current version in their promotion invite; the others an update.
+                promoted_ids = {registration.user_id for registration in promoted}
+                updated_members = [r.user_id for r in confirmed if r.user_id not in promoted_ids]
+                owed_rows += await owed.invites(
+                    conn,
+                    updated,
+                    DeliveryKind.INVITE_UPDATED,
+                    [(member, updated.sequence) for member in updated_members],
+                    now,
+                    email=self.email,
+                )
         return EditOutcome(
-            talk=updated, previous=talk, changed=changed, promoted=promoted, seats=seats, confirmed=confirmed
+            talk=updated,
+            previous=talk,
+            changed=changed,
+            promoted=promoted,
+            seats=seats,
+            confirmed=confirmed,
+            owed=owed_rows,
+            updated=len(updated_members),
         )
+
+    async def _owe_promotions(
+        self, conn: aiosqlite.Connection, talk: Talk, promoted: list[Registration], now: datetime
+    ) -> list[Delivery]:
+        targets = [(registration.user_id, registration.id) for registration in promoted]
+        return await owed.invites(conn, talk, DeliveryKind.INVITE_PROMOTED, targets, now, email=self.email)
 
     async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
         reason = _text(reason, "reason", REASON_MAX, required=False, example="")
@@ -336,8 +399,24 @@ class TalkService:
                 self.clock(),
                 {"status": TalkStatus.CANCELLED, "cancel_reason": reason, "sequence": talk.sequence + 1},
             )
-            confirmed = await store.registrations(conn, talk.id, RegistrationStatus.CONFIRMED)
-        return CancelOutcome(talk=updated, confirmed=confirmed)
+            registrations = await store.registrations(conn, talk.id)
+            confirmed = [r for r in registrations if r.confirmed]
+            # Every registrant is told; only the confirmed had an invitation to withdraw by email.
+            owed_rows = await owed.invites(
+                conn,
+                updated,
+                DeliveryKind.INVITE_CANCELLED,
+                [(r.user_id, updated.sequence) for r in registrations],
+                self.clock(),
+                email=self.email,
+                email_to={r.user_id for r in confirmed},
+            )
+        return CancelOutcome(
+            talk=updated,
+            confirmed=confirmed,
+            waitlisted=[r for r in registrations if not r.confirmed],
+            owed=owed_rows,
+        )
 
     async def set_announcement(self, talk: Talk, channel_id: int, message_id: int) -> Talk:
         async with self.db.transaction() as conn:
@@ -355,6 +434,17 @@ class TalkService:
         if talk is None:
             raise NotFoundError(f"There is no talk #{talk_id}.")
         return talk
+
+    async def owe_reminder(self, talk: Talk, offset: int, due_at: datetime) -> list[Delivery]:
+        """Record the reminder a timed job owes (DMs and the channel post); returns the rows still to send."""
+        async with self.db.transaction() as conn:
+            settings = await store.get_settings(conn, talk.guild_id)
+            return await owed.reminder(conn, talk, offset, due_at, settings.channel_id, self.clock())
+
+    async def claim_delivery(self, delivery_id: int) -> Delivery | DeliveryStatus:
+        """The row to send now if it is still owed (see owed.claim), else its final status."""
+        async with self.db.transaction() as conn:
+            return await owed.claim(conn, delivery_id, self.clock())
 
     async def talks_to_plan(self, until: datetime) -> list[Talk]:
         async with self.db.reading() as conn:
@@ -401,11 +491,17 @@ class TalkService:
             status = (
                 RegistrationStatus.CONFIRMED if seats.left is None or seats.left > 0 else RegistrationStatus.WAITLISTED
             )
-            await store.insert_registration(conn, talk, user_id, display_name[:100], status, self.clock())
+            now = self.clock()
+            await store.insert_registration(conn, talk, user_id, display_name[:100], status, now)
             registration = await store.get_registration(conn, talk.id, user_id)
             assert registration is not None
+            owed_rows: list[Delivery] = []
+            if registration.confirmed:
+                owed_rows = await owed.invites(
+                    conn, talk, DeliveryKind.INVITE_CONFIRMED, [(user_id, registration.id)], now, email=self.email
+                )
             seats = await store.seats(conn, talk)
-        return RegisterOutcome(talk, registration, created=True, seats=seats)
+        return RegisterOutcome(talk, registration, created=True, seats=seats, owed=owed_rows)
 
     async def unregister(self, guild_id: int, talk_id: int, user_id: int) -> UnregisterOutcome:
         """Free the member's seat and promote the first of the waitlist into it, atomically."""
@@ -422,13 +518,20 @@ class TalkService:
                     "See `/mytalks` for your registrations."
                 )
             await store.delete_registration(conn, talk.id, user_id)
+            now = self.clock()
             promoted: list[Registration] = []
+            owed_rows: list[Delivery] = []
             if existing.confirmed and not talk.cancelled:
                 seats = await store.seats(conn, talk)
                 if seats.left:
-                    promoted = await store.promote_waitlisted(conn, talk.id, seats.left, self.clock())
+                    promoted = await store.promote_waitlisted(conn, talk.id, seats.left, now)
+                # A file that takes the talk out of the member's calendar (a cancelled talk already sent one).
+                owed_rows = await owed.invites(
+                    conn, talk, DeliveryKind.INVITE_WITHDRAWN, [(user_id, existing.id)], now, email=self.email
+                )
+                owed_rows += await self._owe_promotions(conn, talk, promoted, now)
             seats = await store.seats(conn, talk)
-        return UnregisterOutcome(talk=talk, removed=existing, promoted=promoted, seats=seats)
+        return UnregisterOutcome(talk=talk, removed=existing, promoted=promoted, seats=seats, owed=owed_rows)
 
     async def registration(self, talk: Talk, user_id: int) -> Registration | None:
         async with self.db.reading() as conn:

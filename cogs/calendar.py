@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.feeds import FeedLink
-from bot.replies import guild_id, podium, respond
+from bot.replies import guild_id, respond
 from bot.web import agenda_url, member_feed_url, webcal
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
 
 WEB_OFF = (
     "Calendar feeds are switched off on this bot: whoever runs it needs to set `PUBLIC_URL` and `WEB_PORT` "
@@ -74,8 +77,8 @@ class Calendar(commands.Cog):
     @app_commands.command(name="calendar", description="Your personal calendar feed of the talks you registered for")
     @app_commands.describe(reset="True to make a new link; the old one stops working at once")
     @app_commands.guild_only()
-    async def calendar(self, interaction: discord.Interaction[Any], reset: bool = False) -> None:
-        bot = podium(interaction)
+    async def calendar(self, interaction: discord.Interaction[PodiumBot], reset: bool = False) -> None:
+        bot = interaction.client
         guild = guild_id(interaction)
         if bot.web is None or bot.settings.public_url is None:
             await respond(interaction, WEB_OFF)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -14,8 +14,10 @@ from bot.email_addresses import CODE_DIGITS, CODE_TTL, EXAMPLE_SET, MAX_CODE_ATT
 from bot.emails import DEFAULT_ORGANIZER, Parties, code_email
 from bot.errors import InputError, StateError
 from bot.mailer import Mailer, MailError
-from bot.models import DeliveryKind
-from bot.replies import defer, guild_id, podium, respond
+from bot.replies import defer, guild_id, respond
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +27,14 @@ NOT_AVAILABLE = (
 )
 
 
-def _mailer(interaction: discord.Interaction[Any]) -> Mailer:
-    mailer = podium(interaction).mailer
+def _mailer(interaction: discord.Interaction[PodiumBot]) -> Mailer:
+    mailer = interaction.client.mailer
     if mailer is None:
         raise StateError(NOT_AVAILABLE)
     return mailer
 
 
-def _server_name(interaction: discord.Interaction[Any]) -> str:
+def _server_name(interaction: discord.Interaction[PodiumBot]) -> str:
     return interaction.guild.name if interaction.guild is not None else DEFAULT_ORGANIZER
 
 
@@ -46,9 +48,9 @@ class Email(commands.Cog):
 
     @email.command(name="set", description="Give an email address for calendar invites; I email you a code")
     @app_commands.describe(address="Your email address, for example you@example.com")
-    async def set_address(self, interaction: discord.Interaction[Any], address: str) -> None:
+    async def set_address(self, interaction: discord.Interaction[PodiumBot], address: str) -> None:
         mailer = _mailer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         guild = guild_id(interaction)
         user = interaction.user
         request = await bot.emails.request_code(guild, user.id, address)
@@ -87,36 +89,27 @@ class Email(commands.Cog):
 
     @email.command(name="confirm", description="Confirm your email address with the code I emailed you")
     @app_commands.describe(code=f"The {CODE_DIGITS}-digit code from the email, for example 123456")
-    async def confirm(self, interaction: discord.Interaction[Any], code: str) -> None:
+    async def confirm(self, interaction: discord.Interaction[PodiumBot], code: str) -> None:
         _mailer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         guild = guild_id(interaction)
         user = interaction.user
-        confirmed = await bot.emails.confirm(guild, user.id, code, user.display_name)
+        confirmation = await bot.office.confirm_email(guild, user.id, code, user.display_name)
         log.info("Member %s confirmed an email address in guild %s", user.id, guild)
-        # Talks the member was confirmed for before the address existed get their invitation now; keyed by
-        # registration like the DM invite, so confirming again (or a new address) never repeats one.
-        upcoming = [
-            (talk, registration)
-            for talk, registration in await bot.service.member_talks(guild, user.id)
-            if registration.confirmed and not talk.cancelled
-        ]
-        for talk, registration in upcoming:
-            bot.courier.deliver_later(talk, DeliveryKind.EMAIL_CONFIRMED, [(user.id, registration.id)])
         lines = [
-            f"Confirmed: `{confirmed.address}` will get a calendar invitation for each talk you are confirmed for "
-            "in this server, updated when a talk moves and withdrawn when it is cancelled or you unregister. "
-            "DMs continue as before."
+            f"Confirmed: `{confirmation.email.address}` will get a calendar invitation for each talk you are "
+            "confirmed for in this server, updated when a talk moves and withdrawn when it is cancelled or you "
+            "unregister. DMs continue as before."
         ]
-        if upcoming:
-            lines.append(f"I'm emailing the invitations for your {len(upcoming)} upcoming talk(s) now.")
+        if confirmation.owed:
+            lines.append(f"I'm emailing the invitations for your {len(confirmation.owed)} upcoming talk(s) now.")
         lines.append("To stop these emails, use `/email remove`.")
         await respond(interaction, "\n".join(lines))
 
     @email.command(name="remove", description="Delete your email address; no more invites by email")
-    async def remove(self, interaction: discord.Interaction[Any]) -> None:
+    async def remove(self, interaction: discord.Interaction[PodiumBot]) -> None:
         # Works even when email is turned off: members can always delete what the bot keeps about them.
-        bot = podium(interaction)
+        bot = interaction.client
         removal = await bot.emails.remove(guild_id(interaction), interaction.user.id)
         if removal.verified is not None:
             text = (

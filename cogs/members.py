@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -12,30 +12,39 @@ from discord.ext import commands
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
 from bot.errors import NotFoundError
 from bot.messages import invite_file
-from bot.models import DeliveryKind, DeliveryStatus
-from bot.replies import (
-    defer,
-    guild_id,
-    my_talk_autocomplete,
-    podium,
-    public_talk_autocomplete,
-    report_error,
-    respond,
-)
+from bot.models import DeliveryKind
+from bot.replies import defer, guild_id, my_talk_autocomplete, public_talk_autocomplete, report_error, respond
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
 
 LIST_LIMIT = 10
 
 
 def _template(custom_id: str) -> str:
-    return "^" + re.escape(custom_id.format(talk_id="TALK")).replace("TALK", r"(?P<talk_id>[0-9]{1,19})") + "$"
+    # A button the courier sent ends with its delivery's marker (":m42"), which the click ignores.
+    talk = re.escape(custom_id.format(talk_id="TALK")).replace("TALK", r"(?P<talk_id>[0-9]{1,19})")
+    return "^" + talk + r"(?::m[0-9]{1,19})?$"
 
 
-async def register_member(interaction: discord.Interaction[Any], talk_id: int) -> None:
+async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
     await defer(interaction)
-    bot = podium(interaction)
+    bot = interaction.client
     guild = guild_id(interaction)
     user = interaction.user
-    outcome = await bot.service.register(guild, talk_id, user.id, user.display_name)
+
+    async def offer_file() -> None:
+        # The invite DM failed for good (DMs closed): the interaction token still works for 15 minutes.
+        tz = await bot.service.zone(guild)
+        await respond(
+            interaction,
+            f"I could not DM you the calendar invite for **{title}** (your direct messages are closed for this "
+            "server), so here it is. To get updates when the talk changes, allow direct messages from server "
+            "members in this server's Privacy Settings.",
+            file=invite_file(outcome.talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
+        )
+
+    outcome = await bot.office.register(guild, talk_id, user.id, user.display_name, undelivered=offer_file)
     talk, registration = outcome.talk, outcome.registration
     title = discord.utils.escape_markdown(talk.title)
     if not outcome.created:
@@ -44,71 +53,53 @@ async def register_member(interaction: discord.Interaction[Any], talk_id: int) -
             f"You are already registered for **{title}** ({registration_text(registration)}); nothing changed. "
             "Use `/mytalks` to see your registrations.",
         )
-        return
-    bot.announcer.refresh(talk.id, guild)
-    if not registration.confirmed:
+    elif not registration.confirmed:
         await respond(
             interaction,
             f"**{title}** is full, so you are **#{registration.position} on the waitlist**. If a seat opens up "
             "you will be confirmed automatically and I will DM you the calendar invite.",
         )
-        return
-    statuses = await bot.courier.deliver(talk, DeliveryKind.INVITE_CONFIRMED, [(user.id, registration.id)])
-    if statuses[user.id] is DeliveryStatus.SENT:
+    else:
         await respond(
             interaction,
-            f"You're registered for **{title}**, {when(talk)}. I sent you a DM with the calendar invite. "
+            f"You're registered for **{title}**, {when(talk)}. Your calendar invite is on its way by DM. "
             "Changed your mind? Use `/unregister`.",
         )
-        return
-    tz = await bot.service.zone(guild)
-    await respond(
-        interaction,
-        f"You're registered for **{title}**, {when(talk)}. I could not DM you (your direct messages are closed "
-        "for this server), so here is the calendar invite. To get updates, allow direct messages from server "
-        "members in this server's Privacy Settings.",
-        file=invite_file(talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
-    )
 
 
-async def unregister_member(interaction: discord.Interaction[Any], talk_id: int) -> None:
+async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
     await defer(interaction)
-    bot = podium(interaction)
+    bot = interaction.client
     # The Unregister button also rides on reminder DMs, where there is no server: the talk names it.
     # Only the clicking member's own registration is touched, so this widens nothing.
     guild = interaction.guild_id or (await bot.service.talk_by_id(talk_id)).guild_id
-    outcome = await bot.service.unregister(guild, talk_id, interaction.user.id)
-    talk = outcome.talk
-    title = discord.utils.escape_markdown(talk.title)
-    bot.announcer.refresh(talk.id, guild)
-    if outcome.promoted:
-        bot.courier.deliver_later(talk, DeliveryKind.INVITE_PROMOTED, [(r.user_id, r.id) for r in outcome.promoted])
-    if not outcome.removed.confirmed:
-        await respond(interaction, f"You left the waitlist for **{title}**. Use `/register` if you change your mind.")
-        return
-    if talk.cancelled:
-        await respond(interaction, f"You are no longer registered for **{title}** (it was cancelled).")
-        return
-    user_id = interaction.user.id
-    statuses = await bot.courier.deliver(talk, DeliveryKind.INVITE_WITHDRAWN, [(user_id, outcome.removed.id)])
-    if statuses[user_id] is DeliveryStatus.SENT:
+
+    async def offer_file() -> None:
+        tz = await bot.service.zone(guild)
         await respond(
             interaction,
-            f"You are no longer registered for **{title}**; your seat went to the next person. I sent you a DM "
-            "with a file that removes the talk from your calendar.",
+            f"I could not DM you, so open the attached file to remove **{title}** from your calendar.",
+            file=invite_file(outcome.talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
         )
-        return
-    tz = await bot.service.zone(guild)
-    await respond(
-        interaction,
-        f"You are no longer registered for **{title}**; your seat went to the next person. I could not DM you, "
-        "so open the attached file to remove the talk from your calendar.",
-        file=invite_file(talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
-    )
+
+    outcome = await bot.office.unregister(guild, talk_id, interaction.user.id, undelivered=offer_file)
+    talk = outcome.talk
+    title = discord.utils.escape_markdown(talk.title)
+    if not outcome.removed.confirmed:
+        await respond(interaction, f"You left the waitlist for **{title}**. Use `/register` if you change your mind.")
+    elif talk.cancelled:
+        await respond(interaction, f"You are no longer registered for **{title}** (it was cancelled).")
+    else:
+        passed_on = " Your seat went to the next person on the waitlist." if outcome.promoted else ""
+        await respond(
+            interaction,
+            f"You are no longer registered for **{title}**.{passed_on} I'm sending you a DM with a file that "
+            "removes the talk from your calendar. Use `/register` if you change your mind.",
+        )
 
 
-async def send_calendar_file(interaction: discord.Interaction[Any], talk_id: int) -> None:
-    bot = podium(interaction)
+async def send_calendar_file(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
+    bot = interaction.client
     guild = guild_id(interaction)
     talk = await bot.service.get_talk(guild, talk_id)
     if not talk.is_public(bot.service.clock()):
@@ -137,10 +128,11 @@ class _TalkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"^po
     ) -> _TalkButton:
         return cls(int(match["talk_id"]), item if isinstance(item, discord.ui.Button) else None)
 
-    async def act(self, interaction: discord.Interaction[Any]) -> None:
+    async def act(self, interaction: discord.Interaction[PodiumBot]) -> None:
         raise NotImplementedError
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        # discord.py types a dynamic item's interaction by the generic client; this bot's client is a PodiumBot.
         try:
             await self.act(interaction)
         except Exception as error:
@@ -148,17 +140,17 @@ class _TalkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"^po
 
 
 class RegisterButton(_TalkButton, template=_template(REGISTER_ID)):
-    async def act(self, interaction: discord.Interaction[Any]) -> None:
+    async def act(self, interaction: discord.Interaction[PodiumBot]) -> None:
         await register_member(interaction, self.talk_id)
 
 
 class UnregisterButton(_TalkButton, template=_template(UNREGISTER_ID)):
-    async def act(self, interaction: discord.Interaction[Any]) -> None:
+    async def act(self, interaction: discord.Interaction[PodiumBot]) -> None:
         await unregister_member(interaction, self.talk_id)
 
 
 class CalendarButton(_TalkButton, template=_template(ICS_ID)):
-    async def act(self, interaction: discord.Interaction[Any]) -> None:
+    async def act(self, interaction: discord.Interaction[PodiumBot]) -> None:
         await send_calendar_file(interaction, self.talk_id)
 
 
@@ -177,8 +169,8 @@ class Members(commands.Cog):
 
     @app_commands.command(name="talks", description="Upcoming talks in this server, with seats left")
     @app_commands.guild_only()
-    async def talks(self, interaction: discord.Interaction[Any]) -> None:
-        bot = podium(interaction)
+    async def talks(self, interaction: discord.Interaction[PodiumBot]) -> None:
+        bot = interaction.client
         upcoming = await bot.service.upcoming(guild_id(interaction), limit=LIST_LIMIT + 1)
         if not upcoming:
             await respond(interaction, "No upcoming talks yet. Organizers can schedule one with `/talk create`.")
@@ -194,20 +186,20 @@ class Members(commands.Cog):
     @app_commands.describe(talk="The talk to attend")
     @app_commands.autocomplete(talk=public_talk_autocomplete)
     @app_commands.guild_only()
-    async def register(self, interaction: discord.Interaction[Any], talk: int) -> None:
+    async def register(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
         await register_member(interaction, talk)
 
     @app_commands.command(name="unregister", description="Give up your seat (or leave the waitlist)")
     @app_commands.describe(talk="The talk to leave")
     @app_commands.autocomplete(talk=my_talk_autocomplete)
     @app_commands.guild_only()
-    async def unregister(self, interaction: discord.Interaction[Any], talk: int) -> None:
+    async def unregister(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
         await unregister_member(interaction, talk)
 
     @app_commands.command(name="mytalks", description="Your registrations and waitlist positions")
     @app_commands.guild_only()
-    async def mytalks(self, interaction: discord.Interaction[Any]) -> None:
-        bot = podium(interaction)
+    async def mytalks(self, interaction: discord.Interaction[PodiumBot]) -> None:
+        bot = interaction.client
         guild = guild_id(interaction)
         pairs = await bot.service.member_talks(guild, interaction.user.id)
         if not pairs:
@@ -226,8 +218,8 @@ class Members(commands.Cog):
     @app_commands.command(name="notifications", description="Turn reminder DMs on or off for you")
     @app_commands.describe(enabled="True to get reminder DMs before your talks, False to stop them")
     @app_commands.guild_only()
-    async def notifications(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
-        bot = podium(interaction)
+    async def notifications(self, interaction: discord.Interaction[PodiumBot], enabled: bool) -> None:
+        bot = interaction.client
         await bot.service.set_notifications(guild_id(interaction), interaction.user.id, enabled)
         if enabled:
             text = "Reminder DMs are **on**: I will DM you before the talks you are confirmed for."

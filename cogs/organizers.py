@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import registration_text, seats_text, talk_embed
-from bot.errors import PodiumError, StateError
+from bot.errors import StateError
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
-from bot.models import DeliveryKind, Registration, Talk
-from bot.replies import defer, guild_id, organizer_talk_autocomplete, podium, respond
+from bot.models import Registration, Talk
+from bot.replies import defer, guild_id, organizer_talk_autocomplete, respond
 from bot.talks import TalkInput, ensure_organizer
 from bot.timeparse import discord_timestamp
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
 
 _FIELDS = {
     "title": "Talk title (up to 100 characters)",
@@ -36,7 +39,7 @@ _EDIT_FIELDS = {
     "location": "Room or link ('-' to clear)",
     "description": "Abstract ('-' to clear)",
     "speaker_bio": "About the speaker ('-' to clear)",
-    "capacity": "Number of seats; raising it confirms people from the waitlist",
+    "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
 }
 _FIELD_LABELS = {
     "start_at": "start",
@@ -46,9 +49,9 @@ _FIELD_LABELS = {
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-async def _organizer(interaction: discord.Interaction[Any]) -> int:
+async def _organizer(interaction: discord.Interaction[PodiumBot]) -> int:
     guild = guild_id(interaction)
-    settings = await podium(interaction).service.settings(guild)
+    settings = await interaction.client.service.settings(guild)
     member = interaction.user
     role_ids = [role.id for role in member.roles] if isinstance(member, discord.Member) else []
     permissions = interaction.permissions
@@ -89,19 +92,11 @@ class Organizers(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    async def _announce(self, interaction: discord.Interaction[Any], talk: Talk) -> tuple[Talk, str]:
-        """Post the announcement; the second value tells the organizer what happened."""
-        try:
-            talk = await podium(interaction).announcer.publish(talk)
-        except PodiumError as error:
-            return talk, f"Not announced yet: {error}"
-        return talk, f"Announced in <#{talk.announcement_channel_id}>: {talk.announcement_url()}"
-
     @talk.command(name="create", description="Schedule a new talk and announce it")
     @app_commands.describe(**_FIELDS)
     async def create(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[PodiumBot],
         title: str,
         speaker: str,
         start: str,
@@ -114,15 +109,17 @@ class Organizers(commands.Cog):
         announce_at: str | None = None,
     ) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         data = TalkInput(
             title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
         )
-        talk = await bot.service.create_talk(guild, interaction.user.id, data)
         await defer(interaction)
-        bot.scheduler.plan(talk)
-        if talk.announce_at is None:
-            talk, status = await self._announce(interaction, talk)
+        published = await bot.office.create_talk(guild, interaction.user.id, data)
+        talk = published.talk
+        if published.problem is not None:
+            status = f"Not announced yet: {published.problem}"
+        elif talk.announce_at is None:
+            status = f"Announced in <#{talk.announcement_channel_id}>: {talk.announcement_url()}"
         else:
             status = (
                 f"It will be announced {discord_timestamp(talk.announce_at)} "
@@ -140,7 +137,7 @@ class Organizers(commands.Cog):
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
     async def edit(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[PodiumBot],
         talk: int,
         title: str | None = None,
         speaker: str | None = None,
@@ -154,31 +151,23 @@ class Organizers(commands.Cog):
         announce_at: str | None = None,
     ) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         data = TalkInput(
             title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
         )
-        outcome = await bot.service.edit_talk(guild, talk, data)
+        outcome = await bot.office.edit_talk(guild, talk, data)
         updated = outcome.talk
-        bot.scheduler.plan(updated)
         if not outcome.changed:
             await respond(interaction, f"Nothing changed: talk #{updated.id} already has those values.")
             return
         changed = ", ".join(sorted(_FIELD_LABELS.get(name, name) for name in outcome.changed))
         lines = [f"Updated talk **#{updated.id}** ({changed})."]
-        if outcome.invite_changed:
-            promoted_ids = {registration.user_id for registration in outcome.promoted}
-            recipients = [r.user_id for r in outcome.confirmed if r.user_id not in promoted_ids]
-            bot.courier.deliver_later(
-                updated, DeliveryKind.INVITE_UPDATED, [(uid, updated.sequence) for uid in recipients]
-            )
-            if recipients:
-                lines.append(f"Sending an updated calendar invite to {len(recipients)} confirmed registrant(s).")
+        if outcome.updated:
+            lines.append(f"Sending an updated calendar invite to {outcome.updated} confirmed registrant(s).")
         if outcome.promoted:
-            bot.courier.deliver_later(
-                updated, DeliveryKind.INVITE_PROMOTED, [(r.user_id, r.id) for r in outcome.promoted]
+            lines.append(
+                f"{len(outcome.promoted)} member(s) moved from the waitlist to confirmed; they are being told by DM."
             )
-            lines.append(f"{len(outcome.promoted)} member(s) moved from the waitlist to confirmed and were told by DM.")
         if outcome.over_capacity:
             lines.append(
                 f"{outcome.seats.confirmed} members were already confirmed, {outcome.over_capacity} more than the new "
@@ -186,50 +175,42 @@ class Organizers(commands.Cog):
             )
         lines.append(f"Seats: {seats_text(outcome.seats)}.")
         if updated.announcement_message_id is not None:
-            bot.announcer.refresh(updated.id, guild)
             lines.append("The announcement is being updated.")
         await respond(interaction, "\n".join(lines))
 
     @talk.command(name="cancel", description="Cancel a talk; registrants are told and their invites withdrawn")
     @app_commands.describe(talk="The talk to cancel", reason="Shown to registrants and on the announcement")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
-    async def cancel(self, interaction: discord.Interaction[Any], talk: int, reason: str | None = None) -> None:
+    async def cancel(self, interaction: discord.Interaction[PodiumBot], talk: int, reason: str | None = None) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
-        outcome = await bot.service.cancel_talk(guild, talk, reason)
-        bot.scheduler.plan(outcome.talk)
-        bot.courier.deliver_later(
-            outcome.talk, DeliveryKind.INVITE_CANCELLED, [(r.user_id, outcome.talk.sequence) for r in outcome.confirmed]
-        )
-        bot.announcer.refresh(outcome.talk.id, guild)
+        outcome = await interaction.client.office.cancel_talk(guild, talk, reason)
+        waitlist = f" and the {len(outcome.waitlisted)} on the waitlist" if outcome.waitlisted else ""
         told = (
-            f"Sending the cancellation to {len(outcome.confirmed)} confirmed registrant(s), with a file that removes "
-            "it from their calendars."
-            if outcome.confirmed
-            else "Nobody was confirmed, so there was no one to tell."
+            f"Sending the cancellation to the {len(outcome.confirmed)} confirmed registrant(s){waitlist}, with a "
+            "file that removes it from their calendars."
+            if outcome.confirmed or outcome.waitlisted
+            else "Nobody had registered, so there was no one to tell."
         )
         await respond(interaction, f"Cancelled talk **#{outcome.talk.id}** ({outcome.talk.title}). {told}")
 
     @talk.command(name="announce", description="Post (or re-post) a talk's announcement now")
     @app_commands.describe(talk="The talk to announce")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
-    async def announce(self, interaction: discord.Interaction[Any], talk: int) -> None:
+    async def announce(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
-        record = await bot.service.changeable_talk(guild, talk)
+        bot = interaction.client
+        reposted = (await bot.service.changeable_talk(guild, talk)).announcement_message_id is not None
         await defer(interaction)
-        reposted = record.announcement_message_id is not None
-        record = await bot.announcer.publish(record)
-        bot.scheduler.plan(record)  # an announce_at job is no longer needed
+        record = await bot.office.announce(guild, talk)
         verb = "Re-posted" if reposted else "Posted"
         await respond(interaction, f"{verb} the announcement of talk **#{record.id}**: {record.announcement_url()}")
 
     @talk.command(name="attendees", description="Who registered for a talk (with a CSV file)")
     @app_commands.describe(talk="The talk")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
-    async def attendees(self, interaction: discord.Interaction[Any], talk: int) -> None:
+    async def attendees(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         record = await bot.service.get_talk(guild, talk)
         registrations = await bot.service.attendees(record)
         confirmed = [r for r in registrations if r.confirmed]
@@ -265,14 +246,14 @@ class Organizers(commands.Cog):
     )
     async def import_calendar(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[PodiumBot],
         file: discord.Attachment,
         speaker: app_commands.Range[str, 1, 100] = DEFAULT_SPEAKER,
         capacity: app_commands.Range[int, 1, 100_000] | None = None,
         announce: bool = False,
     ) -> None:
         guild = await _organizer(interaction)
-        bot = podium(interaction)
+        bot = interaction.client
         check_upload(file.filename, file.content_type, file.size)  # before downloading anything
         await defer(interaction)
         try:
@@ -284,14 +265,12 @@ class Organizers(commands.Cog):
         zone = await bot.service.zone(guild)
         # Parsing and expanding up to 1 MB of calendar takes a moment: keep the event loop free meanwhile.
         plan = await asyncio.to_thread(read_calendar, data, zone=zone, now=bot.service.clock())
-        outcome = await bot.service.import_talks(
+        outcome = await bot.office.import_talks(
             guild,
             interaction.user.id,
             [(d.source_uid, d.as_input(speaker=speaker, capacity=capacity)) for d in plan.drafts],
         )
-        for created in outcome.created:
-            bot.scheduler.plan(created)
-        announced = await self._announce_imported(interaction, outcome.created) if announce else None
+        announced = await self._announce_imported(bot, outcome.created) if announce else None
         summary = import_summary(
             plan.after_import(outcome.already_imported),
             outcome.created,
@@ -301,16 +280,15 @@ class Organizers(commands.Cog):
         )
         await respond(interaction, summary)
 
-    async def _announce_imported(self, interaction: discord.Interaction[Any], talks: list[Talk]) -> str | None:
+    async def _announce_imported(self, bot: PodiumBot, talks: list[Talk]) -> str | None:
         """Post the first imported talks' announcements; stop at the first failure (no channel, no rights)."""
         if not talks:
             return None
-        posted: list[Talk] = []
-        for talk in talks[:ANNOUNCE_AT_ONCE]:
-            record, status = await self._announce(interaction, talk)
-            if record.announcement_message_id is None:
-                return f"Announced {len(posted)}, then stopped. {status}" if posted else status
-            posted.append(record)
+        results = await bot.office.announce_first(talks, ANNOUNCE_AT_ONCE)
+        posted = [result.talk for result in results if result.problem is None]
+        if results[-1].problem is not None:
+            status = f"Not announced yet: {results[-1].problem}"
+            return f"Announced {len(posted)}, then stopped. {status}" if posted else status
         text = f"Announced {len(posted)} in <#{posted[-1].announcement_channel_id}>."
         if len(talks) > len(posted):
             rest = len(talks) - len(posted)

@@ -3,16 +3,19 @@ public calendar)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.models import GuildSettings
-from bot.replies import guild_id, podium, respond
+from bot.replies import guild_id, respond
 from bot.timeparse import format_offsets
 from bot.web import agenda_url
+
+if TYPE_CHECKING:
+    from bot.client import PodiumBot
 
 
 def public_calendar_text(settings: GuildSettings, public_url: str | None) -> str:
@@ -79,7 +82,7 @@ class Setup(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def setup_command(
         self,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[PodiumBot],
         channel: discord.TextChannel | None = None,
         organizer_role: discord.Role | None = None,
         timezone: str | None = None,
@@ -87,7 +90,7 @@ class Setup(commands.Cog):
         ping_role: discord.Role | None = None,
         public_calendar: bool | None = None,
     ) -> None:
-        bot = podium(interaction)
+        bot = interaction.client
         guild = guild_id(interaction)
         default_tz = bot.settings.default_timezone
         public_url = bot.settings.public_url if bot.settings.web_enabled else None

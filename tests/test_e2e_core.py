@@ -78,6 +78,8 @@ async def test_the_whole_walk(emu: DiscordEmulator, school: School, bot: PodiumB
     registered = await school.run(alice, "register", {"talk": 1})
     assert registered.ephemeral
     assert "You're registered" in registered.all_text()
+    assert "on its way by DM" in registered.all_text()
+    await bot.courier.drain()  # the reply does not wait for the invite DM
     [dm] = dms_with_ics(emu, alice)
     calendar = ics_of(emu, dm)
     [event] = calendar.walk("VEVENT")
@@ -90,6 +92,7 @@ async def test_the_whole_walk(emu: DiscordEmulator, school: School, bot: PodiumB
     clicked = await school.click(bob, announcement, "podium:register:1")
     assert clicked.ephemeral
     assert "You're registered" in clicked.all_text()
+    await bot.courier.drain()
     assert len(dms_with_ics(emu, bob)) == 1
 
     # the announcement follows the seats
@@ -98,11 +101,13 @@ async def test_the_whole_walk(emu: DiscordEmulator, school: School, bot: PodiumB
     # registering twice changes nothing
     again = await school.run(alice, "register", {"talk": 1})
     assert "already registered" in again.all_text()
+    await bot.courier.drain()
     assert len(dms_with_ics(emu, alice)) == 1
 
     # waitlist (carol), and dave whose DMs are closed is waitlisted too
     waitlisted = await school.run(carol, "register", {"talk": 1})
     assert "#1 on the waitlist" in waitlisted.all_text()
+    await bot.courier.drain()
     assert dms_with_ics(emu, carol) == []
     waitlisted_dave = await school.run(dave, "register", {"talk": 1})
     assert "#2 on the waitlist" in waitlisted_dave.all_text()
@@ -179,7 +184,10 @@ async def test_closed_dms_still_register_and_get_the_file_in_the_reply(
     assert "Created talk **#1**" in created.all_text(), created.all_text()
     reply = await school.run(dave, "register", {"talk": 1})
     assert reply.ephemeral
-    assert "could not DM you" in reply.all_text()
+    # The answer does not wait for the DM; when it fails, a follow-up on the same interaction brings the file.
+    assert "You're registered" in reply.all_text()
+    await emu.changed.wait_for(lambda: "could not DM you" in reply.all_text(), 10, "the follow-up with the file")
+    assert all(message["flags"] & 64 for message in reply.messages)  # every part of the answer is ephemeral
     [calendar] = ics_attachments(reply)
     assert calendar["METHOD"] == "PUBLISH"
     attendees = await school.run(school.organizer, "talk attendees", {"talk": 1})
@@ -209,6 +217,16 @@ async def test_capacity_changes_by_edit(emu: DiscordEmulator, school: School, bo
     assert "they keep their seats" in lowered.all_text()
     waitlisted = await school.run(school.students["dave"], "register", {"talk": 1})
     assert "#1 on the waitlist" in waitlisted.all_text()
-    bad = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 0})
+    bad = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": -2})
     assert "at least 1" in bad.all_text()
+    assert "give 0 for unlimited seats" in bad.all_text()
     assert (await bot.service.get_talk(school.guild_id, 1)).capacity == 1
+    # capacity 0: unlimited seats again, and the whole waitlist is confirmed
+    unlimited = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 0})
+    assert "1 member(s) moved from the waitlist to confirmed" in unlimited.all_text()
+    assert "Open seating" in unlimited.all_text()
+    assert (await bot.service.get_talk(school.guild_id, 1)).capacity is None
+    dave = school.students["dave"]
+    await emu.wait_for_message(
+        lambda m: m["channel_id"] == str(emu.dm_channel_id(dave) or 0) and "now **confirmed**" in m["content"]
+    )

@@ -3,6 +3,7 @@ with the real bot against the emulator (in-process, so the database can be inspe
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot import store
@@ -44,7 +45,13 @@ async def setup_talk(
     created = await school.run(school.organizer, "talk create", options)
     assert "Created talk **#1**" in created.all_text(), created.all_text()
     for name in users:
-        await school.run(school.students[name], "register", {"talk": 1})
+        user = school.students[name]
+        reply = await school.run(user, "register", {"talk": 1})
+        if "You're registered" in reply.all_text():
+            # The reply does not wait for the invite DM; the tests below want it out of the way.
+            await school.emu.wait_for_message(
+                lambda m, u=user: m["channel_id"] == str(school.emu.dm_channel_id(u) or 0) and m["attachments"]
+            )
 
 
 def reminders_for(emu: DiscordEmulator, user: int) -> list[dict]:
@@ -72,7 +79,8 @@ async def test_reminders_arrive_at_their_offset(emu: DiscordEmulator, school: Sc
     assert due <= arrived < due + timedelta(seconds=5)
     assert f"<t:{int(start.timestamp())}:F>" in alice_dm["content"]
     assert "Amphi C" in alice_dm["content"]
-    assert alice_dm["components"][0]["components"][0]["custom_id"] == "podium:unregister:1"
+    # the button carries the delivery's marker, by which a retry finds the message in the channel's history
+    assert re.fullmatch(r"podium:unregister:1:m\d+", alice_dm["components"][0]["components"][0]["custom_id"])
     # the reminder post pings the configured role, and nothing else
     assert f"<@&{school.ping_role}>" in post["content"]
     assert post["mention_roles"] == [str(school.ping_role)]
@@ -82,7 +90,8 @@ async def test_reminders_arrive_at_their_offset(emu: DiscordEmulator, school: Sc
     )
     assert reminders_for(emu, school.students["carol"]) == []  # notifications off
     # the Unregister button on the DM works from the DM
-    dm_click = await emu.click(None, school.students["alice"], alice_dm, "podium:unregister:1")
+    button = alice_dm["components"][0]["components"][0]["custom_id"]
+    dm_click = await emu.click(None, school.students["alice"], alice_dm, button)
     await dm_click.wait_done()
     assert "no longer registered" in dm_click.all_text()
 

@@ -148,7 +148,7 @@ async def test_resend_is_limited_to_one_a_minute(emails: EmailAddresses, clock: 
     # the new code replaces the old one
     with pytest.raises(InputError, match="not right"):
         await emails.confirm(GUILD, ANN, first.code if first.code != second.code else wrong(second.code), "Ann")
-    confirmed = await emails.confirm(GUILD, ANN, second.code, "Ann")
+    confirmed = (await emails.confirm(GUILD, ANN, second.code, "Ann")).email
     assert confirmed.address == "other@example.com"
 
 
@@ -189,7 +189,7 @@ async def test_codes_expire(emails: EmailAddresses, clock: Clock, db: Database) 
         await emails.confirm(GUILD, ANN, request.code, "Ann")
     assert [r["user_id"] for r in await rows(db, "member_emails")] == []
     # Ben asked later, so his code still works
-    assert (await emails.confirm(GUILD, BEN, still.code, "Ben")).address == "ben@example.com"
+    assert (await emails.confirm(GUILD, BEN, still.code, "Ben")).email.address == "ben@example.com"
 
 
 async def test_confirming_verifies_and_forgets_the_code(emails: EmailAddresses, clock: Clock, db: Database) -> None:
@@ -197,7 +197,7 @@ async def test_confirming_verifies_and_forgets_the_code(emails: EmailAddresses, 
     with pytest.raises(StateError, match="no code waiting"):
         await emails.confirm(GUILD, BEN, request.code, "Ben")
     spaced = f"{request.code[:3]} {request.code[3:]}"
-    confirmed = await emails.confirm(GUILD, ANN, spaced, "Ann Lee")
+    confirmed = (await emails.confirm(GUILD, ANN, spaced, "Ann Lee")).email
     assert (confirmed.address, confirmed.display_name, confirmed.verified_at) == (
         "ann@example.com",
         "Ann Lee",

@@ -1,0 +1,185 @@
+"""The use cases: one domain operation, then its follow-up, run from one place.
+
+Commands, buttons, the import and any later entry point (web, admin) call these and only these. The domain
+operation commits the change together with the messages it makes owed (bot/owed.py); the follow-up then plans
+the talk's jobs, refreshes its announcement and hands the recorded rows to the courier. The follow-up may fail
+or be cut short by a crash without losing anything: jobs are re-derived from the database at start-up and
+every hour, and the courier sends every pending row at start-up and every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.email_addresses import Confirmation, EmailAddresses
+from bot.errors import PodiumError
+from bot.models import Delivery, DeliveryStatus, Talk
+from bot.talks import (
+    CancelOutcome,
+    EditOutcome,
+    ImportOutcome,
+    RegisterOutcome,
+    TalkInput,
+    TalkService,
+    UnregisterOutcome,
+)
+
+if TYPE_CHECKING:
+    from bot.announcer import Announcer
+    from bot.courier import Courier
+    from bot.scheduler import TalkScheduler
+
+log = logging.getLogger(__name__)
+
+# What to do when a member's own DM could not be delivered (DMs closed): answer them another way.
+Undelivered = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A talk after an attempt to post its announcement: ``problem`` says why it is not posted, if it is not."""
+
+    talk: Talk
+    problem: str | None = None
+
+
+class Office:
+    def __init__(
+        self,
+        service: TalkService,
+        emails: EmailAddresses,
+        scheduler: TalkScheduler,
+        announcer: Announcer,
+        courier: Courier,
+    ) -> None:
+        self.service = service
+        self.emails = emails
+        self.scheduler = scheduler
+        self.announcer = announcer
+        self.courier = courier
+
+    # --- the follow-up ---------------------------------------------------------------------------
+
+    def follow_up(
+        self,
+        *,
+        plan: Iterable[Talk] = (),
+        refresh: Iterable[Talk] = (),
+        owed: Sequence[Delivery] = (),
+    ) -> dict[int, asyncio.Task[DeliveryStatus]]:
+        """After a commit: plan the talks' jobs, refresh their announcements, send the rows the change recorded.
+
+        Each step is guarded on its own: the change is committed whatever happens here, and what a failed
+        step leaves undone is redone from the database (the hourly planning pass, the courier's retry loop).
+        """
+        for talk in plan:
+            try:
+                self.scheduler.plan(talk)
+            except Exception:
+                log.exception("Could not plan the jobs of talk %s; the hourly pass will", talk.id)
+        for talk in refresh:
+            if talk.announcement_message_id is not None:
+                try:
+                    self.announcer.refresh(talk.id, talk.guild_id)
+                except Exception:
+                    log.exception("Could not refresh the announcement of talk %s", talk.id)
+        if not owed:
+            return {}
+        try:
+            return self.courier.dispatch(owed)
+        except Exception:
+            log.exception("Could not hand %d deliveries to the courier; its retry loop will send them", len(owed))
+            return {}
+
+    def _watch(self, task: asyncio.Task[DeliveryStatus] | None, undelivered: Undelivered | None) -> None:
+        """Run ``undelivered`` if the member's own DM fails for good, without holding up their reply."""
+        if task is None or undelivered is None:
+            return
+
+        async def watch() -> None:
+            if await task is DeliveryStatus.FAILED:
+                await undelivered()
+
+        self.courier.spawn(watch(), f"watch-{task.get_name()}")
+
+    # --- talks -----------------------------------------------------------------------------------
+
+    async def create_talk(self, guild_id: int, author_id: int, data: TalkInput) -> Published:
+        """Schedule a talk, and announce it at once unless it has an announce_at."""
+        talk = await self.service.create_talk(guild_id, author_id, data)
+        self.follow_up(plan=[talk])
+        if talk.announce_at is not None:
+            return Published(talk)
+        return await self._publish(talk)
+
+    async def announce(self, guild_id: int, talk_id: int) -> Talk:
+        """Post (or re-post) the announcement now; raises what stops it."""
+        talk = await self.service.changeable_talk(guild_id, talk_id)
+        talk = await self.announcer.publish(talk)
+        self.follow_up(plan=[talk])  # an announce_at job is no longer needed
+        return talk
+
+    async def _publish(self, talk: Talk) -> Published:
+        try:
+            talk = await self.announcer.publish(talk)
+        except PodiumError as error:
+            return Published(talk, str(error))
+        self.follow_up(plan=[talk])
+        return Published(talk)
+
+    async def announce_first(self, talks: Sequence[Talk], limit: int) -> list[Published]:
+        """Announce the first ``limit`` talks in order, stopping at the first that cannot be posted."""
+        results: list[Published] = []
+        for talk in talks[:limit]:
+            result = await self._publish(talk)
+            results.append(result)
+            if result.problem is not None:
+                break
+        return results
+
+    async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
+        outcome = await self.service.edit_talk(guild_id, talk_id, data)
+        if outcome.changed:
+            self.follow_up(plan=[outcome.talk], refresh=[outcome.talk], owed=outcome.owed)
+        return outcome
+
+    async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
+        outcome = await self.service.cancel_talk(guild_id, talk_id, reason)
+        self.follow_up(plan=[outcome.talk], refresh=[outcome.talk], owed=outcome.owed)
+        return outcome
+
+    async def import_talks(self, guild_id: int, author_id: int, drafts: list[tuple[str, TalkInput]]) -> ImportOutcome:
+        outcome = await self.service.import_talks(guild_id, author_id, drafts)
+        self.follow_up(plan=outcome.created)
+        return outcome
+
+    # --- members ---------------------------------------------------------------------------------
+
+    async def register(
+        self, guild_id: int, talk_id: int, user_id: int, display_name: str, *, undelivered: Undelivered | None = None
+    ) -> RegisterOutcome:
+        """Register at once from the committed registration; the invite DM goes out behind the reply."""
+        outcome = await self.service.register(guild_id, talk_id, user_id, display_name)
+        if outcome.created:
+            tasks = self.follow_up(refresh=[outcome.talk], owed=outcome.owed)
+            invite = outcome.invite
+            self._watch(tasks.get(invite.id) if invite else None, undelivered)
+        return outcome
+
+    async def unregister(
+        self, guild_id: int, talk_id: int, user_id: int, *, undelivered: Undelivered | None = None
+    ) -> UnregisterOutcome:
+        outcome = await self.service.unregister(guild_id, talk_id, user_id)
+        tasks = self.follow_up(refresh=[outcome.talk], owed=outcome.owed)
+        withdrawal = outcome.withdrawal
+        self._watch(tasks.get(withdrawal.id) if withdrawal else None, undelivered)
+        return outcome
+
+    async def confirm_email(self, guild_id: int, user_id: int, code: str, display_name: str) -> Confirmation:
+        confirmation = await self.emails.confirm(guild_id, user_id, code, display_name)
+        self.follow_up(owed=confirmation.owed)
+        return confirmation
