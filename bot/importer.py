@@ -14,13 +14,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
 import x_wr_timezone
 from icalendar import Calendar, Component, Event
 
+from bot import ical_values as ical
 from bot.errors import InputError
 from bot.models import Talk
 from bot.talks import DESCRIPTION_MAX, DURATION_MAX, LOCATION_MAX, TITLE_MAX, TalkInput
@@ -166,8 +166,9 @@ def _parse(data: bytes) -> Calendar:
 
 
 def _label(event: Component) -> str:
-    summary = " ".join(str(event.get("SUMMARY", "")).split())
-    return _cut(summary or f"UID {event.get('UID', '?')}", 60)
+    summary = " ".join((ical.text(event, "SUMMARY") or "").split())
+    uid = ical.text(event, "UID")
+    return _cut(summary or f"UID {'?' if uid is None else uid}", 60)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -218,10 +219,10 @@ class _Reader:
                 if isinstance(value, list):  # the property appears twice: the first one counts
                     event[name] = value[0]
             _check_dates(event)
-            if not str(event.get("UID", "")).strip():
+            if not (ical.text(event, "UID") or "").strip():
                 # No UID breaks RFC 5545, but some exporters do it; a digest of what the event says keeps a
                 # second import of the same file from creating it again.
-                basis = f"{event.get('SUMMARY', '')}|{_stamp(event['DTSTART'].dt)}"
+                basis = f"{ical.text(event, 'SUMMARY') or ''}|{_stamp(ical.required_moment(event, 'DTSTART'))}"
                 event.pop("UID", None)
                 event.add("UID", "no-uid-" + hashlib.sha256(basis.encode()).hexdigest()[:24])
         repeating = {str(event["UID"]) for event in events if "RRULE" in event or "RDATE" in event}
@@ -229,29 +230,27 @@ class _Reader:
         unique: set[tuple[str, str | None]] = set()
         for event in events:
             uid = str(event["UID"])
-            recurrence = event.get("RECURRENCE-ID")
-            key = (uid, None if recurrence is None else _stamp(recurrence.dt))
+            recurrence = ical.moment(event, "RECURRENCE-ID")
+            key = (uid, None if recurrence is None else _stamp(recurrence))
             if key in unique:
-                self.skip(SkipReason.DUPLICATE, event, self.utc(event["DTSTART"].dt))
+                self.skip(SkipReason.DUPLICATE, event, self.utc(ical.required_moment(event, "DTSTART")))
                 continue
             unique.add(key)
             if uid in repeating:
                 series.add_component(event)
             else:
-                self.single(event, uid, None if recurrence is None else recurrence.dt)
+                self.single(event, uid, recurrence)
         if repeating:
             self.expand(series, events, repeating)
         self.drafts.sort(key=lambda draft: (draft.start_at, draft.source_uid))
         return ImportPlan(self.drafts, self.skipped, self.until, self.shortened, repeating=bool(repeating))
 
     def single(self, event: Event, uid: str, recurrence: date | datetime | None) -> None:
-        start = event["DTSTART"].dt
-        if "DTEND" in event:
-            end = event["DTEND"].dt
-        elif "DURATION" in event:
-            end = start + event["DURATION"].dt
-        else:
-            end = start
+        start = ical.required_moment(event, "DTSTART")
+        end = ical.moment(event, "DTEND")
+        if end is None:
+            length = ical.duration(event, "DURATION")
+            end = start if length is None else start + length
         if self.utc(start) > self.until:
             self.skipped.append(Skipped(SkipReason.LATER, _label(event)))
             return
@@ -262,19 +261,20 @@ class _Reader:
         try:
             # Floating times compare by their wall-clock reading, so ask from "now" in the server's zone.
             for occurrence in recurring_ical_events.of(series).after(self.now.astimezone(self.zone)):
-                start = occurrence["DTSTART"].dt
+                start = ical.required_moment(occurrence, "DTSTART")
                 if self.utc(start) > self.until:
                     break
                 uid = str(occurrence["UID"])
                 found.add(uid)
-                recurrence = occurrence["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occurrence else start
-                self.consider(occurrence, start, occurrence["DTEND"].dt, _source_uid(uid, recurrence))
+                recurrence = ical.moment(occurrence, "RECURRENCE-ID")
+                end = ical.required_moment(occurrence, "DTEND")
+                self.consider(occurrence, start, end, _source_uid(uid, start if recurrence is None else recurrence))
         except (ValueError, KeyError, TypeError, OverflowError) as error:
             raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
         for uid in sorted(repeating - found):
             # A series with no occurrence in the window ended before now, or begins after it.
             first = next(event for event in events if str(event["UID"]) == uid)
-            later = self.utc(first["DTSTART"].dt) > self.until
+            later = self.utc(ical.required_moment(first, "DTSTART")) > self.until
             self.skipped.append(Skipped(SkipReason.LATER if later else SkipReason.PAST, _label(first)))
 
     def skip(self, reason: SkipReason, event: Component, start: datetime) -> None:
@@ -291,7 +291,7 @@ class _Reader:
                 f"term) and import each file, e.g. {FILE_EXAMPLE}. Nothing was imported."
             )
 
-    def consider(self, event: Component, start: Any, end: Any, source_uid: str) -> None:
+    def consider(self, event: Component, start: date | datetime, end: date | datetime, source_uid: str) -> None:
         start_utc = self.utc(start)
         if start_utc <= self.now:
             self.skip(SkipReason.PAST, event, start_utc)
@@ -300,10 +300,10 @@ class _Reader:
             self.skip(SkipReason.DUPLICATE, event, start_utc)
             return
         self.seen.add(source_uid)
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        if (ical.text(event, "STATUS") or "").upper() == "CANCELLED":
             self.skip(SkipReason.CANCELLED, event, start_utc)
             return
-        title = " ".join(str(event.get("SUMMARY", "")).split())
+        title = " ".join((ical.text(event, "SUMMARY") or "").split())
         if not title:
             self.skip(SkipReason.NO_TITLE, event, start_utc)
             return
@@ -317,8 +317,8 @@ class _Reader:
             self.skip(SkipReason.TOO_LONG, event, start_utc)
             return
         self.count()
-        location = " ".join(str(event.get("LOCATION", "")).split()) or None
-        description = str(event.get("DESCRIPTION", "")).strip() or None
+        location = " ".join((ical.text(event, "LOCATION") or "").split()) or None
+        description = (ical.text(event, "DESCRIPTION") or "").strip() or None
         draft = TalkDraft(
             source_uid=source_uid,
             title=_cut(title, TITLE_MAX),
@@ -345,28 +345,27 @@ def _check_dates(event: Event) -> None:
             raise InputError(f"The event “{label}” has more than one {name}. {_FIX}")
     for name, kind in (("DTSTART", date), ("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
         # icalendar also reads a bare time ("DTSTART:202603" is 20:26:03) or a period here: neither is a start.
-        if name in event and not isinstance(event[name].dt, kind):
+        if name in event and not isinstance(ical.value(event, name), kind):
             expected = "a duration" if kind is timedelta else "a date or a date-time"
             raise InputError(f"The event “{label}” has a broken {name} (it is not {expected}). {_FIX}")
     for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
-        prop = event.get(name)
-        if prop is None:
-            continue
-        tzid = prop.params.get("TZID")
+        tzid = ical.tzid(event, name)
+        when = ical.moment(event, name)
         # icalendar reads a TZID it cannot resolve as a floating time: refuse rather than guess the zone.
-        if tzid and isinstance(prop.dt, datetime) and prop.dt.tzinfo is None:
+        if tzid and isinstance(when, datetime) and when.tzinfo is None:
             raise InputError(
                 f"The event “{label}” uses the time zone `{tzid}`, which I do not know. Use a zone name such as "
                 f"Europe/Paris in your calendar app (or export with time zone definitions). {_FIX}"
             )
-    start = event["DTSTART"].dt
-    if "DTEND" in event:
-        end = event["DTEND"].dt
+    start = ical.required_moment(event, "DTSTART")
+    end = ical.moment(event, "DTEND")
+    length = ical.duration(event, "DURATION")
+    if end is not None:
         if isinstance(start, datetime) != isinstance(end, datetime):
             raise InputError(f"The event “{label}” mixes a date and a date-time in DTSTART and DTEND. {_FIX}")
         if _comparable(end) < _comparable(start):
             raise InputError(f"The event “{label}” ends (DTEND) before it starts (DTSTART). {_FIX}")
-    elif "DURATION" in event and event["DURATION"].dt < timedelta(0):
+    elif length is not None and length < timedelta(0):
         raise InputError(f"The event “{label}” has a negative DURATION. {_FIX}")
 
 
