@@ -44,7 +44,12 @@ class Announcer:
         seats = await self.service.seats(talk)
         channel = self.client.get_partial_messageable(settings.channel_id, guild_id=talk.guild_id)
         try:
-            message = await channel.send(embed=talk_embed(talk, seats, now), view=talk_view(talk, now), nonce=nonce)
+            embed, view = talk_embed(talk, seats, now), talk_view(talk, now)
+            # discord.py types nonce as str | int, with no None: pass it only when there is one.
+            if nonce is None:
+                message = await channel.send(embed=embed, view=view)
+            else:
+                message = await channel.send(embed=embed, view=view, nonce=nonce)
         except discord.Forbidden:
             raise StateError(
                 f"I am not allowed to post in <#{settings.channel_id}>. Give me the View Channel, Send Messages "
