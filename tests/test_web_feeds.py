@@ -63,6 +63,7 @@ async def test_personal_feed_follows_the_members_talks(emu: DiscordEmulator, sch
     for talk in (brain, dst):
         assert "You're registered" in (await school.run(alice, "register", {"talk": talk})).all_text()
     assert "#1 on the waitlist" in (await school.run(bob, "register", {"talk": brain})).all_text()
+    await web.bot.courier.drain()  # replies do not wait for the invite DMs
     dm_uids = {str(e["UID"]): e for cal in dm_invites(emu, alice) for e in cal.walk("VEVENT")}
     assert len(dm_uids) == 2
 
@@ -218,6 +219,7 @@ async def test_server_feed_and_single_talk(emu: DiscordEmulator, school: School,
         announce_at=local(start + timedelta(days=1)),
     )
     await school.run(alice, "register", {"talk": public})
+    await web.bot.courier.drain()
     [invite] = dm_invites(emu, alice)
     [dm_event] = invite.walk("VEVENT")
     feed = f"/g/{school.guild_id}/calendar.ics"
