@@ -484,6 +484,28 @@ async def test_lost_response_with_nonce_does_not_duplicate(emu: DiscordEmulator,
         assert sends == [502, 200, 200, 502, 200]
 
 
+async def test_nonce_window_and_expire_nonces(emu: DiscordEmulator, world: World) -> None:
+    async with running(emu, make_bot()) as bot:
+        channel = channel_of(bot, world.channel)
+        first = await channel.send("reminder", nonce="talk-7")
+        again = await channel.send("reminder", nonce="talk-7")
+        assert again.id == first.id  # within the window Discord hands back the message it already has
+        stamp = emu.message(first.id)["timestamp"]
+        emu.expire_nonces()  # the bot was down longer than Discord remembers nonces
+        later = await channel.send("reminder", nonce="talk-7")
+        assert later.id != first.id
+        assert [m["content"] for m in emu.messages(world.channel)] == ["reminder", "reminder"]
+        assert emu.message(first.id)["timestamp"] == stamp  # only nonces were aged
+        # Only what was sent before the call is forgotten, and the window itself is a setting.
+        assert (await channel.send("reminder", nonce="talk-7")).id == later.id
+        emu.nonce_window = 0.05
+        await asyncio.sleep(0.1)
+        assert (await channel.send("reminder", nonce="talk-7")).id not in (first.id, later.id)
+        assert len(emu.messages(world.channel)) == 3
+    async with DiscordEmulator(nonce_window=0.0) as short:
+        assert short.nonce_window == 0.0
+
+
 async def test_injected_429_is_honoured(emu: DiscordEmulator, world: World) -> None:
     async with running(emu, make_bot()) as bot:
         emu.fail_next("POST", rf"/channels/{world.channel}/messages", status=429, retry_after=0.2)

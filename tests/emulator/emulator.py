@@ -23,7 +23,7 @@ from .interactions import (
     OptionBuilder,
     command_path,
 )
-from .messages import MessageStore
+from .messages import DEFAULT_NONCE_WINDOW, MessageStore
 from .ratelimit import RateLimiter, RouteLimit, rate_limited
 from .rest import RestApi, json_response, server_error
 from .state import (
@@ -146,6 +146,7 @@ class DiscordEmulator:
         interaction_ack_timeout: float = 3.0,
         interaction_token_ttl: float = 15 * 60.0,
         upload_limit: int = 10 * 1024 * 1024,
+        nonce_window: float = DEFAULT_NONCE_WINDOW,
         privileged_intents: int = Intent.PRIVILEGED,
         require_mutual_guild_for_dm: bool = True,
         bot_name: str = "Podium",
@@ -157,6 +158,10 @@ class DiscordEmulator:
         self.interaction_ack_timeout = interaction_ack_timeout
         self.interaction_token_ttl = interaction_token_ttl
         self.upload_limit = upload_limit
+        # Seconds an enforced nonce is remembered per author and channel; tests may change it at any time.
+        self.nonce_window = nonce_window
+        # Messages created at or before this monotonic instant count as outside the window (expire_nonces).
+        self.nonces_forgotten_before = float("-inf")
         self.privileged_intents = privileged_intents
         self.require_mutual_guild_for_dm = require_mutual_guild_for_dm
         self.host = host
@@ -900,6 +905,11 @@ class DiscordEmulator:
         )
         self.faults.rules.append(rule)
         return rule
+
+    def expire_nonces(self) -> None:
+        """Makes Discord forget the nonce of every message sent so far, as if the bot had been down longer
+        than the window: the same nonce then creates a new message. Timestamps and ``created`` are untouched."""
+        self.nonces_forgotten_before = time.monotonic()
 
     def set_global_rate_limit(self, per_second: int | None) -> None:
         """Changes the global limit (requests per second across routes) and starts a fresh window."""

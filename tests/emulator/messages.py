@@ -33,7 +33,8 @@ UNSAFE_FILENAME = re.compile(r"[^\w.\-]")
 
 # Flags a sender may set when creating a message; others are ignored as Discord does.
 CREATE_FLAGS = MessageFlag.SUPPRESS_EMBEDS | MessageFlag.SUPPRESS_NOTIFICATIONS | MessageFlag.IS_COMPONENTS_V2
-NONCE_WINDOW = 120.0
+# How long Discord remembers an enforced nonce ("a few minutes"); each emulator has its own ``nonce_window``.
+DEFAULT_NONCE_WINDOW = 120.0
 
 
 @dataclass
@@ -211,13 +212,19 @@ class MessageStore:
 
     # -- create / edit -------------------------------------------------------------------------------
 
-    def find_by_nonce(self, channel: Channel, author_id: int, nonce: str) -> StoredMessage | None:
+    def nonce_remembered(self, msg: StoredMessage, now: float) -> bool:
+        """Whether Discord still knows this message's nonce: sent within the window and after the last
+        ``expire_nonces()``. Only nonce matching reads this; ``created`` itself is never changed."""
+        return msg.created > self.emu.nonces_forgotten_before and now - msg.created <= self.emu.nonce_window
+
+    def find_by_nonce(self, channel: Channel, author_id: int, nonce: int | str) -> StoredMessage | None:
         now = time.monotonic()
+        # Newest first: once one message is out of the window, every older one is too.
         for message_id in reversed(channel.message_ids):
             msg = self.world.messages[message_id]
-            if now - msg.created > NONCE_WINDOW:
+            if not self.nonce_remembered(msg, now):
                 break
-            if msg.nonce == nonce and msg.author_id == author_id and not msg.deleted:
+            if str(msg.nonce) == str(nonce) and msg.author_id == author_id and not msg.deleted:
                 return msg
         return None
 
