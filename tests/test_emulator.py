@@ -562,6 +562,104 @@ async def test_message_limits_and_allowed_mentions(emu: DiscordEmulator, world: 
         assert emu.messages(world.channel)[-1]["mentions"][0]["id"] == str(world.alice)
 
 
+async def test_history_finds_sent_messages_with_custom_ids_and_filenames(emu: DiscordEmulator, world: World) -> None:
+    async with running(emu, make_bot()) as bot:
+        channel = channel_of(bot, world.channel)
+        earlier = await channel.send("before the run")
+        notes = [await channel.send(f"note {i}") for i in range(3)]
+        with_view = await channel.send("Heart talk", view=RegisterView())
+        with_file = await channel.send("invite", file=discord.File(io.BytesIO(ICS), filename="talk-7-a1b2.ics"))
+        ours = [*notes, with_view, with_file]
+
+        found = [m async for m in channel.history(limit=100, after=discord.Object(id=earlier.id))]
+        assert [m.id for m in found] == [m.id for m in ours]  # oldest first: discord.py reverses ``after``
+        assert all(m.author.id == emu.bot_user_id for m in found)
+        rows = [row for row in found[3].components if isinstance(row, discord.ActionRow)]
+        assert [getattr(c, "custom_id", None) for row in rows for c in row.children] == [
+            "talk:register:1",
+            "talk:close:1",
+        ]
+        assert [a.filename for a in found[4].attachments] == ["talk-7-a1b2.ics"]
+        assert await found[4].attachments[0].read() == ICS
+        assert [m.content for m in found[:3]] == ["note 0", "note 1", "note 2"]
+        # A datetime, as bot/courier.py passes it, becomes a time snowflake.
+        since = earlier.created_at - datetime.timedelta(seconds=1)
+        assert [m.id async for m in channel.history(limit=100, after=since)] == [earlier.id, *(m.id for m in ours)]
+
+        assert [m.id async for m in channel.history(limit=2, before=with_view)] == [notes[2].id, notes[1].id]
+        assert [m.id async for m in channel.history(limit=2)] == [with_file.id, with_view.id]  # newest first
+        around = [m.id async for m in channel.history(limit=3, around=notes[1])]
+        assert sorted(around) == [notes[0].id, notes[1].id, notes[2].id]
+
+        dm = await (await bot.fetch_user(world.alice)).create_dm()
+        invite = await dm.send("Your invite", view=RegisterView())
+        assert [m.id async for m in dm.history(limit=10)] == [invite.id]  # DMs need no permission
+
+
+async def test_history_pages_past_100_messages(emu: DiscordEmulator, world: World) -> None:
+    first = emu.post_user_message(world.channel, world.alice, "m0")
+    for i in range(1, 130):
+        emu.post_user_message(world.channel, world.alice, f"m{i}")
+    async with running(emu, make_bot()) as bot:
+        channel = channel_of(bot, world.channel)
+        after = [m.content async for m in channel.history(limit=None, after=discord.Object(id=int(first["id"])))]
+        assert after == [f"m{i}" for i in range(1, 130)]
+        newest = [m.content async for m in channel.history(limit=120)]
+        assert newest == [f"m{i}" for i in range(129, 9, -1)]
+
+
+async def test_history_rest_details(emu: DiscordEmulator, world: World) -> None:
+    base = f"{emu.api_base}/channels/{world.channel}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as session:
+        body = {"content": "with nonce", "nonce": "n-1", "enforce_nonce": True}
+        async with session.post(base, json=body) as resp:
+            created = await resp.json()
+        assert created["nonce"] == "n-1"  # the create response echoes it...
+        async with session.get(f"{base}/{created['id']}") as resp:
+            fetched = await resp.json()
+        assert "nonce" not in fetched and fetched["content"] == "with nonce"  # ...a fetch does not
+        ids = [int(created["id"])]
+        for i in range(4):
+            async with session.post(base, json={"content": f"m{i}"}) as resp:
+                ids.append(int((await resp.json())["id"]))
+
+        async def page(**query: str | int) -> list[int]:
+            async with session.get(base, params={k: str(v) for k, v in query.items()}) as resp:
+                assert resp.status == 200, await resp.text()
+                return [int(m["id"]) for m in await resp.json()]
+
+        listed = await page()
+        assert listed == ids[::-1] and "nonce" not in str(listed)
+        async with session.get(base) as resp:
+            assert all("nonce" not in m for m in await resp.json())
+        assert await page(after=ids[0], limit=2) == [ids[2], ids[1]]  # the oldest two after, newest first
+        assert await page(before=ids[4], limit=2) == [ids[3], ids[2]]
+        assert await page(around=ids[2], limit=2) == [ids[3], ids[2], ids[1]]  # even limit: limit + 1
+        assert await page(around=ids[2], limit=3) == [ids[3], ids[2], ids[1]]
+        assert await page(around=ids[2], limit=1) == [ids[2]]
+
+        for query in ({"limit": "0"}, {"limit": "101"}, {"before": "abc"}, {"before": ids[1], "after": ids[0]}):
+            async with session.get(base, params={k: str(v) for k, v in query.items()}) as resp:
+                assert resp.status == 400 and (await resp.json())["code"] == 50035, query
+
+        emu.set_overwrite(world.channel, world.guild.id, deny=Perm.READ_MESSAGE_HISTORY)
+        assert await page() == []  # documented: no messages rather than an error
+        async with session.get(f"{base}/{ids[0]}") as resp:
+            assert resp.status == 403 and (await resp.json())["code"] == 50013
+
+
+async def test_history_hides_others_content_without_message_content(emu: DiscordEmulator, world: World) -> None:
+    emu.post_user_message(world.channel, world.alice, "hello from alice")
+    emu.privileged_intents = 0  # the app is not approved for MESSAGE_CONTENT
+    url = f"{emu.api_base}/channels/{world.channel}/messages"
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as session,
+        session.get(url) as resp,
+    ):
+        [message] = await resp.json()
+    assert message["content"] == "" and message["author"]["id"] == str(world.alice)
+
+
 async def test_hidden_channel_is_missing_access(emu: DiscordEmulator, world: World) -> None:
     secret = emu.add_text_channel(world.guild.id, "staff")
     async with running(emu, make_bot()) as bot:

@@ -290,8 +290,6 @@ class MessageStore:
             "mention_everyone": mention_everyone,
             "tts": bool(body.get("tts")) and not ephemeral,
         }
-        if body.get("nonce") is not None:
-            payload["nonce"] = body["nonce"]
         if body.get("poll"):
             payload["poll"] = copy.deepcopy(body["poll"])
         if webhook:
@@ -314,7 +312,7 @@ class MessageStore:
             author_id=author_id,
             allowed_mentions=copy.deepcopy(body.get("allowed_mentions")),
             ephemeral=ephemeral,
-            nonce=str(body["nonce"]) if body.get("nonce") is not None else None,
+            nonce=body.get("nonce"),
             interaction_id=interaction_id,
         )
         world.messages[msg_id] = stored
@@ -392,10 +390,34 @@ class MessageStore:
             self.emu.gateway.dispatch("MESSAGE_DELETE", data, guild_id=stored.guild_id, intent=intent)
         self.emu.changed.notify()
 
+    # -- reading ------------------------------------------------------------------------------------
+
+    def content_visible(self, stored: StoredMessage, payload: dict[str, Any], intents: int) -> bool:
+        """Discord's MESSAGE_CONTENT rule: without the intent the bot still sees its own messages, DMs and
+        messages that mention it."""
+        if intents & Intent.MESSAGE_CONTENT or stored.guild_id is None or stored.author_id == self.emu.bot_user_id:
+            return True
+        return any(m["id"] == str(self.emu.bot_user_id) for m in payload["mentions"])
+
+    @staticmethod
+    def without_content(payload: dict[str, Any]) -> dict[str, Any]:
+        stripped = dict(payload)
+        stripped.update(content="", embeds=[], attachments=[], components=[])
+        stripped.pop("poll", None)
+        return stripped
+
+    def fetched_payload(self, stored: StoredMessage) -> dict[str, Any]:
+        """A message as GET routes return it: no nonce (Discord forgets it), and content only if the app is
+        approved for MESSAGE_CONTENT (REST follows the app's approval, not the intents of a gateway session)."""
+        data = copy.deepcopy(stored.payload)
+        if not self.content_visible(stored, data, self.emu.privileged_intents):
+            return self.without_content(data)
+        return data
+
     # -- gateway ------------------------------------------------------------------------------------
 
-    def gateway_payload(self, stored: StoredMessage) -> dict[str, Any]:
-        data = copy.deepcopy(stored.payload)
+    def gateway_payload(self, stored: StoredMessage, *, created: bool = False) -> dict[str, Any]:
+        data = stored.created_payload() if created else copy.deepcopy(stored.payload)
         if stored.guild_id is not None:
             data["guild_id"] = str(stored.guild_id)
             member = self.world.guilds[stored.guild_id].members.get(stored.author_id)
@@ -404,18 +426,13 @@ class MessageStore:
         return data
 
     def dispatch(self, event: str, stored: StoredMessage) -> None:
-        data = self.gateway_payload(stored)
-        bot_id = self.emu.bot_user_id
+        # MESSAGE_CREATE echoes the nonce (how a sender recognises its own message); updates do not.
+        data = self.gateway_payload(stored, created=event == "MESSAGE_CREATE")
 
         def strip_content(session: Any, payload: dict[str, Any]) -> dict[str, Any]:
-            if session.intents & Intent.MESSAGE_CONTENT or stored.guild_id is None:
+            if self.content_visible(stored, payload, session.intents):
                 return payload
-            if stored.author_id == bot_id or any(m["id"] == str(bot_id) for m in payload["mentions"]):
-                return payload
-            stripped = dict(payload)
-            stripped.update(content="", embeds=[], attachments=[], components=[])
-            stripped.pop("poll", None)
-            return stripped
+            return self.without_content(payload)
 
         intent = Intent.GUILD_MESSAGES if stored.guild_id else Intent.DIRECT_MESSAGES
         self.emu.gateway.dispatch(event, data, guild_id=stored.guild_id, intent=intent, transform=strip_content)

@@ -108,9 +108,19 @@ class Ctx:
             value = int(raw)
         except ValueError:
             raise form_error([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not int.') from None
-        if not low <= value <= high:
-            raise form_error([name], "NUMBER_TYPE_MAX", f"Must be between {low} and {high}.")
+        if value < low:
+            raise form_error([name], "NUMBER_TYPE_MIN", f"int value should be greater than or equal to {low}.")
+        if value > high:
+            raise form_error([name], "NUMBER_TYPE_MAX", f"int value should be less than or equal to {high}.")
         return value
+
+    def query_snowflake(self, name: str) -> int | None:
+        raw = self.request.query.get(name)
+        if raw is None:
+            return None
+        if not raw.isdigit():
+            raise form_error([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
+        return int(raw)
 
     def query_flag(self, name: str) -> bool:
         return self.request.query.get(name, "").lower() in ("1", "true")
@@ -127,6 +137,27 @@ def _major(params: dict[str, str]) -> str:
     parts += [params.get("webhook_id") or params.get("interaction_id")]
     parts += [params.get("webhook_token") or params.get("interaction_token")]
     return "+".join(p for p in parts if p)
+
+
+HISTORY_ANCHORS = ("before", "after", "around")
+
+
+def history_page(ids: list[int], limit: int, anchor: tuple[str, int] | None) -> list[int]:
+    """Which of a channel's message ids (oldest first) GET /channels/{id}/messages returns, oldest first."""
+    if anchor is None:
+        return ids[-limit:]
+    name, at = anchor
+    if name == "before":
+        return [i for i in ids if i < at][-limit:]
+    if name == "after":
+        # The oldest ``limit`` after the anchor; discord.py pages on from the newest of them.
+        return [i for i in ids if i > at][:limit]
+    # around: limit // 2 on each side plus the anchor itself, hence discord.py's note that an even limit
+    # returns limit + 1 messages.
+    half = limit // 2
+    older = [i for i in ids if i < at][-half:] if half else []
+    newer = [i for i in ids if i > at][:half]
+    return older + [i for i in ids if i == at] + newer
 
 
 def _parse_time(value: Any, path: list[str | int], errors: FormErrors) -> datetime.datetime | None:
@@ -459,9 +490,9 @@ class RestApi:
             existing = self.emu.messages_store.find_by_nonce(channel, self.bot_id, str(nonce))
             if existing is not None:
                 log.info("emulator: nonce %s already used in %s, returning message %s", nonce, channel.id, existing.id)
-                return existing.payload
+                return existing.created_payload()
         stored = self.emu.messages_store.create(channel, self.bot_id, body, ctx.files)
-        return stored.payload
+        return stored.created_payload()
 
     def _readable_message(self, ctx: Ctx) -> StoredMessage:
         channel = self._channel(ctx.id("channel_id"))
@@ -470,27 +501,37 @@ class RestApi:
         return self.world.message(channel.id, ctx.id("message_id"))
 
     async def get_message(self, ctx: Ctx) -> Any:
-        return self._readable_message(ctx).payload
+        return self.emu.messages_store.fetched_payload(self._readable_message(ctx))
+
+    @staticmethod
+    def _history_anchor(ctx: Ctx) -> tuple[str, int] | None:
+        anchors: list[tuple[str, int]] = []
+        for name in HISTORY_ANCHORS:
+            value = ctx.query_snowflake(name)
+            if value is not None:
+                anchors.append((name, value))
+        if len(anchors) > 1:
+            # Discord documents them as mutually exclusive without saying what it does with several; refuse
+            # loudly rather than guess which one it would honour.
+            names = ", ".join(name for name, _ in anchors)
+            raise ApiError(400, 50035, f"Only one of before, after and around may be passed (got {names})")
+        return anchors[0] if anchors else None
 
     async def list_messages(self, ctx: Ctx) -> Any:
         channel = self._channel(ctx.id("channel_id"))
-        if channel.guild_id is not None:
-            self._channel(channel.id, need=Perm.READ_MESSAGE_HISTORY)
         limit = ctx.query_int("limit", 50, 1, 100)
-        ids = list(channel.message_ids)
-        query = ctx.request.query
-        if "before" in query:
-            ids = [i for i in ids if i < int(query["before"])][-limit:]
-        elif "after" in query:
-            ids = [i for i in ids if i > int(query["after"])][:limit]
-        elif "around" in query:
-            around = int(query["around"])
-            older = [i for i in ids if i <= around][-(limit // 2 + limit % 2) :]
-            newer = [i for i in ids if i > around][: limit // 2]
-            ids = older + newer
-        else:
-            ids = ids[-limit:]
-        return [self.world.messages[i].payload for i in reversed(ids)]
+        anchor = self._history_anchor(ctx)
+        if channel.guild_id is not None:
+            perms = self.world.channel_permissions(channel, self.bot_id)
+            if not perms & Perm.READ_MESSAGE_HISTORY:
+                # Documented: without Read Message History the list is empty, not a 403.
+                return []
+        store = self.emu.messages_store
+        # Newest first, whichever anchor: discord.py reverses the page itself for ``after``.
+        return [
+            store.fetched_payload(self.world.messages[i])
+            for i in reversed(history_page(channel.message_ids, limit, anchor))
+        ]
 
     async def edit_message(self, ctx: Ctx) -> Any:
         stored = self._readable_message(ctx)
@@ -523,7 +564,8 @@ class RestApi:
     async def list_pins(self, ctx: Ctx) -> Any:
         channel = self._channel(ctx.id("channel_id"), need=Perm.READ_MESSAGE_HISTORY)
         items = [
-            {"pinned_at": iso_now(), "message": self.world.messages[i].payload} for i in reversed(channel.pinned_ids)
+            {"pinned_at": iso_now(), "message": self.emu.messages_store.fetched_payload(self.world.messages[i])}
+            for i in reversed(channel.pinned_ids)
         ]
         return {"items": items, "has_more": False}
 
@@ -1213,7 +1255,7 @@ class RestApi:
         self.emu.changed.notify()
         if not ctx.query_flag("wait"):
             return NO_CONTENT
-        return message.payload
+        return message.created_payload()
 
     def _webhook_message(self, ctx: Ctx, ia: EmulatedInteraction) -> StoredMessage:
         ref = ctx.params["message_ref"]
@@ -1234,7 +1276,7 @@ class RestApi:
 
     async def get_webhook_message(self, ctx: Ctx) -> Any:
         ia = self._interaction_by_token(ctx)
-        return self._webhook_message(ctx, ia).payload
+        return self.emu.messages_store.fetched_payload(self._webhook_message(ctx, ia))
 
     async def edit_webhook_message(self, ctx: Ctx) -> Any:
         ia = self._interaction_by_token(ctx)

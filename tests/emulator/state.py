@@ -420,7 +420,9 @@ class StoredMessage:
     author_id: int
     allowed_mentions: dict[str, Any] | None
     ephemeral: bool = False
-    nonce: str | None = None
+    # Kept beside the payload, not in it: Discord echoes the nonce in the create response and MESSAGE_CREATE
+    # only, never when the message is fetched later.
+    nonce: int | str | None = None
     created: float = field(default_factory=time.monotonic)
     interaction_id: int | None = None
     deleted: bool = False
@@ -429,9 +431,16 @@ class StoredMessage:
     def id(self) -> int:
         return int(self.payload["id"])
 
-    def inspect(self) -> dict[str, Any]:
-        """A copy for tests: the API payload plus the ``allowed_mentions`` the sender asked for."""
+    def created_payload(self) -> dict[str, Any]:
+        """The message as the create response and MESSAGE_CREATE carry it: with the sender's nonce."""
         data = copy.deepcopy(self.payload)
+        if self.nonce is not None:
+            data["nonce"] = self.nonce
+        return data
+
+    def inspect(self) -> dict[str, Any]:
+        """A copy for tests: the create payload plus the ``allowed_mentions`` the sender asked for."""
+        data = self.created_payload()
         data["allowed_mentions"] = copy.deepcopy(self.allowed_mentions)
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
