@@ -541,6 +541,52 @@ async def test_global_rate_limit_gives_429_and_discord_py_retries() -> None:
             assert emu.stats.global_rate_limited >= 1
 
 
+async def test_interaction_routes_are_exempt_from_the_global_rate_limit(emu: DiscordEmulator, world: World) -> None:
+    async with running(emu, make_bot()):
+        emu.set_global_rate_limit(2)
+        url = f"{emu.api_base}/channels/{world.channel}/messages"
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bot {emu.token}"}) as session:
+
+            async def burst_message() -> tuple[int, bool]:
+                async with session.post(url, json={"content": "burst"}) as resp:
+                    return resp.status, resp.headers.get("X-RateLimit-Global") == "true"
+
+            assert [await burst_message() for _ in range(3)] == [(200, False), (200, False), (429, True)]
+            # The bot's callback, its follow-ups and the edit of its deferred reply (discord.py's webhook adapter).
+            report = await emu.slash(world.guild.id, world.alice, "report", channel_id=world.channel)
+            await report.wait_followups(2)
+            ia = await emu.slash(world.guild.id, world.alice, "register", {"talk": "x"}, channel_id=world.channel)
+            await ia.wait_done()
+            # The same routes called directly, while the bot's global limit is still used up.
+            hook = f"{emu.api_base}/webhooks/{emu.application_id}/{ia.token}"
+            async with session.post(f"{hook}?wait=true", json={"content": "follow-up"}) as resp:
+                assert resp.status == 200
+            async with session.patch(f"{hook}/messages/@original", json={"content": "edited"}) as resp:
+                assert resp.status == 200
+            async with session.get(f"{hook}/messages/@original") as resp:
+                assert resp.status == 200 and (await resp.json())["content"] == "edited"
+            assert await burst_message() == (429, True)  # the window had not reset meanwhile
+    interaction_routes = [r for r in emu.requests if r.route and r.route.startswith(("/interactions/", "/webhooks/"))]
+    assert len(interaction_routes) >= 7 and all(r.status < 400 for r in interaction_routes)
+    assert emu.stats.global_rate_limited == 2
+
+
+async def test_interaction_routes_keep_their_own_buckets() -> None:
+    limits = {"POST /webhooks/{webhook_id}/{webhook_token}": (1, 60.0)}
+    async with DiscordEmulator(route_limits=limits, global_rate_limit=1) as emu:
+        world = World(emu)
+        async with running(emu, make_bot()):
+            ia = await emu.slash(world.guild.id, world.alice, "register", {"talk": "x"}, channel_id=world.channel)
+            await ia.wait_done()
+            hook = f"{emu.api_base}/webhooks/{emu.application_id}/{ia.token}?wait=true"
+            async with aiohttp.ClientSession() as session:
+                async with session.post(hook, json={"content": "one"}) as resp:
+                    assert resp.status == 200
+                async with session.post(hook, json={"content": "two"}) as resp:
+                    assert resp.status == 429 and resp.headers["X-RateLimit-Scope"] == "user"
+                    assert (await resp.json())["global"] is False
+
+
 async def test_message_limits_and_allowed_mentions(emu: DiscordEmulator, world: World) -> None:
     async with running(emu, make_bot()) as bot:
         channel = channel_of(bot, world.channel)
@@ -725,6 +771,13 @@ async def test_latency_is_applied() -> None:
             await ia.wait_done()
             # The gateway trip, then half a REST round trip until the callback reaches the emulator.
             assert time.monotonic() - ia.created >= 0.07
+            callback = next(r for r in emu.requests if r.route and r.route.endswith("/callback"))
+            assert callback.time - ia.created >= 0.07
+            # Interaction webhooks pay the round trip too.
+            async with aiohttp.ClientSession() as session:
+                started = time.monotonic()
+                async with session.get(f"{emu.api_base}/webhooks/{emu.application_id}/{ia.token}/messages/@original"):
+                    assert time.monotonic() - started >= 0.05
 
 
 def test_request_record_unpacks_like_a_tuple() -> None:
