@@ -10,6 +10,7 @@ import discord
 from bot.embeds import talk_embed, talk_view
 from bot.errors import StateError
 from bot.models import Talk
+from bot.pacing import Pacer
 from bot.talks import TalkService
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,12 @@ class Announcer:
     while the first edit is in flight plus once more with the final count, not a hundred times.
     """
 
-    def __init__(self, client: discord.Client, service: TalkService) -> None:
+    def __init__(self, client: discord.Client, service: TalkService, pacer: Pacer | None = None) -> None:
         self.client = client
         self.service = service
+        # Shared with the courier: during a registration storm the edits and the invite DMs together stay
+        # under Discord's global limit.
+        self._pacer = pacer or Pacer()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
 
@@ -101,6 +105,7 @@ class Announcer:
         message = self.client.get_partial_messageable(
             talk.announcement_channel_id, guild_id=talk.guild_id
         ).get_partial_message(talk.announcement_message_id)
+        await self._pacer.wait()
         try:
             await message.edit(embed=talk_embed(talk, seats, now), view=talk_view(talk, now))
         except discord.NotFound:

@@ -18,6 +18,7 @@ from bot.email_addresses import EmailAddresses
 from bot.feeds import FeedService
 from bot.mailer import Mailer
 from bot.office import Office
+from bot.pacing import Pacer
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
@@ -57,10 +58,11 @@ class PodiumBot(commands.Bot):
         self.db = db
         self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
         self.service = TalkService(db, settings.tz, email=self.mailer is not None)
-        self.announcer = Announcer(self, self.service)
+        pacer = Pacer()  # one pace for everything the bot sends on its own
+        self.announcer = Announcer(self, self.service, pacer)
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
         self.emails = EmailAddresses(db, lambda: self.service.clock())
-        self.courier = Courier(self, self.service, mailer=self.mailer)
+        self.courier = Courier(self, self.service, pacer=pacer, mailer=self.mailer)
         self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
         # Every entry point (commands, buttons, import) goes through the office's use cases.
         self.office = Office(self.service, self.emails, self.scheduler, self.announcer, self.courier)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Coroutine, Iterable
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from bot.messages import (
     reminder_view,
 )
 from bot.models import EMAIL_KINDS, INVITE_KINDS, Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
+from bot.pacing import Pacer
 from bot.talks import TalkService
 
 log = logging.getLogger(__name__)
@@ -49,27 +49,6 @@ HISTORY_LIMIT = 100
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s ... capped at 10 minutes."""
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 600))
-
-
-class Pacer:
-    """Spaces requests to stay under Discord's global limit (50 requests/s per bot).
-
-    discord.py waits out 429s, but each 429 uses one of a request's five tries and Discord
-    temporarily bans bots that collect too many; pacing the fan-out keeps us under the line instead.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 def carries_marker(message: discord.Message, marker: str) -> bool:
@@ -102,14 +81,14 @@ class Courier:
         service: TalkService,
         *,
         concurrency: int = 32,
-        per_second: float = 48.0,
+        pacer: Pacer | None = None,
         mailer: Mailer | None = None,
     ) -> None:
         self.client = client
         self.service = service
         self.mailer = mailer  # None when SMTP is not configured: email rows are recorded as missed
         self._slots = asyncio.Semaphore(concurrency)
-        self._pacer = Pacer(per_second)
+        self._pacer = pacer or Pacer()
         self._background: set[asyncio.Task[Any]] = set()
         # Rows queued or being sent: the periodic retry and a re-run job must not send them a second time.
         self._in_flight: set[int] = set()

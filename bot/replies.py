@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
+# How long after an interaction was created to answer it directly before deferring (Discord allows 3 s).
+DEFER_AFTER = 1.5
+T = TypeVar("T")
 
 
 async def respond(
@@ -36,6 +41,21 @@ async def respond(
         await interaction.followup.send(**kwargs)
     else:
         await interaction.response.send_message(**kwargs)
+
+
+async def answer_soon(interaction: discord.Interaction[PodiumBot], work: Awaitable[T]) -> T:
+    """Await the work behind an answer, acknowledging the interaction only if it is not done in time.
+
+    Discord wants an answer within 3 s of the interaction. Answering directly saves one request per member,
+    which counts when hundreds press Register at once; deferring once DEFER_AFTER has passed keeps a slow
+    answer (a busy database) within the deadline.
+    """
+    task = asyncio.ensure_future(work)
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    done, _ = await asyncio.wait({task}, timeout=min(max(DEFER_AFTER - age, 0.0), DEFER_AFTER))
+    if not done:
+        await defer(interaction)
+    return await task
 
 
 async def defer(interaction: discord.Interaction[PodiumBot]) -> None:

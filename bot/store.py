@@ -49,6 +49,16 @@ TALK_COLUMNS = (
 )
 
 
+async def _one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    """The first row of a statement, in one trip to the database thread (a cursor would take three)."""
+    rows = list(await conn.execute_fetchall(sql, parameters))
+    return rows[0] if rows else None
+
+
+async def _all(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    return list(await conn.execute_fetchall(sql, parameters))
+
+
 def _talk(row: aiosqlite.Row) -> Talk:
     return Talk(
         id=row["id"],
@@ -103,8 +113,7 @@ def _db_value(column: str, value: Any) -> Any:
 
 
 async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
-    async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     if row is None:
         return GuildSettings(guild_id=guild_id)
     return GuildSettings(
@@ -157,8 +166,7 @@ async def insert_talk(
         f"INSERT INTO talks (guild_id, created_by, created_at, updated_at, {', '.join(columns)}) "  # noqa: S608
         f"VALUES ({placeholders}) RETURNING *"
     )
-    async with conn.execute(sql, (guild_id, created_by, to_unix(now), to_unix(now), *values)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, sql, (guild_id, created_by, to_unix(now), to_unix(now), *values))
     assert row is not None
     return _talk(row)
 
@@ -171,15 +179,13 @@ async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime, c
     assignments = ", ".join(f"{column} = ?" for column in changes)
     values = [_db_value(column, value) for column, value in changes.items()]
     sql = f"UPDATE talks SET {assignments}, updated_at = ? WHERE id = ? RETURNING *"  # noqa: S608
-    async with conn.execute(sql, (*values, to_unix(now), talk_id)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, sql, (*values, to_unix(now), talk_id))
     assert row is not None
     return _talk(row)
 
 
 async def get_talk(conn: aiosqlite.Connection, guild_id: int, talk_id: int) -> Talk | None:
-    async with conn.execute("SELECT * FROM talks WHERE id = ? AND guild_id = ?", (talk_id, guild_id)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM talks WHERE id = ? AND guild_id = ?", (talk_id, guild_id))
     return None if row is None else _talk(row)
 
 
@@ -187,44 +193,47 @@ async def list_talks(
     conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime, include_cancelled: bool = False, limit: int = 25
 ) -> list[Talk]:
     """Talks not yet over, soonest first (end = start + duration)."""
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         """
         SELECT * FROM talks
         WHERE guild_id = ? AND start_at + duration_min * 60 > ? AND (? OR status = 'scheduled')
         ORDER BY start_at, id LIMIT ?
         """,
         (guild_id, to_unix(ends_after), include_cancelled, limit),
-    ) as cursor:
-        return [_talk(row) for row in await cursor.fetchall()]
+    )
+    return [_talk(row) for row in fetched]
 
 
 async def recent_talks(conn: aiosqlite.Connection, guild_id: int, *, limit: int = 25) -> list[Talk]:
     """All talks, newest start first: for organizer commands that also look back."""
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         "SELECT * FROM talks WHERE guild_id = ? ORDER BY start_at DESC, id DESC LIMIT ?",
         (guild_id, limit),
-    ) as cursor:
-        return [_talk(row) for row in await cursor.fetchall()]
+    )
+    return [_talk(row) for row in fetched]
 
 
 # --- registrations -------------------------------------------------------------------------------------
 
 
 async def seats(conn: aiosqlite.Connection, talk: Talk) -> Seats:
-    async with conn.execute(
+    row = await _one(
+        conn,
         """
         SELECT COALESCE(SUM(status = 'confirmed'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
         FROM registrations WHERE talk_id = ?
         """,
         (talk.id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     assert row is not None
     return Seats(confirmed=int(row[0]), waitlisted=int(row[1]), capacity=talk.capacity)
 
 
 async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> Registration | None:
-    async with conn.execute(
+    row = await _one(
+        conn,
         """
         SELECT r.*, CASE WHEN r.status = 'waitlisted' THEN (
             SELECT COUNT(*) FROM registrations w
@@ -232,19 +241,28 @@ async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: in
         FROM registrations r WHERE r.talk_id = ? AND r.user_id = ?
         """,
         (talk_id, user_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return None if row is None else _registration(row, row["position"])
 
 
 async def insert_registration(
-    conn: aiosqlite.Connection, talk: Talk, user_id: int, display_name: str, status: RegistrationStatus, now: datetime
-) -> None:
-    await conn.execute(
+    conn: aiosqlite.Connection,
+    talk: Talk,
+    user_id: int,
+    display_name: str,
+    status: RegistrationStatus,
+    now: datetime,
+    *,
+    position: int | None = None,
+) -> Registration | None:
+    """Insert the member's registration, or None when they already have one; ``position`` is their place on the
+    waitlist, which the caller knows."""
+    row = await _one(
+        conn,
         """
         INSERT INTO registrations (talk_id, guild_id, user_id, display_name, status, registered_at,
                                    confirmed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (talk_id, user_id) DO NOTHING RETURNING *
         """,
         (
             talk.id,
@@ -256,6 +274,7 @@ async def insert_registration(
             now.timestamp() if status is RegistrationStatus.CONFIRMED else None,
         ),
     )
+    return None if row is None else _registration(row, position)
 
 
 async def delete_registration(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> None:
@@ -268,7 +287,8 @@ async def promote_waitlisted(
     """Confirm the first ``count`` members of the waitlist (all of them for None), in the order they registered."""
     if count is not None and count <= 0:
         return []
-    async with conn.execute(
+    rows = await _all(
+        conn,
         """
         UPDATE registrations SET status = 'confirmed', confirmed_at = ?
         WHERE id IN (SELECT id FROM registrations WHERE talk_id = ? AND status = 'waitlisted'
@@ -276,8 +296,7 @@ async def promote_waitlisted(
         RETURNING *
         """,
         (now.timestamp(), talk_id, -1 if count is None else count),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     return sorted((_registration(row) for row in rows), key=lambda registration: registration.id)
 
 
@@ -285,14 +304,14 @@ async def registrations(
     conn: aiosqlite.Connection, talk_id: int, status: RegistrationStatus | None = None
 ) -> list[Registration]:
     """Registrations of a talk: confirmed first, then the waitlist in order, with positions."""
-    async with conn.execute(
+    rows = await _all(
+        conn,
         """
         SELECT * FROM registrations WHERE talk_id = ? AND (? IS NULL OR status = ?)
         ORDER BY status = 'waitlisted', id
         """,
         (talk_id, None if status is None else status.value, None if status is None else status.value),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     result: list[Registration] = []
     position = 0
     for row in rows:
@@ -332,15 +351,15 @@ def _talk_and_registration(row: aiosqlite.Row) -> tuple[Talk, Registration]:
 async def member_registrations(
     conn: aiosqlite.Connection, guild_id: int, user_id: int, ends_after: datetime
 ) -> list[tuple[Talk, Registration]]:
-    async with conn.execute(
+    rows = await _all(
+        conn,
         f"""
         {_MEMBER_TALKS}
         WHERE r.guild_id = ? AND r.user_id = ? AND t.start_at + t.duration_min * 60 > ?
         ORDER BY t.start_at, t.id
         """,
         (guild_id, user_id, to_unix(ends_after)),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     return [_talk_and_registration(row) for row in rows]
 
 
@@ -365,17 +384,16 @@ async def set_notifications(conn: aiosqlite.Connection, guild_id: int, user_id: 
 
 
 async def notifications_enabled(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> bool:
-    async with conn.execute(
+    row = await _one(
+        conn,
         "SELECT notifications FROM member_preferences WHERE guild_id = ? AND user_id = ?",
         (guild_id, user_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return True if row is None else bool(row[0])
 
 
 async def get_dm_channel(conn: aiosqlite.Connection, user_id: int) -> int | None:
-    async with conn.execute("SELECT channel_id FROM dm_channels WHERE user_id = ?", (user_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT channel_id FROM dm_channels WHERE user_id = ?", (user_id,))
     return None if row is None else int(row[0])
 
 
@@ -388,8 +406,7 @@ async def save_dm_channel(conn: aiosqlite.Connection, user_id: int, channel_id: 
 
 
 async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
-    async with conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
     return None if row is None else str(row[0])
 
 
@@ -450,15 +467,16 @@ async def ensure_deliveries(
     for first in range(0, len(recipients), 500):  # SQLite caps the parameters of one statement
         chunk = recipients[first : first + 500]
         marks = ", ".join("?" for _ in chunk)
-        async with conn.execute(
+        fetched = await _all(
+            conn,
             f"""
             SELECT * FROM deliveries
             WHERE talk_id = ? AND recipient_type = ? AND kind = ? AND recipient_id IN ({marks})
               AND (? = 0 OR status = 'pending')
             """,  # noqa: S608 - only placeholders are interpolated
             (talk.id, recipient_type, kind.value, *chunk, int(pending_only)),
-        ) as cursor:
-            found.extend(d for d in map(_delivery, await cursor.fetchall()) if (d.recipient_id, d.key) in wanted)
+        )
+        found.extend(d for d in map(_delivery, fetched) if (d.recipient_id, d.key) in wanted)
     return sorted(found, key=lambda delivery: delivery.id)
 
 
@@ -481,8 +499,7 @@ async def supersede_pending(
 
 
 async def get_delivery(conn: aiosqlite.Connection, delivery_id: int) -> Delivery | None:
-    async with conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
     return None if row is None else _delivery(row)
 
 
@@ -515,36 +532,39 @@ async def postpone_delivery(
     conn: aiosqlite.Connection, delivery_id: int, next_attempt: datetime, error: str, now: datetime
 ) -> int:
     """Count a transient failure and set when to try again; returns the attempts made so far."""
-    async with conn.execute(
+    row = await _one(
+        conn,
         """
         UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
         WHERE id = ? RETURNING attempts
         """,
         (to_unix(next_attempt), error, to_unix(now), delivery_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return 0 if row is None else int(row[0])
 
 
 async def due_deliveries(conn: aiosqlite.Connection, now: datetime, limit: int = 1000) -> list[Delivery]:
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
         (to_unix(now), limit),
-    ) as cursor:
-        return [_delivery(row) for row in await cursor.fetchall()]
+    )
+    return [_delivery(row) for row in fetched]
 
 
 async def deliveries_for(conn: aiosqlite.Connection, talk_id: int, kind: DeliveryKind | None = None) -> list[Delivery]:
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         "SELECT * FROM deliveries WHERE talk_id = ? AND (? IS NULL OR kind = ?) ORDER BY id",
         (talk_id, None if kind is None else kind.value, None if kind is None else kind.value),
-    ) as cursor:
-        return [_delivery(row) for row in await cursor.fetchall()]
+    )
+    return [_delivery(row) for row in fetched]
 
 
 async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: datetime) -> list[int]:
     """Confirmed members with reminders on who were confirmed by the time the reminder fell due."""
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         """
         SELECT r.user_id FROM registrations r
         LEFT JOIN member_preferences p ON p.guild_id = r.guild_id AND p.user_id = r.user_id
@@ -552,14 +572,15 @@ async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: da
         ORDER BY r.id
         """,
         (talk.id, due_at.timestamp()),
-    ) as cursor:
-        return [int(row[0]) for row in await cursor.fetchall()]
+    )
+    return [int(row[0]) for row in fetched]
 
 
 async def talks_between(conn: aiosqlite.Connection, ends_after: datetime, starts_before: datetime) -> list[Talk]:
     """Scheduled talks of every server still running after ``ends_after`` and starting before ``starts_before``
     or due to be announced before it."""
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         """
         SELECT * FROM talks
         WHERE status = 'scheduled' AND start_at + duration_min * 60 > ?
@@ -567,14 +588,13 @@ async def talks_between(conn: aiosqlite.Connection, ends_after: datetime, starts
         ORDER BY start_at
         """,
         (to_unix(ends_after), to_unix(starts_before), to_unix(starts_before)),
-    ) as cursor:
-        return [_talk(row) for row in await cursor.fetchall()]
+    )
+    return [_talk(row) for row in fetched]
 
 
 async def get_talk_by_id(conn: aiosqlite.Connection, talk_id: int) -> Talk | None:
     """For internal jobs that already hold a talk id from the database; commands use get_talk (scoped)."""
-    async with conn.execute("SELECT * FROM talks WHERE id = ?", (talk_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM talks WHERE id = ?", (talk_id,))
     return None if row is None else _talk(row)
 
 
@@ -625,10 +645,7 @@ def _email_code(row: aiosqlite.Row) -> EmailCode:
 
 
 async def get_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
-    async with conn.execute(
-        "SELECT * FROM member_emails WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM member_emails WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _member_email(row)
 
 
@@ -646,10 +663,9 @@ async def save_member_email(
 
 
 async def delete_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
-    async with conn.execute(
-        "DELETE FROM member_emails WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(
+        conn, "DELETE FROM member_emails WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
+    )
     return None if row is None else _member_email(row)
 
 
@@ -660,19 +676,17 @@ async def users_with_email(conn: aiosqlite.Connection, guild_id: int, user_ids: 
     for start in range(0, len(wanted), 500):  # stay well under SQLite's limit on parameters
         chunk = wanted[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
-        async with conn.execute(
+        fetched = await _all(
+            conn,
             f"SELECT user_id FROM member_emails WHERE guild_id = ? AND user_id IN ({marks})",  # noqa: S608
             (guild_id, *chunk),
-        ) as cursor:
-            found.update(int(row[0]) for row in await cursor.fetchall())
+        )
+        found.update(int(row[0]) for row in fetched)
     return found
 
 
 async def get_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
-    async with conn.execute(
-        "SELECT * FROM email_codes WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM email_codes WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _email_code(row)
 
 
@@ -701,19 +715,18 @@ async def save_email_code(conn: aiosqlite.Connection, code: EmailCode) -> None:
 
 async def count_email_code_attempt(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
     """Count one wrong guess; returns the attempts used so far."""
-    async with conn.execute(
+    row = await _one(
+        conn,
         "UPDATE email_codes SET attempts = attempts + 1 WHERE guild_id = ? AND user_id = ? RETURNING attempts",
         (guild_id, user_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return 0 if row is None else int(row[0])
 
 
 async def delete_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
-    async with conn.execute(
-        "DELETE FROM email_codes WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(
+        conn, "DELETE FROM email_codes WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
+    )
     return None if row is None else _email_code(row)
 
 
@@ -731,16 +744,12 @@ def _feed_token(row: aiosqlite.Row) -> FeedToken:
 
 
 async def get_feed_token(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> FeedToken | None:
-    async with conn.execute(
-        "SELECT * FROM calendar_tokens WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM calendar_tokens WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _feed_token(row)
 
 
 async def feed_token_by_hash(conn: aiosqlite.Connection, token_hash: bytes) -> FeedToken | None:
-    async with conn.execute("SELECT * FROM calendar_tokens WHERE token_hash = ?", (token_hash,)) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT * FROM calendar_tokens WHERE token_hash = ?", (token_hash,))
     return None if row is None else _feed_token(row)
 
 
@@ -775,7 +784,8 @@ async def feed_talks(
 ) -> list[Talk]:
     """A server's talks for its feed: scheduled ones not ended before ``ended_after``, cancelled ones
     cancelled (last changed) after ``cancelled_after``; soonest first."""
-    async with conn.execute(
+    fetched = await _all(
+        conn,
         """
         SELECT * FROM talks
         WHERE guild_id = ? AND (
@@ -784,8 +794,8 @@ async def feed_talks(
         ORDER BY start_at, id LIMIT ?
         """,
         (guild_id, to_unix(ended_after), to_unix(cancelled_after), limit),
-    ) as cursor:
-        return [_talk(row) for row in await cursor.fetchall()]
+    )
+    return [_talk(row) for row in fetched]
 
 
 async def member_feed_talks(
@@ -798,7 +808,8 @@ async def member_feed_talks(
     limit: int,
 ) -> list[tuple[Talk, Registration]]:
     """The member's registrations in one server for their personal feed, with the same window as feed_talks."""
-    async with conn.execute(
+    rows = await _all(
+        conn,
         f"""
         {_MEMBER_TALKS}
         WHERE r.guild_id = ? AND r.user_id = ? AND (
@@ -807,8 +818,7 @@ async def member_feed_talks(
         ORDER BY t.start_at, t.id LIMIT ?
         """,
         (guild_id, user_id, to_unix(ended_after), to_unix(cancelled_after), limit),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    )
     return [_talk_and_registration(row) for row in rows]
 
 
@@ -823,9 +833,10 @@ async def imported_source_uids(conn: aiosqlite.Connection, guild_id: int, source
     for first in range(0, len(wanted), 500):
         chunk = wanted[first : first + 500]
         marks = ", ".join("?" for _ in chunk)
-        async with conn.execute(
+        fetched = await _all(
+            conn,
             f"SELECT source_uid FROM talks WHERE guild_id = ? AND source_uid IN ({marks})",  # noqa: S608 - placeholders only
             (guild_id, *chunk),
-        ) as cursor:
-            found.update(str(row[0]) for row in await cursor.fetchall())
+        )
+        found.update(str(row[0]) for row in fetched)
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot import owed, store
+from bot.batching import Batcher
 from bot.database import Database
-from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
+from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
 from bot.models import (
     Delivery,
     DeliveryKind,
@@ -61,6 +62,14 @@ class TalkInput:
 
     def given(self) -> bool:
         return any(value is not None for value in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class _RegisterRequest:
+    guild_id: int
+    talk_id: int
+    user_id: int
+    display_name: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,7 @@ class TalkService:
         self.default_tz = default_tz
         self.clock = clock
         self.email = email  # invites also owe their email twins (SMTP is configured)
+        self._registrations = Batcher(self._register_batch)
 
     # --- settings ---------------------------------------------------------------------------------
 
@@ -481,27 +491,59 @@ class TalkService:
         return talk
 
     async def register(self, guild_id: int, talk_id: int, user_id: int, display_name: str) -> RegisterOutcome:
-        """Confirm while seats are left, else waitlist; the count and the insert are one transaction."""
+        """Confirm while seats are left, else waitlist; the count and the insert are one transaction.
+
+        Registrations that arrive together share one transaction (see bot/batching.py), in arrival order.
+        """
+        return await self._registrations.submit(_RegisterRequest(guild_id, talk_id, user_id, display_name))
+
+    async def _register_batch(self, requests: Sequence[_RegisterRequest]) -> list[RegisterOutcome | Exception]:
+        results: list[RegisterOutcome | Exception] = []
         async with self.db.transaction() as conn:
-            talk = self._open_for_registration(await store.get_talk(conn, guild_id, talk_id), talk_id)
-            existing = await store.get_registration(conn, talk.id, user_id)
-            if existing is not None:
-                return RegisterOutcome(talk, existing, created=False, seats=await store.seats(conn, talk))
-            seats = await store.seats(conn, talk)
-            status = (
-                RegistrationStatus.CONFIRMED if seats.left is None or seats.left > 0 else RegistrationStatus.WAITLISTED
-            )
             now = self.clock()
-            await store.insert_registration(conn, talk, user_id, display_name[:100], status, now)
-            registration = await store.get_registration(conn, talk.id, user_id)
-            assert registration is not None
-            owed_rows: list[Delivery] = []
-            if registration.confirmed:
-                owed_rows = await owed.invites(
-                    conn, talk, DeliveryKind.INVITE_CONFIRMED, [(user_id, registration.id)], now, email=self.email
-                )
-            seats = await store.seats(conn, talk)
-        return RegisterOutcome(talk, registration, created=True, seats=seats, owed=owed_rows)
+            talks: dict[tuple[int, int], Talk | None] = {}
+            seats: dict[int, Seats] = {}  # counted once per talk, then kept exact by this transaction
+            for request in requests:
+                key = (request.guild_id, request.talk_id)
+                if key not in talks:
+                    talks[key] = await store.get_talk(conn, *key)
+                try:
+                    talk = self._open_for_registration(talks[key], request.talk_id)
+                except PodiumError as error:
+                    results.append(error)
+                    continue
+                if talk.id not in seats:
+                    seats[talk.id] = await store.seats(conn, talk)
+                results.append(await self._register_one(conn, talk, request, seats, now))
+        return results
+
+    async def _register_one(
+        self, conn: aiosqlite.Connection, talk: Talk, request: _RegisterRequest, seats: dict[int, Seats], now: datetime
+    ) -> RegisterOutcome:
+        count = seats[talk.id]
+        confirmed = count.left is None or count.left > 0
+        status = RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED
+        registration = await store.insert_registration(
+            conn,
+            talk,
+            request.user_id,
+            request.display_name[:100],
+            status,
+            now,
+            position=None if confirmed else count.waitlisted + 1,
+        )
+        if registration is None:
+            existing = await store.get_registration(conn, talk.id, request.user_id)
+            assert existing is not None
+            return RegisterOutcome(talk, existing, created=False, seats=count)
+        owed_rows: list[Delivery] = []
+        if confirmed:
+            owed_rows = await owed.invites(
+                conn, talk, DeliveryKind.INVITE_CONFIRMED, [(request.user_id, registration.id)], now, email=self.email
+            )
+        count = replace(count, confirmed=count.confirmed + confirmed, waitlisted=count.waitlisted + (not confirmed))
+        seats[talk.id] = count
+        return RegisterOutcome(talk, registration, created=True, seats=count, owed=owed_rows)
 
     async def unregister(self, guild_id: int, talk_id: int, user_id: int) -> UnregisterOutcome:
         """Free the member's seat and promote the first of the waitlist into it, atomically."""

@@ -13,7 +13,7 @@ from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, ta
 from bot.errors import NotFoundError
 from bot.messages import invite_file
 from bot.models import DeliveryKind
-from bot.replies import defer, guild_id, my_talk_autocomplete, public_talk_autocomplete, report_error, respond
+from bot.replies import answer_soon, guild_id, my_talk_autocomplete, public_talk_autocomplete, report_error, respond
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
@@ -28,7 +28,6 @@ def _template(custom_id: str) -> str:
 
 
 async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
-    await defer(interaction)
     bot = interaction.client
     guild = guild_id(interaction)
     user = interaction.user
@@ -44,7 +43,9 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
             file=invite_file(outcome.talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
         )
 
-    outcome = await bot.office.register(guild, talk_id, user.id, user.display_name, undelivered=offer_file)
+    outcome = await answer_soon(
+        interaction, bot.office.register(guild, talk_id, user.id, user.display_name, undelivered=offer_file)
+    )
     talk, registration = outcome.talk, outcome.registration
     title = discord.utils.escape_markdown(talk.title)
     if not outcome.created:
@@ -68,11 +69,10 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
 
 
 async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
-    await defer(interaction)
     bot = interaction.client
     # The Unregister button also rides on reminder DMs, where there is no server: the talk names it.
     # Only the clicking member's own registration is touched, so this widens nothing.
-    guild = interaction.guild_id or (await bot.service.talk_by_id(talk_id)).guild_id
+    guild = interaction.guild_id or (await answer_soon(interaction, bot.service.talk_by_id(talk_id))).guild_id
 
     async def offer_file() -> None:
         tz = await bot.service.zone(guild)
@@ -82,7 +82,9 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
             file=invite_file(outcome.talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
         )
 
-    outcome = await bot.office.unregister(guild, talk_id, interaction.user.id, undelivered=offer_file)
+    outcome = await answer_soon(
+        interaction, bot.office.unregister(guild, talk_id, interaction.user.id, undelivered=offer_file)
+    )
     talk = outcome.talk
     title = discord.utils.escape_markdown(talk.title)
     if not outcome.removed.confirmed:
