@@ -214,7 +214,8 @@ class Courier:
                 if me is not None and message.author.id == me.id and carries_marker(message, delivery.marker):
                     return message
         except discord.Forbidden:
-            # Without Read Message History the nonce is all there is; a duplicate is still unlikely.
+            # Without Read Message History (Discord then answers 403, or an empty list for a channel) the nonce
+            # is all there is.
             log.warning("Cannot read the history of channel %s to check delivery %s", channel.id, delivery.id)
         return None
 
