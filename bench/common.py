@@ -1,17 +1,22 @@
-"""Helpers shared by the benchmark scripts: medians, machine facts, result files, logging."""
+"""Helpers shared by the benchmark scripts: medians, machine facts, result files, logging, settling."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.emulator import DiscordEmulator
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -76,3 +81,15 @@ def publish(name: str, data: Mapping[str, Any], output: Path | None, report: str
     sys.stdout.write(report + "\n")
     logging.getLogger("bench").info("figures written to %s", path)
     return 0 if met else 1
+
+
+async def settle(emu: DiscordEmulator, quiet_for: float = 1.0, at_most: float = 60.0) -> float:
+    """Wait until the bot made no request for quiet_for seconds, at most at_most; returns the time waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < at_most:
+        last = emu.requests[-1].time if emu.requests else 0.0
+        quiet = time.monotonic() - last
+        if quiet >= quiet_for:
+            break
+        await asyncio.sleep(quiet_for - quiet + 0.01)
+    return time.monotonic() - start

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, medians, publish, setup_logging, table
+from bench.common import machine, medians, publish, settle, setup_logging, table
 from bot import store
 from bot.client import PodiumBot
 from bot.jobplan import JobAction, PlannedJob
@@ -41,8 +41,6 @@ MESSAGE_POST = "POST /channels/{channel_id}/messages"
 DM_OPEN = "POST /users/@me/channels"
 COLD_KEY = 24 * 60  # the 1d reminder
 WARM_KEY = 60  # the 1h reminder
-SETTLE_QUIET = 1.0  # after a fan-out, wait until no request came for this long ...
-SETTLE_MAX = 60.0  # ... but not longer than this
 
 
 @dataclasses.dataclass
@@ -94,18 +92,6 @@ def route_limits(kind: str) -> dict[str, RouteLimit]:
 def reminder_count(emu: DiscordEmulator, user_id: int, key: int) -> int:
     prefix = f"⏰ Reminder ({format_offsets((key,))} before)"
     return sum(1 for message in emu.dm_messages(user_id) if message["content"].startswith(prefix))
-
-
-async def settle(emu: DiscordEmulator) -> float:
-    """Wait until the bot made no request for SETTLE_QUIET seconds; returns the time waited."""
-    start = time.monotonic()
-    while time.monotonic() - start < SETTLE_MAX:
-        last = emu.requests[-1].time if emu.requests else 0.0
-        quiet = time.monotonic() - last
-        if quiet >= SETTLE_QUIET:
-            break
-        await asyncio.sleep(SETTLE_QUIET - quiet + 0.01)
-    return time.monotonic() - start
 
 
 async def fan_out(
@@ -200,10 +186,19 @@ async def one_repeat(args: argparse.Namespace, index: int, retries: RetryPassCou
                         reminders="1d,1h",
                     ),
                 )
+                # The invites these registrations owe would go out during the fan-out and be counted in it.
+                bot.scheduler.scheduler.pause_job("retry-deliveries")
                 began = time.monotonic()
                 for user in members:
                     await service.register(school.guild_id, talk.id, user, f"member {user}")
                 registering = round(time.monotonic() - began, 3)
+                async with bot.db.transaction() as conn:
+                    await conn.execute(
+                        "UPDATE deliveries SET status = 'missed', last_error = 'outside the benchmark'"
+                        " WHERE talk_id = ? AND status = 'pending'",
+                        (talk.id,),
+                    )
+                bot.scheduler.scheduler.resume_job("retry-deliveries")
                 log.info("repeat %d: %d registrations in %.2f s", index + 1, len(members), registering)
                 await settle(emu)  # the reminder's run_at is taken after this, so every member is owed it
                 cold = await fan_out(emu, bot, school, talk, members, COLD_KEY, "cold", retries, args.timeout)

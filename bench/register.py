@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.common import machine, publish, setup_logging, table
+from bench.common import machine, publish, settle, setup_logging, table
 from bot.embeds import REGISTER_ID
 from tests.emulator import DISCORD_LIKE_LIMITS, DiscordEmulator, EmulatedInteraction
 from tests.emulator.interactions import CallbackType, message_text
@@ -49,8 +49,6 @@ GLOBAL_LIMIT = 50  # Discord's global limit, requests per second per bot
 ANSWER_TARGET_S = 3.0  # every member should read an answer within this long after the click
 MESSAGE_POST = "POST /channels/{channel_id}/messages"
 TIMEZONE = ZoneInfo("Europe/Paris")  # the harness's DEFAULT_TIMEZONE
-SETTLE_QUIET = 1.0  # before the rush, wait until no request came for this long ...
-SETTLE_MAX = 30.0  # ... but not longer than this
 POLL = 0.05  # how often the waits look at the request log (the timings do not depend on it)
 REGISTER_PATTERN = re.compile("^" + re.escape(REGISTER_ID).replace(re.escape("{talk_id}"), "([0-9]+)") + "$")
 
@@ -187,17 +185,6 @@ async def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
     return True
 
 
-async def settle(emu: DiscordEmulator) -> None:
-    """Wait until the bot made no request for SETTLE_QUIET seconds (at most SETTLE_MAX)."""
-    start = time.monotonic()
-    while time.monotonic() - start < SETTLE_MAX:
-        last = emu.requests[-1].time if emu.requests else 0.0
-        quiet = time.monotonic() - last
-        if quiet >= SETTLE_QUIET:
-            return
-        await asyncio.sleep(SETTLE_QUIET - quiet + 0.01)
-
-
 def register_button(announcement: Mapping[str, Any]) -> str:
     def walk(components: Sequence[Mapping[str, Any]]) -> list[str]:
         found: list[str] = []
@@ -261,7 +248,7 @@ async def one_repeat(args: argparse.Namespace, index: int) -> RegisterResult:
                 talk_match = REGISTER_PATTERN.match(custom_id)
                 assert talk_match is not None
                 talk_id = int(talk_match[1])
-                await settle(emu)
+                await settle(emu, at_most=30.0)
                 before = dataclasses.replace(emu.stats)
                 first_request = len(emu.requests)
 

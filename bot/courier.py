@@ -169,37 +169,36 @@ class Courier:
             self._in_flight.discard(delivery.id)
 
     async def _send(self, queued: Delivery) -> DeliveryStatus:
-        if queued.kind in EMAIL_KINDS:
-            claimed = await self.service.claim_delivery(queued.id)
-            if isinstance(claimed, DeliveryStatus):
-                return claimed
-            return await self._send_email(claimed)
+        claimed = await self.service.claim_delivery(queued.id)
+        if isinstance(claimed, DeliveryStatus):
+            return claimed
+        delivery = claimed
+        if delivery.kind in EMAIL_KINDS:
+            return await self._send_email(delivery)
         try:
-            channel = await self._channel(queued)
-            await self._pacer.wait()
-            if self._closing:
-                return DeliveryStatus.PENDING
-            claimed = await self.service.claim_delivery(queued.id)
-            if isinstance(claimed, DeliveryStatus):
-                return claimed
-            delivery = claimed
+            channel = await self._channel(delivery)
             if delivery.attempted_at is not None:
+                await self._pacer.wait()
                 found = await self._find_sent(channel, delivery, delivery.attempted_at)
                 if found is not None:
                     log.info("Delivery %s was already in its channel (message %s)", delivery.id, found.id)
                     await self._finish(delivery, DeliveryStatus.SENT, message_id=found.id)
                     return DeliveryStatus.SENT
-                await self._pacer.wait()
             talk = await self.service.talk_by_id(delivery.talk_id)
             kwargs = await self._render(delivery, talk, self.service.clock())
+            # Everything that waits on the database is done: the request leaves in its paced slot, so sends
+            # do not bunch up behind the database and overrun the global limit.
+            await self._pacer.wait()
+            if self._closing:
+                return DeliveryStatus.PENDING  # its recorded attempt costs one history look-up at the next start
             message = await channel.send(nonce=delivery.nonce, **kwargs)
         except discord.HTTPException as error:
             if error.code in PERMANENT_ERRORS or error.status in (403, 404):
-                await self._finish(queued, DeliveryStatus.FAILED, error=f"{error.status} {error.code}: {error.text}")
+                await self._finish(delivery, DeliveryStatus.FAILED, error=f"{error.status} {error.code}: {error.text}")
                 return DeliveryStatus.FAILED
-            return await self._postpone(queued, f"{error.status} {error.code}: {error.text}")
+            return await self._postpone(delivery, f"{error.status} {error.code}: {error.text}")
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            return await self._postpone(queued, type(error).__name__)
+            return await self._postpone(delivery, type(error).__name__)
         await self._finish(delivery, DeliveryStatus.SENT, message_id=message.id)
         return DeliveryStatus.SENT
 

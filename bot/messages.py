@@ -60,11 +60,6 @@ def invite_file(
     return discord.File(io.BytesIO(data), filename=name)
 
 
-def _marked(custom_id: str, marker: str | None) -> str:
-    """A button's custom id with the delivery's marker at the end (the buttons' templates allow it)."""
-    return custom_id if marker is None else f"{custom_id}:{marker}"
-
-
 def reminder_message(talk: Talk, offset_minutes: int) -> str:
     title = discord.utils.escape_markdown(talk.title)
     place = f"\nWhere: {talk.location}" if talk.location else ""
@@ -77,24 +72,18 @@ def reminder_message(talk: Talk, offset_minutes: int) -> str:
 
 
 def reminder_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
-    return static_view(
-        discord.ui.Button(
-            label="Unregister",
-            style=discord.ButtonStyle.secondary,
-            custom_id=_marked(UNREGISTER_ID.format(talk_id=talk.id), marker),
-        )
-    )
+    return _one_button("Unregister", discord.ButtonStyle.secondary, UNREGISTER_ID.format(talk_id=talk.id), marker)
 
 
 def reminder_post_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
     """A last chance to take a seat, right under the reminder in the channel."""
-    return static_view(
-        discord.ui.Button(
-            label="Register",
-            style=discord.ButtonStyle.primary,
-            custom_id=_marked(REGISTER_ID.format(talk_id=talk.id), marker),
-        )
-    )
+    return _one_button("Register", discord.ButtonStyle.primary, REGISTER_ID.format(talk_id=talk.id), marker)
+
+
+def _one_button(label: str, style: discord.ButtonStyle, custom_id: str, marker: str | None) -> discord.ui.View:
+    # The delivery's marker ends the custom id; the members cog's button templates allow and ignore it.
+    marked = custom_id if marker is None else f"{custom_id}:{marker}"
+    return static_view(discord.ui.Button(label=label, style=style, custom_id=marked))
 
 
 def reminder_post(talk: Talk, offset_minutes: int, ping_role_id: int | None) -> str:
