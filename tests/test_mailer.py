@@ -16,6 +16,7 @@ from icalendar import Calendar
 
 from bot.calendar import Method, build_invite, talk_uid
 from bot.emails import Parties, code_email, invite_email
+from bot.errors import ConfigurationError
 from bot.mailer import Mailer, MailError
 from bot.models import DeliveryKind, Talk, TalkStatus
 from bot.settings import load_settings
@@ -331,3 +332,33 @@ def test_settings_and_repr_keep_the_password_out() -> None:
     assert "s3cret-pw" not in repr(mailer)
     assert "s3cret-pw" not in repr(settings)
     assert Mailer(host="h", port=465, sender=SENDER)._use_tls  # implicit TLS on the submission-over-TLS port
+
+
+def test_the_from_name_is_the_operators_setting() -> None:
+    base = {"DISCORD_TOKEN": "t", "SMTP_HOST": "smtp.school.example"}
+    named = load_settings({**base, "SMTP_FROM": "Podium <podium@school.example>"}, env_file=None)
+    assert named.mail_from_name == "Podium"
+    own = load_settings({**base, "SMTP_FROM": "Faculty IT <it@school.example>"}, env_file=None)
+    assert own.mail_from_name == "Faculty IT"
+    chosen = load_settings({**base, "SMTP_FROM": SENDER, "MAIL_FROM_NAME": "Talks of the Faculty"}, env_file=None)
+    assert chosen.mail_from_name == "Talks of the Faculty"
+    assert load_settings({**base, "SMTP_FROM": SENDER}, env_file=None).mail_from_name == "Podium"
+    mailer = Mailer.from_settings(chosen)
+    assert mailer is not None and mailer.sender_name == "Talks of the Faculty"
+    with pytest.raises(ConfigurationError, match="MAIL_FROM_NAME"):
+        load_settings({**base, "SMTP_FROM": SENDER, "MAIL_FROM_NAME": "x" * 101}, env_file=None)
+
+
+async def test_a_password_the_server_echoes_is_not_kept_in_the_error() -> None:
+    box = await Mailbox(user="podium", password="right-pw", echo_failed_password=True).start()
+    try:
+        mailer = Mailer(
+            host="127.0.0.1", port=box.port, sender=SENDER, user="podium", password="wrong-pw-1", starttls=False
+        )
+        with pytest.raises(MailError) as error:
+            await mailer.send(code_email(code="1", parties=PARTIES, expires_in=timedelta(1), now=NOW, message_id="<x>"))
+    finally:
+        await box.stop()
+    assert "Wrong password '[redacted]'" in error.value.reason
+    assert "wrong-pw-1" not in str(error.value)
+    assert not error.value.permanent
