@@ -166,7 +166,8 @@ class EmailAddresses:
                     f"`{address}` is already your confirmed address in this server; nothing changed. "
                     "To use another one, run `/email set` with it; to stop emails, `/email remove`."
                 )
-            refusal = await email_limits.check(conn, guild_id, user_id, address, now)
+            confirmed_at = current.verified_at if current is not None else None
+            refusal = await email_limits.check(conn, guild_id, user_id, address, now, confirmed_at)
             if refusal is not None:
                 raise StateError(
                     email_limits.refusal_text(refusal, address, pending.address if pending is not None else None)

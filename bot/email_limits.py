@@ -21,7 +21,8 @@ from bot import store
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-# The same member in the same server waits this long between two codes: long enough to read the first one.
+# The same member in the same server waits this long between two codes, unless they confirmed one since: long
+# enough to read the first one.
 RESEND_AFTER = timedelta(minutes=1)
 # One address: a person who mistypes a code, lets one expire and asks again needs 2 or 3 in an hour; more than
 # that is someone else typing their address. 10 a day still lets a member retry over a day without letting a
@@ -70,14 +71,30 @@ def retry_at(times: Sequence[datetime], count: int, window: timedelta, now: date
     return recent[len(recent) - count] + window
 
 
-async def check(conn: aiosqlite.Connection, guild_id: int, user_id: int, address: str, now: datetime) -> Refusal | None:
-    """The limit a code to ``address`` for this member would break, the one that lasts longest; None if none."""
+async def check(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    user_id: int,
+    address: str,
+    now: datetime,
+    confirmed_at: datetime | None = None,
+) -> Refusal | None:
+    """The limit a code to ``address`` for this member would break, the one that lasts longest; None if none.
+
+    ``confirmed_at``: when the member last confirmed an address in this server; codes before it do not make
+    them wait to change it.
+    """
     to_address = await store.code_sends_to(conn, address_key(address), now - KEEP)
     by_member = await store.code_sends_by(conn, user_id, now - KEEP)
     overall_count, overall_window = OVERALL[0]
     overall = await store.code_sends_since(conn, now - overall_window, overall_count)
     candidates: list[tuple[Scope, int, timedelta, Sequence[datetime]]] = [
-        (Scope.RESEND, 1, RESEND_AFTER, [moment for guild, moment in by_member if guild == guild_id]),
+        (
+            Scope.RESEND,
+            1,
+            RESEND_AFTER,
+            [m for guild, m in by_member if guild == guild_id and (confirmed_at is None or m > confirmed_at)],
+        ),
         *((Scope.ADDRESS, count, window, to_address) for count, window in PER_ADDRESS),
         *((Scope.MEMBER, count, window, [moment for _, moment in by_member]) for count, window in PER_MEMBER),
         (Scope.OVERALL, overall_count, overall_window, overall),

@@ -80,6 +80,8 @@ def read_token(key: bytes, token: str) -> Target | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        return None  # the last character's unused bits: one spelling per link
     payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
     if len(payload) != _PAYLOAD.size + TAG_BYTES or not hmac.compare_digest(mac, _mac(key, payload)):
         return None

@@ -169,3 +169,16 @@ async def test_remove_everywhere_removes_every_server_and_misses_owed_emails(
         "invite_confirmed": ("pending", None),  # the DM still goes
     }
     assert await emails.remove_everywhere(ANN) == []
+
+
+async def test_a_member_who_just_confirmed_may_change_their_address_at_once(
+    emails: EmailAddresses, clock: Clock
+) -> None:
+    request = await emails.request_code(GUILD, ANN, "ann@example.org")
+    clock.now += timedelta(seconds=5)
+    await emails.confirm(GUILD, ANN, request.code, "Ann")
+    clock.now += timedelta(seconds=5)
+    change = await emails.request_code(GUILD, ANN, "ann@work.example")
+    assert change.current is not None and change.current.address == "ann@example.org"
+    with pytest.raises(StateError, match=r"I just sent a code to `ann@work\.example`"):
+        await emails.request_code(GUILD, ANN, "ann@home.example")

@@ -39,6 +39,10 @@ def test_a_token_names_server_member_and_address_and_cannot_be_altered() -> None
         assert read_token(KEY, forged) is None
     for junk in ("", "x", token[:-1], token + "A", "/" * TOKEN_LENGTH, "=" * TOKEN_LENGTH):
         assert read_token(KEY, junk) is None
+    # the last character carries 2 bits of the token and 4 unused ones: only the canonical spelling works
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    others = [token[:-1] + char for char in alphabet if char != token[-1]]
+    assert [other for other in others if read_token(KEY, other) is not None] == []
 
 
 async def test_the_key_is_made_once_and_kept(db: Database, clock: Clock, links: Unsubscribes) -> None:
@@ -69,3 +73,12 @@ async def test_a_link_stops_only_the_address_it_was_sent_to(db: Database, clock:
     assert stopped is not None and stopped.removed_address
     assert await emails.verified(GUILD, ANN) is None
     assert await links.stop(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+
+
+def test_unsubscribe_tokens_never_reach_the_access_log() -> None:
+    from bot.web import redact
+
+    token = make_token(KEY, GUILD, ANN, "ann@example.org")
+    assert redact(f"/unsubscribe/{token}") == "/unsubscribe/<token>"
+    assert redact(f"/u/{token}.ics") == "/u/<token>"
+    assert redact("/g/1/") == "/g/1/"
