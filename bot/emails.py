@@ -161,6 +161,12 @@ def _footer(parties: Parties) -> str:
     )
 
 
+def _html_unsubscribe(parties: Parties) -> str:
+    if parties.unsubscribe_url is None:
+        return ""
+    return f"<p><small><a href='{html.escape(parties.unsubscribe_url)}'>Unsubscribe</a></small></p>"
+
+
 def invite_email(
     talk: Talk,
     kind: DeliveryKind,
@@ -189,7 +195,8 @@ def invite_email(
     message.add_alternative(
         "<!DOCTYPE html><html lang='en'><body>"
         f"<p><strong>{html.escape(headline)}</strong></p><table>{html_rows}</table>{html_abstract}"
-        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p></body></html>",
+        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p>{_html_unsubscribe(parties)}"
+        "</body></html>",
         subtype="html",
     )
     # Bytes keep icalendar's CRLF line endings and folding exactly as generated.

@@ -156,7 +156,7 @@ def _asset(name: str) -> str:
 
 
 def redact(path: str) -> str:
-    """Personal feed paths carry the member's secret: it never reaches a log line."""
+    """Personal feed and unsubscribe paths carry a secret: it never reaches a log line."""
     return _TOKEN_PATH.sub(lambda match: f"/{match.group(1)}/<token>", path)
 
 

@@ -211,6 +211,7 @@ def test_every_email_carries_a_one_click_unsubscribe_when_the_web_side_runs() ->
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert UNSUBSCRIBE in code.get_content()
     assert UNSUBSCRIBE in parts(invite)["text/plain"].get_content()
+    assert f"<a href='{UNSUBSCRIBE}'>Unsubscribe</a>" in parts(invite)["text/html"].get_content()
 
 
 # --- the SMTP client -----------------------------------------------------------------------------------------
