@@ -18,7 +18,7 @@ import discord
 from bot.client import PodiumBot, point_at_api
 from bot.database import SIDE_FILES, Database, backup_database
 from bot.errors import ConfigurationError
-from bot.logs import setup_logging
+from bot.logs import secret_forms, setup_logging
 from bot.settings import Settings, load_database_path, load_settings
 
 log = logging.getLogger("bot")
@@ -105,7 +105,8 @@ def run_bot() -> int:
     except ConfigurationError as error:
         sys.stderr.write(f"podium: {error}\n")
         return EXIT_CONFIG
-    setup_logging(settings.log_level, settings.token)
+    # The SMTP password too: a mail server's error may echo it, and a traceback may carry that error.
+    setup_logging(settings.log_level, settings.token, *secret_forms(settings.smtp_password or "", settings.smtp_user))
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

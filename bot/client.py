@@ -22,6 +22,7 @@ from bot.pacing import Pacer
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
+from bot.unsubscribe import Unsubscribes
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,17 @@ class PodiumBot(commands.Bot):
         self.announcer = Announcer(self, self.service, pacer)
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
         self.emails = EmailAddresses(db, lambda: self.service.clock())
-        self.courier = Courier(self, self.service, pacer=pacer, mailer=self.mailer)
+        # Links in emails only when the web side runs to answer them.
+        public_url = settings.public_url if settings.web_enabled else None
+        self.unsubscribes = Unsubscribes(db, lambda: self.service.clock(), public_url)
+        self.courier = Courier(self, self.service, pacer=pacer, mailer=self.mailer, unsubscribes=self.unsubscribes)
         self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
         # Every entry point (commands, buttons, import) goes through the office's use cases.
         self.office = Office(self.service, self.emails, self.scheduler, self.announcer, self.courier)
         self.feeds = FeedService(self.service)
-        self.web = WebServer(settings, self.feeds, self.server_name) if settings.web_enabled else None
+        self.web = (
+            WebServer(settings, self.feeds, self.server_name, self.unsubscribes) if settings.web_enabled else None
+        )
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

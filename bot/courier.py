@@ -18,7 +18,7 @@ import aiohttp
 import discord
 
 from bot import store
-from bot.emails import DEFAULT_ORGANIZER, Parties, invite_email
+from bot.emails import Parties, invite_email
 from bot.mailer import Mailer, MailError
 from bot.messages import (
     invite_file,
@@ -31,6 +31,7 @@ from bot.messages import (
 from bot.models import EMAIL_KINDS, INVITE_KINDS, Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
 from bot.pacing import Pacer
 from bot.talks import TalkService
+from bot.unsubscribe import Unsubscribes
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,12 @@ class Courier:
         concurrency: int = 32,
         pacer: Pacer | None = None,
         mailer: Mailer | None = None,
+        unsubscribes: Unsubscribes | None = None,
     ) -> None:
         self.client = client
         self.service = service
         self.mailer = mailer  # None when SMTP is not configured: email rows are recorded as missed
+        self.unsubscribes = unsubscribes  # the one-click links every email carries
         self._slots = asyncio.Semaphore(concurrency)
         self._pacer = pacer or Pacer()
         self._background: set[asyncio.Task[Any]] = set()
@@ -228,11 +231,15 @@ class Courier:
             await self._finish(delivery, DeliveryStatus.MISSED, error="email turned off or address removed")
             return DeliveryStatus.MISSED
         guild = self.client.get_guild(delivery.guild_id)
+        links = self.unsubscribes
+        unsubscribe = await links.link(delivery.guild_id, delivery.recipient_id, member.address) if links else None
         parties = Parties(
             sender=self.mailer.sender,
-            organizer_name=guild.name if guild else DEFAULT_ORGANIZER,
+            sender_name=self.mailer.sender_name,
+            server_name=guild.name if guild else None,
             address=member.address,
             attendee_name=registration.display_name if registration else member.display_name,
+            unsubscribe_url=unsubscribe,
         )
         # Derived from the row (and the talk's creation, which a rebuilt database does not repeat), so a
         # re-send after a crash carries the same Message-ID and mail systems can recognise it.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 import secrets
 from collections.abc import Callable
@@ -15,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from bot import owed, store
+import aiosqlite
+
+from bot import email_limits, owed, store
 from bot.database import Database
 from bot.errors import InputError, StateError
 from bot.models import Delivery, EmailCode, MemberEmail
@@ -23,7 +24,6 @@ from bot.models import Delivery, EmailCode, MemberEmail
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=30)
 MAX_CODE_ATTEMPTS = 5
-RESEND_AFTER = timedelta(minutes=1)
 ADDRESS_MAX = 254  # RFC 5321: the longest path a mail server must accept, minus the angle brackets
 LOCAL_MAX = 64
 EXAMPLE_ADDRESS = "you@example.com"
@@ -109,10 +109,6 @@ def clean_code(raw: str) -> str:
     return code
 
 
-def _seconds(delta: timedelta) -> int:
-    return max(math.ceil(delta.total_seconds()), 1)
-
-
 @dataclass(frozen=True)
 class CodeRequest:
     """A fresh code to email; the only place the code exists in clear."""
@@ -123,6 +119,7 @@ class CodeRequest:
     code: str = field(repr=False)
     expires_at: datetime
     current: MemberEmail | None  # the verified address, which stays in use until the new one is confirmed
+    send_id: int  # the record the limits count, withdrawn if the email could not be sent
 
 
 @dataclass(frozen=True)
@@ -133,8 +130,16 @@ class Confirmation:
 
 @dataclass(frozen=True)
 class Removal:
+    guild_id: int
     verified: MemberEmail | None
     pending: EmailCode | None
+
+    @property
+    def removed(self) -> bool:
+        return self.verified is not None or self.pending is not None
+
+
+REMOVED = "address removed by the member"
 
 
 class EmailAddresses:
@@ -161,11 +166,11 @@ class EmailAddresses:
                     f"`{address}` is already your confirmed address in this server; nothing changed. "
                     "To use another one, run `/email set` with it; to stop emails, `/email remove`."
                 )
-            if pending is not None and now < pending.sent_at + RESEND_AFTER:
-                wait = _seconds(pending.sent_at + RESEND_AFTER - now)
+            confirmed_at = current.verified_at if current is not None else None
+            refusal = await email_limits.check(conn, guild_id, user_id, address, now, confirmed_at)
+            if refusal is not None:
                 raise StateError(
-                    f"I just sent a code to `{pending.address}`. Check that inbox (and its spam folder) and "
-                    f"confirm with `/email confirm code:`; you can ask for a new code in {wait} seconds."
+                    email_limits.refusal_text(refusal, address, pending.address if pending is not None else None)
                 )
             code = new_code()
             salt = secrets.token_bytes(16)
@@ -182,11 +187,17 @@ class EmailAddresses:
                     expires_at=now + CODE_TTL,
                 ),
             )
-        return CodeRequest(guild_id, user_id, address, code, now + CODE_TTL, current)
+            send_id = await email_limits.record(conn, guild_id, user_id, address, now)
+        return CodeRequest(guild_id, user_id, address, code, now + CODE_TTL, current, send_id)
 
     async def withdraw_code(self, request: CodeRequest) -> None:
-        """Forget a code that could not be emailed, so the member may ask again at once."""
+        """Forget a code that could not be emailed, so the member may ask again at once.
+
+        Its record leaves the limits too: no email reached anyone, and a mail server that is down or a typo
+        in the address should not cost the member one of their codes.
+        """
         async with self.db.transaction() as conn:
+            await store.delete_code_send(conn, request.send_id)
             pending = await store.get_email_code(conn, request.guild_id, request.user_id)
             if pending is not None and code_matches(request.code, pending):
                 await store.delete_email_code(conn, request.guild_id, request.user_id)
@@ -244,8 +255,23 @@ class EmailAddresses:
         return Confirmation(confirmed, invitations)
 
     async def remove(self, guild_id: int, user_id: int) -> Removal:
-        """Forget the member's address and any code in flight."""
+        """Forget the member's address in this server and any code in flight; emails still owed are missed."""
+        now = self.clock()
         async with self.db.transaction() as conn:
-            verified = await store.delete_member_email(conn, guild_id, user_id)
-            pending = await store.delete_email_code(conn, guild_id, user_id)
-        return Removal(verified, pending)
+            return await _remove(conn, guild_id, user_id, now)
+
+    async def remove_everywhere(self, user_id: int) -> list[Removal]:
+        """/email remove in a DM: the member's addresses and codes in every server (also ones they left)."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            guilds = {email.guild_id for email in await store.member_emails_of(conn, user_id)}
+            guilds.update(code.guild_id for code in await store.email_codes_of(conn, user_id))
+            return [await _remove(conn, guild_id, user_id, now) for guild_id in sorted(guilds)]
+
+
+async def _remove(conn: aiosqlite.Connection, guild_id: int, user_id: int, now: datetime) -> Removal:
+    verified = await store.delete_member_email(conn, guild_id, user_id)
+    pending = await store.delete_email_code(conn, guild_id, user_id)
+    if verified is not None:
+        await store.miss_pending_emails(conn, guild_id, user_id, now, REMOVED)
+    return Removal(guild_id, verified, pending)

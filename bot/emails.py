@@ -1,5 +1,9 @@
 """The emails Podium sends: confirmation codes, and calendar invitations that keep members' calendars in sync.
 
+Every email is from the operator (MAIL_FROM_NAME <SMTP_FROM>), never from a server: whoever creates a server
+picks its name, so the name appears only in the text, as the server's. Every email carries a one-click
+unsubscribe (RFC 8058) when the web side runs.
+
 An invitation is multipart/mixed: a multipart/alternative (text, HTML, ``text/calendar; method=...``) that
 calendar-aware clients act on, plus the same .ics as an ``application/ics`` attachment, the way Google
 Calendar sends its own invitations, for clients that only offer attachments.
@@ -29,9 +33,30 @@ class Parties:
     """Who an invitation is from and to."""
 
     sender: str  # SMTP_FROM: the From address and the ORGANIZER
-    organizer_name: str  # the server's name, or "Podium"
+    sender_name: str  # MAIL_FROM_NAME: the From display name and the ORGANIZER's CN
+    server_name: str | None  # the Discord server's name, for the text only (None when the bot is not in it)
     address: str  # the member's verified address: the To address and the ATTENDEE
     attendee_name: str
+    unsubscribe_url: str | None = None  # the one-click page; None when the web side is off
+
+
+def unsubscribe_headers(url: str | None) -> dict[str, str]:
+    """RFC 2369 List-Unsubscribe with RFC 8058 one-click: mail apps show an Unsubscribe button that POSTs
+    List-Unsubscribe=One-Click to the page. Without a web side there is nothing to click: no headers (a mailto:
+    would go to SMTP_FROM, which the bot does not read)."""
+    if url is None:
+        return {}
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def server_label(parties: Parties) -> str:
+    """The server as the text names it: quoted, and marked as a name someone chose."""
+    name = plain_name(parties.server_name or "")
+    return f"the Discord server “{name}”" if name else "a Discord server"
+
+
+def sender_label(parties: Parties) -> str:
+    return plain_name(parties.sender_name) or DEFAULT_ORGANIZER
 
 
 def plain_name(name: str) -> str:
@@ -50,7 +75,8 @@ def invite_calendar(talk: Talk, kind: DeliveryKind, parties: Parties, *, tz: Zon
     calendar = new_calendar(method)
     event = talk_event(talk, tz=tz, now=now, cancelled=method is Method.CANCEL)
     organizer = vCalAddress(f"mailto:{parties.sender}")
-    organizer.params["CN"] = plain_name(parties.organizer_name) or DEFAULT_ORGANIZER
+    # The CN is shown as who sent the invitation: the operator's name, like From.
+    organizer.params["CN"] = sender_label(parties)
     event.add("organizer", organizer)
     attendee = vCalAddress(f"mailto:{parties.address}")
     name = plain_name(parties.attendee_name)
@@ -127,11 +153,18 @@ def _details(talk: Talk, tz: ZoneInfo) -> list[tuple[str, str]]:
     return rows
 
 
-def _footer(server: str) -> str:
+def _footer(parties: Parties) -> str:
+    stop = f"To stop them, open {parties.unsubscribe_url} or run" if parties.unsubscribe_url else "To stop them, run"
     return (
-        f"You get these emails because you confirmed this address with Podium in the Discord server {server}. "
-        "To stop them, run /email remove there."
+        f"You get these emails because you confirmed this address with {sender_label(parties)} in "
+        f"{server_label(parties)}. {stop} /email remove in that server or in a direct message to the bot."
     )
+
+
+def _html_unsubscribe(parties: Parties) -> str:
+    if parties.unsubscribe_url is None:
+        return ""
+    return f"<p><small><a href='{html.escape(parties.unsubscribe_url)}'>Unsubscribe</a></small></p>"
 
 
 def invite_email(
@@ -148,7 +181,7 @@ def invite_email(
     headline = _headline(talk, kind)
     details = _details(talk, tz)
     note = _calendar_note(method)
-    footer = _footer(parties.organizer_name)
+    footer = _footer(parties)
 
     message = _envelope(parties, invite_subject(talk, kind, tz), now, message_id)
     text_details = "\n".join(f"{label}: {value}" for label, value in details)
@@ -162,7 +195,8 @@ def invite_email(
     message.add_alternative(
         "<!DOCTYPE html><html lang='en'><body>"
         f"<p><strong>{html.escape(headline)}</strong></p><table>{html_rows}</table>{html_abstract}"
-        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p></body></html>",
+        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p>{_html_unsubscribe(parties)}"
+        "</body></html>",
         subtype="html",
     )
     # Bytes keep icalendar's CRLF line endings and folding exactly as generated.
@@ -183,16 +217,22 @@ def code_email(
 ) -> EmailMessage:
     """The confirmation code; the subject carries it too, so it shows in a notification."""
     minutes = int(expires_in.total_seconds() // 60)
-    server = parties.organizer_name
-    message = _envelope(parties, f"{code} is your Podium confirmation code", now, message_id)
+    sender = sender_label(parties)
+    message = _envelope(parties, f"{code} is your {sender} confirmation code", now, message_id)
+    stop = (
+        f"\nTo get no more email about this from that server: {parties.unsubscribe_url}\n"
+        if parties.unsubscribe_url
+        else ""
+    )
     message.set_content(
         f"Hello {plain_name(parties.attendee_name) or 'there'},\n\n"
-        f"Someone, hopefully you, asked Podium in the Discord server {server} to email calendar invitations "
-        f"for the talks they register for to this address.\n\n"
+        f"Someone, hopefully you, asked {sender} (a Discord bot) in {server_label(parties)} to email "
+        "calendar invitations for the talks they register for to this address.\n\n"
         f"Your confirmation code: {code}\n\n"
         f"In Discord, run: /email confirm code:{code}\n"
         f"The code works for {minutes} minutes.\n\n"
         "If this wasn't you, ignore this email: nothing is sent to this address without the code.\n"
+        f"{stop}"
     )
     return message
 
@@ -200,14 +240,14 @@ def code_email(
 def _envelope(parties: Parties, subject: str, now: datetime, message_id: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = plain_subject(subject)
-    message["From"] = Address(
-        display_name=plain_name(parties.organizer_name) or DEFAULT_ORGANIZER, addr_spec=parties.sender
-    )
+    message["From"] = Address(display_name=sender_label(parties), addr_spec=parties.sender)
     message["To"] = Address(display_name=plain_name(parties.attendee_name), addr_spec=parties.address)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     # RFC 3834: out-of-office robots must not answer these.
     message["Auto-Submitted"] = "auto-generated"
+    for name, value in unsubscribe_headers(parties.unsubscribe_url).items():
+        message[name] = value
     return message
 
 

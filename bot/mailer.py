@@ -9,6 +9,7 @@ from email.utils import parseaddr
 
 import aiosmtplib
 
+from bot.logs import redact, secret_forms
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Mailer:
         host: str,
         port: int,
         sender: str,
+        sender_name: str = "Podium",
         user: str | None = None,
         password: str | None = None,
         starttls: bool = True,
@@ -49,8 +51,11 @@ class Mailer:
         self.port = port
         # SMTP_FROM may be written "Podium <podium@school.example>": the envelope and ORGANIZER need the address.
         self.sender = parseaddr(sender)[1] or sender
+        self.sender_name = sender_name  # MAIL_FROM_NAME: the From display name of every email
         self._user = user
         self._password = password
+        # A server may echo the password (or its AUTH encoding) in an error; reasons are stored and logged.
+        self._secrets = secret_forms(password or "", user)
         # Port 465 speaks TLS from the first byte; elsewhere STARTTLS upgrades the connection (required
         # unless SMTP_STARTTLS=false, for a relay on the same host).
         self._use_tls = port == IMPLICIT_TLS_PORT
@@ -67,6 +72,7 @@ class Mailer:
             host=settings.smtp_host,
             port=settings.smtp_port,
             sender=settings.smtp_from,
+            sender_name=settings.mail_from_name,
             user=settings.smtp_user,
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
@@ -86,6 +92,14 @@ class Mailer:
     async def send(self, message: EmailMessage) -> None:
         """Hand ``message`` to the SMTP server; raises MailError when it was not accepted."""
         try:
+            await self._send(message)
+        except MailError as error:
+            error.reason = redact(error.reason, self._secrets)
+            error.args = (error.reason,)
+            raise
+
+    async def _send(self, message: EmailMessage) -> None:
+        try:
             async with self._slots:
                 await aiosmtplib.send(
                     message,
@@ -104,7 +118,12 @@ class Mailer:
             raise MailError(reason, permanent=bool(codes) and all(500 <= code < 600 for code in codes)) from None
         except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPNotSupported) as error:
             # The bot's own mail set-up, not the recipient: worth retrying once the operator fixes it.
-            log.error("The SMTP server at %s:%s refused the bot's settings: %s", self.host, self.port, error)
+            log.error(
+                "The SMTP server at %s:%s refused the bot's settings: %s",
+                self.host,
+                self.port,
+                redact(str(error), self._secrets),
+            )
             raise MailError(f"SMTP set-up: {error}", permanent=False) from None
         except aiosmtplib.SMTPResponseException as error:
             # RFC 5321: 4xx replies are transient (greylisting, full mailbox, busy server), 5xx are final.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +16,7 @@ from bot.errors import ConfigurationError
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_DATABASE_PATH = "data/podium.sqlite3"
+DEFAULT_MAIL_FROM_NAME = "Podium"
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -38,6 +40,8 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str | None = None
     smtp_starttls: bool = True
+    # The From display name of every email: the operator's, never a server's (anyone can name a server).
+    mail_from_name: str = DEFAULT_MAIL_FROM_NAME
 
     @property
     def tz(self) -> ZoneInfo:
@@ -121,6 +125,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     smtp_from = get("SMTP_FROM") or get("SMTP_USER")
     if smtp_host is not None and not smtp_from:
         raise ConfigurationError("SMTP_FROM (the address invites come from) is required when SMTP_HOST is set.")
+    # A name written in SMTP_FROM ("Podium <podium@school.example>") is the default display name.
+    mail_from_name = get("MAIL_FROM_NAME") or parseaddr(smtp_from or "")[0].strip() or DEFAULT_MAIL_FROM_NAME
+    if not mail_from_name.isprintable() or len(mail_from_name) > 100:
+        raise ConfigurationError("MAIL_FROM_NAME must be one line of at most 100 characters, such as Podium.")
     starttls = (get("SMTP_STARTTLS") or "true").lower()
     if starttls not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigurationError(f"SMTP_STARTTLS must be true or false, got {starttls!r}.")
@@ -142,6 +150,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         smtp_password=get("SMTP_PASSWORD"),
         smtp_from=smtp_from,
         smtp_starttls=starttls in ("true", "1", "yes"),
+        mail_from_name=mail_from_name,
     )
 
 

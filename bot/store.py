@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.models import (
+    EMAIL_KINDS,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
@@ -728,6 +729,88 @@ async def delete_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: 
         conn, "DELETE FROM email_codes WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
     )
     return None if row is None else _email_code(row)
+
+
+async def member_emails_of(conn: aiosqlite.Connection, user_id: int) -> list[MemberEmail]:
+    """The member's verified addresses in every server, for /email remove in a DM."""
+    rows = await _all(conn, "SELECT * FROM member_emails WHERE user_id = ? ORDER BY guild_id", (user_id,))
+    return [_member_email(row) for row in rows]
+
+
+async def email_codes_of(conn: aiosqlite.Connection, user_id: int) -> list[EmailCode]:
+    rows = await _all(conn, "SELECT * FROM email_codes WHERE user_id = ? ORDER BY guild_id", (user_id,))
+    return [_email_code(row) for row in rows]
+
+
+async def miss_pending_emails(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, now: datetime, reason: str
+) -> int:
+    """Mark missed the member's emails still waiting in the outbox for this server (the address is gone)."""
+    kinds = sorted(kind.value for kind in EMAIL_KINDS)
+    marks = ", ".join("?" for _ in kinds)
+    cursor = await conn.execute(
+        f"""
+        UPDATE deliveries SET status = 'missed', last_error = ?, updated_at = ?
+        WHERE guild_id = ? AND recipient_id = ? AND recipient_type = 'user' AND status = 'pending'
+          AND kind IN ({marks})
+        """,  # noqa: S608 - only placeholders are interpolated
+        (reason, to_unix(now), guild_id, user_id, *kinds),
+    )
+    return cursor.rowcount
+
+
+# --- limits on confirmation codes emailed (kept apart from email_codes: /email remove does not reset them) --
+
+
+async def record_code_send(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, address_key: bytes, now: datetime
+) -> int:
+    row = await _one(
+        conn,
+        "INSERT INTO email_code_sends (sent_at, guild_id, user_id, address_key) VALUES (?, ?, ?, ?) RETURNING id",
+        (to_unix(now), guild_id, user_id, address_key),
+    )
+    assert row is not None
+    return int(row[0])
+
+
+async def delete_code_send(conn: aiosqlite.Connection, send_id: int) -> None:
+    await conn.execute("DELETE FROM email_code_sends WHERE id = ?", (send_id,))
+
+
+async def prune_code_sends(conn: aiosqlite.Connection, before: datetime) -> None:
+    await conn.execute("DELETE FROM email_code_sends WHERE sent_at < ?", (to_unix(before),))
+
+
+async def code_sends_to(conn: aiosqlite.Connection, address_key: bytes, since: datetime) -> list[datetime]:
+    """When codes went to this address (any member, any server) since ``since``, oldest first."""
+    rows = await _all(
+        conn,
+        "SELECT sent_at FROM email_code_sends WHERE address_key = ? AND sent_at > ? ORDER BY sent_at",
+        (address_key, to_unix(since)),
+    )
+    return [from_unix(row[0]) for row in rows]
+
+
+async def code_sends_by(conn: aiosqlite.Connection, user_id: int, since: datetime) -> list[tuple[int, datetime]]:
+    """(server, when) of the codes this member asked for since ``since``, oldest first."""
+    rows = await _all(
+        conn,
+        "SELECT guild_id, sent_at FROM email_code_sends WHERE user_id = ? AND sent_at > ? ORDER BY sent_at",
+        (user_id, to_unix(since)),
+    )
+    return [(int(row[0]), from_unix(row[1])) for row in rows]
+
+
+async def code_sends_since(conn: aiosqlite.Connection, since: datetime, limit: int) -> list[datetime]:
+    """The newest ``limit`` code sends of everyone since ``since``, oldest first."""
+    rows = await _all(
+        conn,
+        "SELECT sent_at FROM (SELECT sent_at FROM email_code_sends WHERE sent_at > ? ORDER BY sent_at DESC LIMIT ?) "
+        "ORDER BY sent_at",
+        (to_unix(since), limit),
+    )
+    return [from_unix(row[0]) for row in rows]
 
 
 # --- calendar feeds: personal feed tokens and the talks feeds show ---------------------------------------

@@ -5,6 +5,7 @@ On only when PUBLIC_URL and WEB_PORT are set. Routes:
   GET /g/<guild_id>/calendar.ics  a server's feed, when the server turned on /setup public_calendar
   GET /g/<guild_id>/          the server's agenda page (same switch)
   GET /t/<talk_id>.ics        one talk ("Add to calendar" on the agenda page; same switch)
+  GET|POST /unsubscribe/<token>  the one-click unsubscribe of every email (bot/web_unsubscribe.py)
 Every miss answers the same 404, so nobody learns whether a token or a server exists.
 """
 
@@ -30,15 +31,17 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from markupsafe import Markup
 
+from bot import web_unsubscribe
 from bot.feeds import AgendaItem, FeedService, member_calendar, public_calendar, talk_calendar
 from bot.settings import Settings
+from bot.unsubscribe import Unsubscribes
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bot.web.access")
 
 NOT_FOUND = b"Not found.\n"
 _MAX_ID = 2**63 - 1  # SQLite integers; a longer number cannot name anything
-_TOKEN_PATH = re.compile(r"^/u/[^/]*")
+_TOKEN_PATH = re.compile(r"^/(u|unsubscribe)/[^/]*")
 _VALIDATOR_CACHE = 4096
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -153,8 +156,8 @@ def _asset(name: str) -> str:
 
 
 def redact(path: str) -> str:
-    """Personal feed paths carry the member's secret: it never reaches a log line."""
-    return _TOKEN_PATH.sub("/u/<token>", path)
+    """Personal feed and unsubscribe paths carry a secret: it never reaches a log line."""
+    return _TOKEN_PATH.sub(lambda match: f"/{match.group(1)}/<token>", path)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -224,12 +227,19 @@ def _id(request: web.Request, name: str) -> int:
 
 
 class WebServer:
-    def __init__(self, settings: Settings, feeds: FeedService, server_name: ServerName) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        feeds: FeedService,
+        server_name: ServerName,
+        unsubscribes: Unsubscribes | None = None,
+    ) -> None:
         assert settings.public_url is not None and settings.web_port is not None
         self.settings = settings
         self.public_url = settings.public_url
         self.feeds = feeds
         self.server_name = server_name
+        self.unsubscribes = unsubscribes
         self.validators = Validators()
         self.running = False
         self._runner: web.AppRunner | None = None
@@ -258,6 +268,8 @@ class WebServer:
         app.router.add_get(f"/g/{digits}/", self.agenda)
         app.router.add_get(f"/g/{digits}", self.agenda_slash)
         app.router.add_get("/t/{talk_id:[0-9]{1,19}}.ics", self.talk_file)
+        if self.unsubscribes is not None:
+            web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name)
         return app
 
     async def start(self) -> None:

@@ -1,4 +1,8 @@
-"""/email set|confirm|remove: a member's address for calendar invitations by email, confirmed with a code."""
+"""/email set|confirm|remove: a member's address for calendar invitations by email, confirmed with a code.
+
+/email remove also works in a direct message to the bot, where it removes the member's addresses in every
+server: a member who left a server can still stop its emails.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.email_addresses import CODE_DIGITS, CODE_TTL, EXAMPLE_SET, MAX_CODE_ATTEMPTS
-from bot.emails import DEFAULT_ORGANIZER, Parties, code_email
+from bot.email_addresses import CODE_DIGITS, CODE_TTL, EXAMPLE_SET, MAX_CODE_ATTEMPTS, Removal
+from bot.emails import Parties, code_email
 from bot.errors import InputError, StateError
 from bot.mailer import Mailer, MailError
 from bot.replies import defer, guild_id, respond
@@ -34,13 +38,41 @@ def _mailer(interaction: discord.Interaction[PodiumBot]) -> Mailer:
     return mailer
 
 
-def _server_name(interaction: discord.Interaction[PodiumBot]) -> str:
-    return interaction.guild.name if interaction.guild is not None else DEFAULT_ORGANIZER
+IN_A_SERVER = (
+    "Run `/email {command}` in the server whose talks you want by email: each server keeps its own address. "
+    "In a direct message, only `/email remove` works (it removes your addresses in every server)."
+)
+
+
+def _in_server(interaction: discord.Interaction[PodiumBot], command: str) -> int:
+    if interaction.guild_id is None:
+        raise StateError(IN_A_SERVER.format(command=command))
+    return guild_id(interaction)
+
+
+def _server_name(interaction: discord.Interaction[PodiumBot]) -> str | None:
+    return interaction.guild.name if interaction.guild is not None else None
+
+
+def _removal_text(removal: Removal) -> str | None:
+    """What one server's removal did, or None when nothing was kept there."""
+    if removal.verified is not None:
+        text = f"Removed `{removal.verified.address}`"
+        if removal.pending is not None and removal.pending.address != removal.verified.address:
+            text += f", and the code sent to `{removal.pending.address}` no longer works"
+        return text
+    if removal.pending is not None:
+        return f"Cancelled the confirmation of `{removal.pending.address}` (its code no longer works)"
+    return None
 
 
 class Email(commands.Cog):
+    # Discord sets where a command works on the whole group: set and confirm answer in a DM that they need a
+    # server; remove works there on purpose.
     email = app_commands.Group(
-        name="email", description="Also get your calendar invites by email (optional)", guild_only=True
+        name="email",
+        description="Also get your calendar invites by email (optional)",
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False),
     )
 
     def __init__(self, bot: commands.Bot) -> None:
@@ -49,16 +81,24 @@ class Email(commands.Cog):
     @email.command(name="set", description="Give an email address for calendar invites; I email you a code")
     @app_commands.describe(address="Your email address, for example you@example.com")
     async def set_address(self, interaction: discord.Interaction[PodiumBot], address: str) -> None:
+        guild = _in_server(interaction, "set")
         mailer = _mailer(interaction)
         bot = interaction.client
-        guild = guild_id(interaction)
         user = interaction.user
         request = await bot.emails.request_code(guild, user.id, address)
         await defer(interaction)  # the mail server may take a few seconds
         minutes = int(CODE_TTL.total_seconds() // 60)
+        parties = Parties(
+            sender=mailer.sender,
+            sender_name=mailer.sender_name,
+            server_name=_server_name(interaction),
+            address=request.address,
+            attendee_name=user.display_name,
+            unsubscribe_url=await bot.unsubscribes.link(guild, user.id, request.address),
+        )
         message = code_email(
             code=request.code,
-            parties=Parties(mailer.sender, _server_name(interaction), request.address, user.display_name),
+            parties=parties,
             expires_in=CODE_TTL,
             now=bot.service.clock(),
             message_id=mailer.message_id(f"podium-code-{secrets.token_hex(12)}"),
@@ -90,9 +130,9 @@ class Email(commands.Cog):
     @email.command(name="confirm", description="Confirm your email address with the code I emailed you")
     @app_commands.describe(code=f"The {CODE_DIGITS}-digit code from the email, for example 123456")
     async def confirm(self, interaction: discord.Interaction[PodiumBot], code: str) -> None:
+        guild = _in_server(interaction, "confirm")
         _mailer(interaction)
         bot = interaction.client
-        guild = guild_id(interaction)
         user = interaction.user
         confirmation = await bot.office.confirm_email(guild, user.id, code, user.display_name)
         log.info("Member %s confirmed an email address in guild %s", user.id, guild)
@@ -103,34 +143,51 @@ class Email(commands.Cog):
         ]
         if confirmation.owed:
             lines.append(f"I'm emailing the invitations for your {len(confirmation.owed)} upcoming talk(s) now.")
-        lines.append("To stop these emails, use `/email remove`.")
+        lines.append(
+            "To stop these emails, use `/email remove` (here or in a direct message to me), or the unsubscribe "
+            "link in any of them."
+        )
         await respond(interaction, "\n".join(lines))
 
     @email.command(name="remove", description="Delete your email address; no more invites by email")
     async def remove(self, interaction: discord.Interaction[PodiumBot]) -> None:
         # Works even when email is turned off: members can always delete what the bot keeps about them.
         bot = interaction.client
-        removal = await bot.emails.remove(guild_id(interaction), interaction.user.id)
-        if removal.verified is not None:
-            text = (
-                f"Removed `{removal.verified.address}`: I will not email you about this server's talks any more. "
-                "Calendar invites still come by DM."
-            )
-            if removal.pending is not None and removal.pending.address != removal.verified.address:
-                text += f" The code sent to `{removal.pending.address}` no longer works either."
-        elif removal.pending is not None:
-            text = (
-                f"Cancelled the confirmation of `{removal.pending.address}`: its code no longer works, and no "
-                "address is kept for you in this server."
-            )
-        else:
+        if interaction.guild_id is None:
+            await self._remove_everywhere(interaction)
+            return
+        removal = await bot.emails.remove(interaction.guild_id, interaction.user.id)
+        text = _removal_text(removal)
+        if text is None:
             await respond(
                 interaction,
                 "You have no email address in this server, so there was nothing to remove. "
                 f"Add one with {EXAMPLE_SET}.",
             )
             return
-        await respond(interaction, f"{text} You can add an address again any time with `/email set`.")
+        await respond(
+            interaction,
+            f"{text}: I will not email you about this server's talks any more. Calendar invites still come by DM. "
+            "You can add an address again any time with `/email set`.",
+        )
+
+    async def _remove_everywhere(self, interaction: discord.Interaction[PodiumBot]) -> None:
+        bot = interaction.client
+        removals = await bot.emails.remove_everywhere(interaction.user.id)
+        lines = []
+        for removal in removals:
+            text = _removal_text(removal)
+            if text is not None:
+                server = bot.server_name(removal.guild_id)
+                where = f"the server **{discord.utils.escape_markdown(server)}**" if server else "a server I left"
+                lines.append(f"- {text} in {where}.")
+        log.info("Member %s removed their email addresses in %d servers (from a DM)", interaction.user.id, len(lines))
+        if not lines:
+            await respond(interaction, "You have no email address in any server, so there was nothing to remove.")
+            return
+        lines.insert(0, "I will not email you from any server any more:")
+        lines.append("Calendar invites still come by DM. To get emails again, run `/email set` in a server.")
+        await respond(interaction, "\n".join(lines))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -45,6 +45,8 @@ class Mailbox:
     refuse: dict[str, str] = field(default_factory=dict)
     data_replies: list[str] = field(default_factory=list)
     logins: int = 0
+    # Like some servers, answer a failed login with the password that was tried (a leak the bot must contain).
+    echo_failed_password: bool = False
     _server: asyncio.Server | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -78,6 +80,9 @@ class Mailbox:
             self.password,
         )
         self.logins += ok
+        if not ok and self.echo_failed_password and isinstance(data, LoginPassword):
+            tried = data.password.decode(errors="replace")
+            return AuthResult(success=False, handled=False, message=f"535 5.7.8 Wrong password {tried!r}")
         # handled=False: aiosmtpd answers 235 or 535 itself.
         return AuthResult(success=ok, handled=False)
 

@@ -16,6 +16,7 @@ from icalendar import Calendar
 
 from bot.calendar import Method, build_invite, talk_uid
 from bot.emails import Parties, code_email, invite_email
+from bot.errors import ConfigurationError
 from bot.mailer import Mailer, MailError
 from bot.models import DeliveryKind, Talk, TalkStatus
 from bot.settings import load_settings
@@ -24,7 +25,9 @@ from tests.mailbox import Mailbox, free_port
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SENDER = "podium@school.example"
-PARTIES = Parties(SENDER, "Faculty of Medicine", "ann@uni.example", "Ann Lee")
+OPERATOR = "Podium at the Faculty"
+PARTIES = Parties(SENDER, OPERATOR, "Faculty of Medicine", "ann@uni.example", "Ann Lee")
+UNSUBSCRIBE = "https://podium.example.edu/unsubscribe/abc"
 
 
 def make_talk(**changes: object) -> Talk:
@@ -82,13 +85,16 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
 
     assert message["Subject"] == "Registered: CRISPR in the clinic (Sun 29 Mar 2026 10:00 CEST)"
     assert message["From"].addresses[0].addr_spec == SENDER
-    assert message["From"].addresses[0].display_name == "Faculty of Medicine"
+    # From is the operator's; the server's name is in the text only, quoted as the server's
+    assert message["From"].addresses[0].display_name == OPERATOR
     assert message["To"].addresses[0].addr_spec == "ann@uni.example"
     assert message["Message-ID"] == "<podium-delivery-1.5@x>"
     assert message["Auto-Submitted"] == "auto-generated"
     text = parts(message)["text/plain"].get_content()
     assert "Sunday 29 March 2026, 10:00–11:30 CEST" in text
     assert "/email remove" in text
+    assert "the Discord server “Faculty of Medicine”" in text
+    assert "List-Unsubscribe" not in message  # no web side: nothing to click
 
     calendar = Calendar.from_ical(calendar_text(message))
     assert calendar["METHOD"] == "REQUEST"
@@ -102,7 +108,7 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
     assert event["DTSTART"].params["TZID"] == "Europe/Paris"
     assert str(event["STATUS"]) == "CONFIRMED"
     assert str(event["ORGANIZER"]) == f"mailto:{SENDER}"
-    assert event["ORGANIZER"].params["CN"] == "Faculty of Medicine"
+    assert event["ORGANIZER"].params["CN"] == OPERATOR
     assert str(event["ATTENDEE"]) == "mailto:ann@uni.example"
     assert dict(event["ATTENDEE"].params) == {
         "CN": "Ann Lee",
@@ -169,7 +175,9 @@ def test_withdrawals_are_method_cancel(kind: DeliveryKind, status: TalkStatus, s
 
 def test_typed_names_cannot_break_headers_html_or_parameters() -> None:
     talk = make_talk(title='Line\r\nBcc: evil@x <script>alert("x")</script>')
-    parties = Parties(SENDER, 'Club "A"\r\nBcc: evil@x', "ann@uni.example", 'Ann "Ace" \\ Lee\n')
+    parties = Parties(
+        SENDER, 'Op "A"\r\nBcc: evil@x', 'Club "A"\r\nBcc: evil@x', "ann@uni.example", 'Ann "Ace" \\ Lee\n'
+    )
     message = invite_email(talk, DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<m@x>")
     headers = message.as_bytes().split(b"\n\n", 1)[0]
     assert b"\nBcc:" not in headers
@@ -178,18 +186,32 @@ def test_typed_names_cannot_break_headers_html_or_parameters() -> None:
     assert "&lt;script&gt;" in parts(message)["text/html"].get_content()
     [event] = Calendar.from_ical(calendar_text(message)).walk("VEVENT")
     assert event["ATTENDEE"].params["CN"] == "Ann Ace  Lee"
-    assert event["ORGANIZER"].params["CN"] == "Club ABcc: evil@x"
+    assert event["ORGANIZER"].params["CN"] == "Op ABcc: evil@x"
+    assert "the Discord server “Club ABcc: evil@x”" in parts(message)["text/plain"].get_content()
     assert vobject.readOne(calendar_text(message)).vevent.attendee.params["CN"] == ["Ann Ace  Lee"]
 
 
 def test_code_email_says_what_to_do() -> None:
     message = code_email(code="042137", parties=PARTIES, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>")
-    assert message["Subject"] == "042137 is your Podium confirmation code"
+    assert message["Subject"] == f"042137 is your {OPERATOR} confirmation code"
+    assert message["From"].addresses[0].display_name == OPERATOR
     body = message.get_content()
     assert "/email confirm code:042137" in body
     assert "30 minutes" in body
-    assert "Faculty of Medicine" in body
+    assert "in the Discord server “Faculty of Medicine”" in body
     assert "ignore this email" in body
+
+
+def test_every_email_carries_a_one_click_unsubscribe_when_the_web_side_runs() -> None:
+    parties = Parties(SENDER, OPERATOR, "Faculty of Medicine", "ann@uni.example", "Ann", unsubscribe_url=UNSUBSCRIBE)
+    code = code_email(code="042137", parties=parties, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>")
+    invite = invite_email(make_talk(), DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<i@x>")
+    for message in (code, invite):
+        assert message["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert UNSUBSCRIBE in code.get_content()
+    assert UNSUBSCRIBE in parts(invite)["text/plain"].get_content()
+    assert f"<a href='{UNSUBSCRIBE}'>Unsubscribe</a>" in parts(invite)["text/html"].get_content()
 
 
 # --- the SMTP client -----------------------------------------------------------------------------------------
@@ -311,3 +333,33 @@ def test_settings_and_repr_keep_the_password_out() -> None:
     assert "s3cret-pw" not in repr(mailer)
     assert "s3cret-pw" not in repr(settings)
     assert Mailer(host="h", port=465, sender=SENDER)._use_tls  # implicit TLS on the submission-over-TLS port
+
+
+def test_the_from_name_is_the_operators_setting() -> None:
+    base = {"DISCORD_TOKEN": "t", "SMTP_HOST": "smtp.school.example"}
+    named = load_settings({**base, "SMTP_FROM": "Podium <podium@school.example>"}, env_file=None)
+    assert named.mail_from_name == "Podium"
+    own = load_settings({**base, "SMTP_FROM": "Faculty IT <it@school.example>"}, env_file=None)
+    assert own.mail_from_name == "Faculty IT"
+    chosen = load_settings({**base, "SMTP_FROM": SENDER, "MAIL_FROM_NAME": "Talks of the Faculty"}, env_file=None)
+    assert chosen.mail_from_name == "Talks of the Faculty"
+    assert load_settings({**base, "SMTP_FROM": SENDER}, env_file=None).mail_from_name == "Podium"
+    mailer = Mailer.from_settings(chosen)
+    assert mailer is not None and mailer.sender_name == "Talks of the Faculty"
+    with pytest.raises(ConfigurationError, match="MAIL_FROM_NAME"):
+        load_settings({**base, "SMTP_FROM": SENDER, "MAIL_FROM_NAME": "x" * 101}, env_file=None)
+
+
+async def test_a_password_the_server_echoes_is_not_kept_in_the_error() -> None:
+    box = await Mailbox(user="podium", password="right-pw", echo_failed_password=True).start()
+    try:
+        mailer = Mailer(
+            host="127.0.0.1", port=box.port, sender=SENDER, user="podium", password="wrong-pw-1", starttls=False
+        )
+        with pytest.raises(MailError) as error:
+            await mailer.send(code_email(code="1", parties=PARTIES, expires_in=timedelta(1), now=NOW, message_id="<x>"))
+    finally:
+        await box.stop()
+    assert "Wrong password '[redacted]'" in error.value.reason
+    assert "wrong-pw-1" not in str(error.value)
+    assert not error.value.permanent
