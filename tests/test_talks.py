@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot import store
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
 from bot.models import GuildSettings, RegistrationStatus, TalkStatus
-from bot import store
 from bot.talks import ChangeLimit, TalkInput, TalkService, ensure_organizer
 from tests.conftest import Clock
 
