@@ -59,7 +59,7 @@ class ChangeLimit:
 
     per_window: int = 4
     window: timedelta = timedelta(hours=1)
-    hold: timedelta = timedelta(seconds=10)
+    hold: timedelta = timedelta(seconds=5)
 
     def next_allowed(self, changes: Sequence[datetime], now: datetime) -> datetime | None:
         """When the member may change again, or None when they may now (``changes`` oldest first)."""

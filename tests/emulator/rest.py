@@ -1091,8 +1091,34 @@ class RestApi:
         return NO_CONTENT
 
     async def command_perms(self, ctx: Ctx) -> Any:
-        self._scope(ctx)
-        return []
+        guild_id = self._scope(ctx)
+        assert guild_id is not None
+        guild = self.world.guild(guild_id)
+        result = []
+        for (scope, name), overrides in self.emu.command_overrides.items():
+            command = next(
+                (
+                    c
+                    for table in (self.emu.command_table(guild_id), self.emu.command_table(None))
+                    for (kind, n), c in table.items()
+                    if kind == 1 and n == name
+                ),
+                None,
+            )
+            if scope != guild_id or command is None:
+                continue
+            result.append(
+                {
+                    "id": command["id"],
+                    "application_id": str(self.emu.application_id),
+                    "guild_id": str(guild_id),
+                    "permissions": [
+                        {"id": str(target), "type": 1 if target in guild.roles else 2, "permission": allow}
+                        for target, allow in overrides.items()
+                    ],
+                }
+            )
+        return result
 
     # -- interactions --------------------------------------------------------------------------------
 
