@@ -80,11 +80,13 @@ class ChangeLimit:
         return cutoff if changes and changes[0] < cutoff else None
 
 
-def no_such_talk(talk_id: int) -> NotFoundError:
+PICK_HINT = "Pick one from the list as you type, or see `/talks`."
+MINE_HINT = "See `/mytalks` for yours."
+
+
+def no_such_talk(talk_id: int, hint: str = PICK_HINT) -> NotFoundError:
     """What a member is told about a talk they may not see: the same whether it is held back or does not exist."""
-    return NotFoundError(
-        f"There is no talk #{talk_id} in this server. Pick one from the list as you type, or see `/talks`."
-    )
+    return NotFoundError(f"There is no talk #{talk_id} in this server. {hint}")
 
 
 def _state_text(registration: Registration | None) -> str:
@@ -315,11 +317,12 @@ class TalkService:
         return talk
 
     async def guild_of(self, talk_id: int) -> int:
-        """The server of a talk named by a button in a DM (where there is no server)."""
+        """The server of a talk named by an Unregister button in a DM (where there is no server); unknown, it is
+        refused in the words unregister uses for a talk the member may not see."""
         async with self.db.reading() as conn:
             talk = await store.get_talk_by_id(conn, talk_id)
         if talk is None:
-            raise no_such_talk(talk_id)
+            raise no_such_talk(talk_id, MINE_HINT)
         return talk.guild_id
 
     async def upcoming(self, guild_id: int, *, limit: int = 25, public_only: bool = True) -> list[Talk]:
@@ -679,7 +682,7 @@ class TalkService:
             existing = None if talk is None else await store.get_registration(conn, talk.id, user_id)
             # A held-back talk is named only to those registered for it (they saw it when they joined).
             if talk is None or (existing is None and not talk.is_public(now)):
-                raise NotFoundError(f"There is no talk #{talk_id} in this server. See `/mytalks` for yours.")
+                raise no_such_talk(talk_id, MINE_HINT)
             if talk.is_over(now):
                 raise StateError(f"**{talk.title}** is already over; there is nothing to unregister from.")
             if existing is None:

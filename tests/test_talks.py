@@ -307,6 +307,12 @@ async def test_a_held_back_talk_is_named_to_no_member(service: TalkService) -> N
             await call(missing)
         assert str(hidden.value) == str(unknown.value).replace(f"#{missing}", f"#{secret.id}")
         assert "Secret" not in str(hidden.value)
+    # an Unregister button in a DM names no server: an unknown talk is refused in the same words
+    with pytest.raises(NotFoundError) as hidden:
+        await service.unregister(GUILD, secret.id, 10)
+    with pytest.raises(NotFoundError) as unknown:
+        await service.guild_of(missing)
+    assert str(hidden.value) == str(unknown.value).replace(f"#{missing}", f"#{secret.id}")
     assert await service.upcoming(GUILD) == []
     assert await service.member_talks(GUILD, 10) == []
     assert (await service.get_talk(GUILD, secret.id)).title == "Secret keynote"  # organizers' lookup
