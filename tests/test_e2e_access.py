@@ -84,7 +84,10 @@ async def test_a_talk_not_yet_announced_shows_nothing_to_members(
 async def test_manage_events_on_one_channel_does_not_make_an_organizer(
     emu: DiscordEmulator, school: School, bot: PodiumBot
 ) -> None:
-    await configure(school)
+    setup = await school.run(
+        school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role}
+    )
+    assert "Integrations" in setup.all_text()  # how to let the organizer role see /talk
     stage = emu.add_channel(school.guild_id, "Amphi A (stage)", type=ChannelType.GUILD_STAGE_VOICE)
     mallory = emu.add_user("mallory")
     emu.add_member(school.guild_id, mallory)
