@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.email_addresses import Confirmation, EmailAddresses
@@ -95,6 +96,28 @@ class Office:
             log.exception("Could not hand %d deliveries to the courier; its retry loop will send them", len(owed))
             return {}
 
+    def _send_member_rows(
+        self,
+        rows: Sequence[Delivery],
+        held_until: datetime | None,
+        own: Delivery | None,
+        undelivered: Undelivered | None,
+    ) -> None:
+        """Send the member's own rows now, or once ``held_until`` has come (a quick change of mind supersedes
+        them in the meantime, and claiming then finds them missed). The rows are committed either way: if the bot
+        stops first, the courier sends them at the next start, once they are due."""
+        if held_until is None:
+            tasks = self.follow_up(owed=rows)
+            self._watch(tasks.get(own.id) if own else None, undelivered)
+            return
+
+        def send_now() -> None:
+            tasks = self.follow_up(owed=rows)
+            self._watch(tasks.get(own.id) if own else None, undelivered)
+
+        delay = max((held_until - self.service.clock()).total_seconds(), 0.0)
+        asyncio.get_running_loop().call_later(delay, send_now)
+
     def _watch(self, task: asyncio.Task[DeliveryStatus] | None, undelivered: Undelivered | None) -> None:
         """Run ``undelivered`` if the member's own DM fails for good, without holding up their reply."""
         if task is None or undelivered is None:
@@ -162,21 +185,22 @@ class Office:
     async def register(
         self, guild_id: int, talk_id: int, user_id: int, display_name: str, *, undelivered: Undelivered | None = None
     ) -> RegisterOutcome:
-        """Register at once from the committed registration; the invite DM goes out behind the reply."""
+        """Register at once from the committed registration; the invite DM goes out behind the reply (after a
+        short wait when the member changed their mind just before, see ChangeLimit)."""
         outcome = await self.service.register(guild_id, talk_id, user_id, display_name)
         if outcome.created:
-            tasks = self.follow_up(refresh=[outcome.talk], owed=outcome.owed)
-            invite = outcome.invite
-            self._watch(tasks.get(invite.id) if invite else None, undelivered)
+            self.follow_up(refresh=[outcome.talk])
+            self._send_member_rows(outcome.owed, outcome.held_until, outcome.invite, undelivered)
         return outcome
 
     async def unregister(
         self, guild_id: int, talk_id: int, user_id: int, *, undelivered: Undelivered | None = None
     ) -> UnregisterOutcome:
         outcome = await self.service.unregister(guild_id, talk_id, user_id)
-        tasks = self.follow_up(refresh=[outcome.talk], owed=outcome.owed)
-        withdrawal = outcome.withdrawal
-        self._watch(tasks.get(withdrawal.id) if withdrawal else None, undelivered)
+        own = [row for row in outcome.owed if row.recipient_type == "user" and row.recipient_id == user_id]
+        # The promotions it causes go at once; only the member's own withdrawal may wait.
+        self.follow_up(refresh=[outcome.talk], owed=[row for row in outcome.owed if row not in own])
+        self._send_member_rows(own, outcome.held_until, outcome.withdrawal, undelivered)
         return outcome
 
     async def confirm_email(self, guild_id: int, user_id: int, code: str, display_name: str) -> Confirmation:

@@ -38,22 +38,24 @@ async def invites(
     *,
     email: bool,
     email_to: Collection[int] | None = None,
+    due_at: datetime | None = None,
 ) -> list[Delivery]:
     """Record one invite DM per (member, key) and, when email is on, its twin for members with a verified
     address (only those in ``email_to`` when given). Each new row supersedes the member's older pending invites
     for the talk, so a member who registered and unregistered before the first DM went out gets only the last.
+    With ``due_at`` the rows wait until then: a member's quick change of mind replaces them before they go.
 
     Returns the rows still to send.
     """
     if kind not in INVITE_KINDS:
         raise ValueError(f"not an invite: {kind}")
-    rows = await store.ensure_deliveries(conn, talk, "user", kind, targets, now)
+    rows = await store.ensure_deliveries(conn, talk, "user", kind, targets, now, due_at=due_at)
     await store.supersede_pending(conn, rows, INVITE_KINDS, now)
     if email and targets:
         allowed = [(member, key) for member, key in targets if email_to is None or member in email_to]
         with_address = await store.users_with_email(conn, talk.guild_id, [member for member, _ in allowed])
         twins = await store.ensure_deliveries(
-            conn, talk, "user", EMAIL_TWINS[kind], [(m, k) for m, k in allowed if m in with_address], now
+            conn, talk, "user", EMAIL_TWINS[kind], [(m, k) for m, k in allowed if m in with_address], now, due_at=due_at
         )
         await store.supersede_pending(conn, twins, EMAIL_KINDS, now)
         rows += twins

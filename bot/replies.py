@@ -11,7 +11,8 @@ import discord
 from discord import app_commands
 
 from bot.embeds import choice_label
-from bot.errors import PodiumError
+from bot.errors import PermissionDeniedError, PodiumError
+from bot.talks import ensure_organizer
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
@@ -70,6 +71,35 @@ def guild_id(interaction: discord.Interaction[PodiumBot]) -> int:
     return interaction.guild_id
 
 
+def _organizes(permissions: discord.Permissions) -> bool:
+    return permissions.manage_events or permissions.manage_guild or permissions.administrator
+
+
+async def organizer_guild(interaction: discord.Interaction[PodiumBot]) -> int:
+    """The server's id once the member is known to organize its talks; raises PermissionDeniedError otherwise.
+
+    Decided from server-wide rights: ``member.guild_permissions`` (discord.py computes it from the roles the
+    interaction's member names, looked up in the cached server, and from its owner), not
+    ``interaction.permissions``, which includes the channel's overwrites: Manage Events granted on one voice or
+    stage channel must not make a member an organizer of the whole server.
+    """
+    guild = guild_id(interaction)
+    settings = await interaction.client.service.settings(guild)
+    member = interaction.user
+    if isinstance(member, discord.Member):
+        server = member.guild_permissions
+        role_ids = [role.id for role in member.roles]
+    else:
+        server, role_ids = discord.Permissions.none(), []
+    ensure_organizer(
+        settings,
+        role_ids,
+        server_wide=_organizes(server),
+        in_channel_only=_organizes(interaction.permissions) and not _organizes(server),
+    )
+    return guild
+
+
 def _matches(label: str, typed: str) -> bool:
     return not typed or typed.casefold() in label.casefold()
 
@@ -106,14 +136,20 @@ async def public_talk_autocomplete(
 async def organizer_talk_autocomplete(
     interaction: discord.Interaction[PodiumBot], current: str
 ) -> list[app_commands.Choice[int]]:
-    """Every upcoming talk, announced or not, then recent ones: organizers also look back."""
+    """Every upcoming talk, announced or not, then recent ones: organizers also look back. Nothing for anyone
+    else, who would otherwise read the titles of talks not announced yet."""
+    try:
+        await organizer_guild(interaction)
+    except PermissionDeniedError:
+        return []
     return await _choices(interaction, current, organizer=True)
 
 
 async def my_talk_autocomplete(
     interaction: discord.Interaction[PodiumBot], current: str
 ) -> list[app_commands.Choice[int]]:
-    """The talks the member is registered for, so /unregister offers only what can be undone."""
+    """The talks the member is registered for, so /unregister offers only what can be undone (and nothing held
+    back: they joined each one when it was public)."""
     if interaction.guild_id is None:
         return []
     service = interaction.client.service

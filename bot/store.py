@@ -6,7 +6,7 @@ Callers own the transaction (see Database.transaction); these functions never co
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -191,17 +191,32 @@ async def get_talk(conn: aiosqlite.Connection, guild_id: int, talk_id: int) -> T
 
 
 async def list_talks(
-    conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime, include_cancelled: bool = False, limit: int = 25
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    *,
+    ends_after: datetime,
+    include_cancelled: bool = False,
+    public_at: datetime | None = None,
+    limit: int = 25,
 ) -> list[Talk]:
-    """Talks not yet over, soonest first (end = start + duration)."""
+    """Talks not yet over, soonest first (end = start + duration); with ``public_at``, only those members may
+    see at that time (Talk.is_public), filtered here so held-back talks do not use up the limit."""
     fetched = await _all(
         conn,
         """
         SELECT * FROM talks
         WHERE guild_id = ? AND start_at + duration_min * 60 > ? AND (? OR status = 'scheduled')
+          AND (? IS NULL OR announcement_message_id IS NOT NULL OR announce_at IS NULL OR announce_at <= ?)
         ORDER BY start_at, id LIMIT ?
         """,
-        (guild_id, to_unix(ends_after), include_cancelled, limit),
+        (
+            guild_id,
+            to_unix(ends_after),
+            include_cancelled,
+            None if public_at is None else to_unix(public_at),
+            None if public_at is None else to_unix(public_at),
+            limit,
+        ),
     )
     return [_talk(row) for row in fetched]
 
@@ -371,6 +386,31 @@ async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iter
     )
 
 
+async def registration_changes(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> list[datetime]:
+    """When the member registered for or unregistered from the talk, oldest first (those not pruned yet)."""
+    rows = await _all(
+        conn,
+        "SELECT changed_at FROM registration_changes WHERE talk_id = ? AND user_id = ? ORDER BY changed_at",
+        (talk_id, user_id),
+    )
+    return [datetime.fromtimestamp(row[0], UTC) for row in rows]
+
+
+async def record_registration_change(
+    conn: aiosqlite.Connection, talk_id: int, user_id: int, now: datetime, *, forget_before: datetime | None = None
+) -> None:
+    """Note one change of the member's registration; drop their changes older than ``forget_before``."""
+    if forget_before is not None:
+        await conn.execute(
+            "DELETE FROM registration_changes WHERE talk_id = ? AND user_id = ? AND changed_at < ?",
+            (talk_id, user_id, forget_before.timestamp()),
+        )
+    await conn.execute(
+        "INSERT INTO registration_changes (talk_id, user_id, changed_at) VALUES (?, ?, ?)",
+        (talk_id, user_id, now.timestamp()),
+    )
+
+
 # --- members -------------------------------------------------------------------------------------------
 
 
@@ -447,12 +487,15 @@ async def ensure_deliveries(
     now: datetime,
     *,
     pending_only: bool = True,
+    due_at: datetime | None = None,
 ) -> list[Delivery]:
-    """Record one delivery per (recipient id, key) unless it exists; return those still pending (or all)."""
+    """Record one delivery per (recipient id, key) unless it exists, to go out from ``due_at`` (default: now);
+    return those still pending (or all)."""
     wanted = dict.fromkeys(targets)  # ordered and without repeats: rows are sent in this order
     if not wanted:
         return []
     stamp = to_unix(now)
+    due = stamp if due_at is None else to_unix(due_at)
     await conn.executemany(
         """
         INSERT INTO deliveries (guild_id, talk_id, recipient_type, recipient_id, kind, key, next_attempt_at,
@@ -460,7 +503,7 @@ async def ensure_deliveries(
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (talk_id, recipient_type, recipient_id, kind, key) DO NOTHING
         """,
-        [(talk.guild_id, talk.id, recipient_type, rid, kind.value, key, stamp, stamp, stamp) for rid, key in wanted],
+        [(talk.guild_id, talk.id, recipient_type, rid, kind.value, key, due, stamp, stamp) for rid, key in wanted],
     )
     recipients = list(dict.fromkeys(rid for rid, _ in wanted))
     found: list[Delivery] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from bot.models import (
     Talk,
     TalkStatus,
 )
-from bot.timeparse import DATE_EXAMPLE, format_local, parse_offsets, parse_timezone, parse_when
+from bot.timeparse import DATE_EXAMPLE, discord_timestamp, format_local, parse_offsets, parse_timezone, parse_when
 
 TITLE_MAX = 100
 SPEAKER_MAX = 100
@@ -43,6 +43,69 @@ UNLIMITED = 0  # /talk edit capacity:0 gives a talk unlimited seats again
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ChangeLimit:
+    """How often a member may register for or unregister from one talk, and how their messages are paced.
+
+    Each change owes a DM (and its email twin), so without a limit a member toggling the Register button
+    could make the bot send them a message per click. At most ``per_window`` changes per talk in any rolling
+    ``window``; past that the change is refused with when it will be accepted again. A change that follows
+    the member's previous one within ``hold`` has its message wait ``hold``: a further change in that time
+    supersedes it, so a burst of toggles sends one message for the state it ends in (the first change of a
+    burst is sent at once, as a lone registration is).
+    """
+
+    per_window: int = 4
+    window: timedelta = timedelta(hours=1)
+    hold: timedelta = timedelta(seconds=5)
+
+    def next_allowed(self, changes: Sequence[datetime], now: datetime) -> datetime | None:
+        """When the member may change again, or None when they may now (``changes`` oldest first)."""
+        recent = [moment for moment in changes if moment > now - self.window]
+        if len(recent) < self.per_window:
+            return None
+        return recent[len(recent) - self.per_window] + self.window
+
+    def held_until(self, changes: Sequence[datetime], now: datetime) -> datetime | None:
+        """Until when the message of a change made now waits, or None to send it at once."""
+        if changes and now - changes[-1] < self.hold:
+            return now + self.hold
+        return None
+
+    def forget_before(self, changes: Sequence[datetime], now: datetime) -> datetime | None:
+        """The cut-off for pruning the member's changes that no longer count, when there are any."""
+        cutoff = now - self.window
+        return cutoff if changes and changes[0] < cutoff else None
+
+
+PICK_HINT = "Pick one from the list as you type, or see `/talks`."
+MINE_HINT = "See `/mytalks` for yours."
+
+
+def no_such_talk(talk_id: int, hint: str = PICK_HINT) -> NotFoundError:
+    """What a member is told about a talk they may not see: the same whether it is held back or does not exist."""
+    return NotFoundError(f"There is no talk #{talk_id} in this server. {hint}")
+
+
+def _state_text(registration: Registration | None) -> str:
+    if registration is None:
+        return "not registered"
+    if registration.confirmed:
+        return "registered, with a confirmed seat"
+    return f"#{registration.position} on the waitlist"
+
+
+def _too_many_changes(talk: Talk, limit: ChangeLimit, retry_at: datetime, current: Registration | None) -> StateError:
+    hours = int(limit.window.total_seconds() // 3600)
+    window = "hour" if hours == 1 else f"{hours} hours"
+    return StateError(
+        f"You have changed your registration for **{talk.title}** {limit.per_window} times in the last {window}, "
+        f"the most I accept, so that quick changes cannot flood your messages. Nothing changed: you are still "
+        f"{_state_text(current)}. You can change it again {discord_timestamp(retry_at, 'R')} "
+        f"(at {discord_timestamp(retry_at, 't')})."
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +142,7 @@ class RegisterOutcome:
     created: bool
     seats: Seats
     owed: list[Delivery] = field(default_factory=list)  # recorded in the registration's transaction
+    held_until: datetime | None = None  # the member's own rows wait until then (see ChangeLimit)
 
     @property
     def invite(self) -> Delivery | None:
@@ -93,6 +157,7 @@ class UnregisterOutcome:
     promoted: list[Registration]
     seats: Seats
     owed: list[Delivery] = field(default_factory=list)
+    held_until: datetime | None = None  # the member's own rows wait until then; promotions go at once
 
     @property
     def withdrawal(self) -> Delivery | None:
@@ -148,13 +213,26 @@ def _text(value: str | None, name: str, limit: int, *, required: bool, example: 
     return cleaned
 
 
-def ensure_organizer(settings: GuildSettings, role_ids: Collection[int], *, can_manage_events: bool) -> None:
-    """Organizers hold the configured organizer role, or Discord's Manage Events permission."""
-    if can_manage_events:
+def ensure_organizer(
+    settings: GuildSettings, role_ids: Collection[int], *, server_wide: bool, in_channel_only: bool = False
+) -> None:
+    """Organizers hold the configured organizer role, or Manage Events (or Manage Server) for the whole server.
+
+    ``server_wide`` is whether the member's roles grant that permission server-wide; ``in_channel_only`` whether
+    they have it only through one channel's permission overwrites, which a server admin may grant to run a
+    voice or stage channel's events: that does not make anyone an organizer of the whole programme.
+    """
+    if server_wide:
         return
     if settings.organizer_role_id is not None and settings.organizer_role_id in role_ids:
         return
     role_hint = f"the <@&{settings.organizer_role_id}> role" if settings.organizer_role_id else "an organizer role"
+    if in_channel_only:
+        raise PermissionDeniedError(
+            "Only organizers can do this. You have Manage Events in this channel only, and organizing talks needs "
+            f"{role_hint} or Manage Events for the whole server (a role's permission, not a channel's). "
+            "Ask a server admin."
+        )
     raise PermissionDeniedError(
         f"Only organizers can do this: you need {role_hint} or the Manage Events permission. "
         "Ask a server admin to set one up with `/setup organizer_role:`."
@@ -165,12 +243,19 @@ class TalkService:
     """Talks, registrations and server settings, on top of the database."""
 
     def __init__(
-        self, db: Database, default_tz: ZoneInfo, clock: Callable[[], datetime] = utcnow, *, email: bool = False
+        self,
+        db: Database,
+        default_tz: ZoneInfo,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        email: bool = False,
+        change_limit: ChangeLimit | None = None,
     ) -> None:
         self.db = db
         self.default_tz = default_tz
         self.clock = clock
         self.email = email  # invites also owe their email twins (SMTP is configured)
+        self.change_limit = change_limit or ChangeLimit()
         self._registrations = Batcher(self._register_batch)
 
     # --- settings ---------------------------------------------------------------------------------
@@ -216,17 +301,37 @@ class TalkService:
         async with self.db.reading() as conn:
             talk = await store.get_talk(conn, guild_id, talk_id)
         if talk is None:
-            raise NotFoundError(
-                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, "
-                "or see `/talks` for the upcoming ones."
-            )
+            raise no_such_talk(talk_id)
         return talk
 
-    async def upcoming(self, guild_id: int, *, limit: int = 25, public_only: bool = True) -> list[Talk]:
+    async def member_talk(self, guild_id: int, talk_id: int, user_id: int) -> Talk:
+        """The talk as a member may see it: announced (Talk.is_public), or one they are registered for (they
+        saw it when they joined). Otherwise the same error as for a talk that does not exist."""
         now = self.clock()
         async with self.db.reading() as conn:
-            talks = await store.list_talks(conn, guild_id, ends_after=now, limit=limit)
-        return [talk for talk in talks if talk.is_public(now)] if public_only else talks
+            talk = await store.get_talk(conn, guild_id, talk_id)
+            if talk is not None and not talk.is_public(now):
+                talk = talk if await store.get_registration(conn, talk.id, user_id) else None
+        if talk is None:
+            raise no_such_talk(talk_id)
+        return talk
+
+    async def guild_of(self, talk_id: int) -> int:
+        """The server of a talk named by an Unregister button in a DM (where there is no server); unknown, it is
+        refused in the words unregister uses for a talk the member may not see."""
+        async with self.db.reading() as conn:
+            talk = await store.get_talk_by_id(conn, talk_id)
+        if talk is None:
+            raise no_such_talk(talk_id, MINE_HINT)
+        return talk.guild_id
+
+    async def upcoming(self, guild_id: int, *, limit: int = 25, public_only: bool = True) -> list[Talk]:
+        """Talks not yet over, soonest first; with ``public_only`` only those members may see (Talk.is_public)."""
+        now = self.clock()
+        async with self.db.reading() as conn:
+            return await store.list_talks(
+                conn, guild_id, ends_after=now, public_at=now if public_only else None, limit=limit
+            )
 
     async def recent(self, guild_id: int, *, limit: int = 25) -> list[Talk]:
         async with self.db.reading() as conn:
@@ -467,9 +572,7 @@ class TalkService:
 
     def _editable(self, talk: Talk | None, talk_id: int) -> Talk:
         if talk is None:
-            raise NotFoundError(
-                f"There is no talk #{talk_id} in this server. Pick one from the list as you type, or see `/talks`."
-            )
+            raise no_such_talk(talk_id)
         if talk.cancelled:
             raise StateError(f"**{talk.title}** was cancelled, so it cannot be changed any more.")
         if talk.is_over(self.clock()):
@@ -519,8 +622,15 @@ class TalkService:
 
     async def _register_one(
         self, conn: aiosqlite.Connection, talk: Talk, request: _RegisterRequest, seats: dict[int, Seats], now: datetime
-    ) -> RegisterOutcome:
+    ) -> RegisterOutcome | PodiumError:
         count = seats[talk.id]
+        changes = await store.registration_changes(conn, talk.id, request.user_id)
+        retry_at = self.change_limit.next_allowed(changes, now)
+        if retry_at is not None:
+            existing = await store.get_registration(conn, talk.id, request.user_id)
+            if existing is not None:  # pressing Register again changes nothing, so the limit does not apply
+                return RegisterOutcome(talk, existing, created=False, seats=count)
+            return _too_many_changes(talk, self.change_limit, retry_at, None)
         confirmed = count.left is None or count.left > 0
         status = RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED
         registration = await store.insert_registration(
@@ -536,31 +646,56 @@ class TalkService:
             existing = await store.get_registration(conn, talk.id, request.user_id)
             assert existing is not None
             return RegisterOutcome(talk, existing, created=False, seats=count)
+        held_until = await self._record_change(conn, talk, request.user_id, changes, now)
         owed_rows: list[Delivery] = []
         if confirmed:
             owed_rows = await owed.invites(
-                conn, talk, DeliveryKind.INVITE_CONFIRMED, [(request.user_id, registration.id)], now, email=self.email
+                conn,
+                talk,
+                DeliveryKind.INVITE_CONFIRMED,
+                [(request.user_id, registration.id)],
+                now,
+                email=self.email,
+                due_at=held_until,
             )
         count = replace(count, confirmed=count.confirmed + confirmed, waitlisted=count.waitlisted + (not confirmed))
         seats[talk.id] = count
-        return RegisterOutcome(talk, registration, created=True, seats=count, owed=owed_rows)
+        return RegisterOutcome(
+            talk, registration, created=True, seats=count, owed=owed_rows, held_until=held_until if owed_rows else None
+        )
+
+    async def _record_change(
+        self, conn: aiosqlite.Connection, talk: Talk, user_id: int, changes: Sequence[datetime], now: datetime
+    ) -> datetime | None:
+        """Count the member's change (see ChangeLimit); returns until when its message waits, if it does."""
+        limit = self.change_limit
+        await store.record_registration_change(
+            conn, talk.id, user_id, now, forget_before=limit.forget_before(changes, now)
+        )
+        return limit.held_until(changes, now)
 
     async def unregister(self, guild_id: int, talk_id: int, user_id: int) -> UnregisterOutcome:
         """Free the member's seat and promote the first of the waitlist into it, atomically."""
         async with self.db.transaction() as conn:
+            now = self.clock()
             talk = await store.get_talk(conn, guild_id, talk_id)
-            if talk is None:
-                raise NotFoundError(f"There is no talk #{talk_id} in this server. See `/mytalks` for yours.")
-            if talk.is_over(self.clock()):
+            existing = None if talk is None else await store.get_registration(conn, talk.id, user_id)
+            # A held-back talk is named only to those registered for it (they saw it when they joined).
+            if talk is None or (existing is None and not talk.is_public(now)):
+                raise no_such_talk(talk_id, MINE_HINT)
+            if talk.is_over(now):
                 raise StateError(f"**{talk.title}** is already over; there is nothing to unregister from.")
-            existing = await store.get_registration(conn, talk.id, user_id)
             if existing is None:
                 raise StateError(
                     f"You are not registered for **{talk.title}**, so there is nothing to undo. "
                     "See `/mytalks` for your registrations."
                 )
+            changes = await store.registration_changes(conn, talk.id, user_id)
+            retry_at = self.change_limit.next_allowed(changes, now)
+            if retry_at is not None:
+                raise _too_many_changes(talk, self.change_limit, retry_at, existing)
             await store.delete_registration(conn, talk.id, user_id)
-            now = self.clock()
+            held_until = await self._record_change(conn, talk, user_id, changes, now)
             promoted: list[Registration] = []
             owed_rows: list[Delivery] = []
             if existing.confirmed and not talk.cancelled:
@@ -569,11 +704,24 @@ class TalkService:
                     promoted = await store.promote_waitlisted(conn, talk.id, seats.left, now)
                 # A file that takes the talk out of the member's calendar (a cancelled talk already sent one).
                 owed_rows = await owed.invites(
-                    conn, talk, DeliveryKind.INVITE_WITHDRAWN, [(user_id, existing.id)], now, email=self.email
+                    conn,
+                    talk,
+                    DeliveryKind.INVITE_WITHDRAWN,
+                    [(user_id, existing.id)],
+                    now,
+                    email=self.email,
+                    due_at=held_until,
                 )
                 owed_rows += await self._owe_promotions(conn, talk, promoted, now)
             seats = await store.seats(conn, talk)
-        return UnregisterOutcome(talk=talk, removed=existing, promoted=promoted, seats=seats, owed=owed_rows)
+        return UnregisterOutcome(
+            talk=talk,
+            removed=existing,
+            promoted=promoted,
+            seats=seats,
+            owed=owed_rows,
+            held_until=held_until if owed_rows else None,
+        )
 
     async def registration(self, talk: Talk, user_id: int) -> Registration | None:
         async with self.db.reading() as conn:
@@ -588,6 +736,7 @@ class TalkService:
             return await store.registrations(conn, talk.id, RegistrationStatus.CONFIRMED)
 
     async def member_talks(self, guild_id: int, user_id: int) -> list[tuple[Talk, Registration]]:
+        """The member's upcoming registrations: only talks they joined, so nothing held back shows here."""
         async with self.db.reading() as conn:
             return await store.member_registrations(conn, guild_id, user_id, self.clock())
 

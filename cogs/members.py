@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -10,15 +11,25 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
-from bot.errors import NotFoundError
 from bot.messages import invite_file
 from bot.models import DeliveryKind
 from bot.replies import answer_soon, guild_id, my_talk_autocomplete, public_talk_autocomplete, report_error, respond
+from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
 
 LIST_LIMIT = 10
+
+
+def _dm_timing(held_until: datetime | None) -> str:
+    """When the member's DM goes: at once, or after the short wait that follows a quick change of mind."""
+    if held_until is None:
+        return "is on its way by DM"
+    return (
+        f"follows by DM {discord_timestamp(held_until, 'R')} (after a quick change I wait a moment, so that only "
+        "your latest choice is sent)"
+    )
 
 
 def _template(custom_id: str) -> str:
@@ -63,7 +74,7 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
     else:
         await respond(
             interaction,
-            f"You're registered for **{title}**, {when(talk)}. Your calendar invite is on its way by DM. "
+            f"You're registered for **{title}**, {when(talk)}. Your calendar invite {_dm_timing(outcome.held_until)}. "
             "Changed your mind? Use `/unregister`.",
         )
 
@@ -72,7 +83,9 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
     bot = interaction.client
     # The Unregister button also rides on reminder DMs, where there is no server: the talk names it.
     # Only the clicking member's own registration is touched, so this widens nothing.
-    guild = interaction.guild_id or (await answer_soon(interaction, bot.service.talk_by_id(talk_id))).guild_id
+    guild = interaction.guild_id
+    if guild is None:
+        guild = await answer_soon(interaction, bot.service.guild_of(talk_id))
 
     async def offer_file() -> None:
         tz = await bot.service.zone(guild)
@@ -95,17 +108,15 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
         passed_on = " Your seat went to the next person on the waitlist." if outcome.promoted else ""
         await respond(
             interaction,
-            f"You are no longer registered for **{title}**.{passed_on} I'm sending you a DM with a file that "
-            "removes the talk from your calendar. Use `/register` if you change your mind.",
+            f"You are no longer registered for **{title}**.{passed_on} A file that removes the talk from your "
+            f"calendar {_dm_timing(outcome.held_until)}. Use `/register` if you change your mind.",
         )
 
 
 async def send_calendar_file(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
     bot = interaction.client
     guild = guild_id(interaction)
-    talk = await bot.service.get_talk(guild, talk_id)
-    if not talk.is_public(bot.service.clock()):
-        raise NotFoundError(f"There is no announced talk #{talk_id} here. See `/talks`.")
+    talk = await bot.service.member_talk(guild, talk_id, interaction.user.id)
     tz = await bot.service.zone(guild)
     kind = DeliveryKind.INVITE_CANCELLED if talk.cancelled else DeliveryKind.INVITE_CONFIRMED
     note = (

@@ -15,8 +15,8 @@ from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
 from bot.models import Registration, Talk
-from bot.replies import defer, guild_id, organizer_talk_autocomplete, respond
-from bot.talks import TalkInput, ensure_organizer
+from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, respond
+from bot.talks import TalkInput
 from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
@@ -49,20 +49,6 @@ _FIELD_LABELS = {
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-async def _organizer(interaction: discord.Interaction[PodiumBot]) -> int:
-    guild = guild_id(interaction)
-    settings = await interaction.client.service.settings(guild)
-    member = interaction.user
-    role_ids = [role.id for role in member.roles] if isinstance(member, discord.Member) else []
-    permissions = interaction.permissions
-    ensure_organizer(
-        settings,
-        role_ids,
-        can_manage_events=permissions.manage_events or permissions.manage_guild or permissions.administrator,
-    )
-    return guild
-
-
 def _csv_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
@@ -87,7 +73,14 @@ def attendees_csv(registrations: list[Registration]) -> bytes:
 
 
 class Organizers(commands.Cog):
-    talk = app_commands.Group(name="talk", description="Schedule and manage talks (organizers)", guild_only=True)
+    # Discord shows /talk only to members with Manage Events (or to the roles a server admin allows for it in
+    # Server Settings > Integrations); each subcommand still checks organizer rights itself (organizer_guild).
+    talk = app_commands.Group(
+        name="talk",
+        description="Schedule and manage talks (organizers)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_events=True),
+    )
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -108,7 +101,7 @@ class Organizers(commands.Cog):
         reminders: str | None = None,
         announce_at: str | None = None,
     ) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         bot = interaction.client
         data = TalkInput(
             title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
@@ -150,7 +143,7 @@ class Organizers(commands.Cog):
         reminders: str | None = None,
         announce_at: str | None = None,
     ) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         bot = interaction.client
         data = TalkInput(
             title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
@@ -182,7 +175,7 @@ class Organizers(commands.Cog):
     @app_commands.describe(talk="The talk to cancel", reason="Shown to registrants and on the announcement")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
     async def cancel(self, interaction: discord.Interaction[PodiumBot], talk: int, reason: str | None = None) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         outcome = await interaction.client.office.cancel_talk(guild, talk, reason)
         waitlist = f" and the {len(outcome.waitlisted)} on the waitlist" if outcome.waitlisted else ""
         told = (
@@ -197,7 +190,7 @@ class Organizers(commands.Cog):
     @app_commands.describe(talk="The talk to announce")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
     async def announce(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         bot = interaction.client
         reposted = (await bot.service.changeable_talk(guild, talk)).announcement_message_id is not None
         await defer(interaction)
@@ -209,7 +202,7 @@ class Organizers(commands.Cog):
     @app_commands.describe(talk="The talk")
     @app_commands.autocomplete(talk=organizer_talk_autocomplete)
     async def attendees(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         bot = interaction.client
         record = await bot.service.get_talk(guild, talk)
         registrations = await bot.service.attendees(record)
@@ -252,7 +245,7 @@ class Organizers(commands.Cog):
         capacity: app_commands.Range[int, 1, 100_000] | None = None,
         announce: bool = False,
     ) -> None:
-        guild = await _organizer(interaction)
+        guild = await organizer_guild(interaction)
         bot = interaction.client
         check_upload(file.filename, file.content_type, file.size)  # before downloading anything
         await defer(interaction)

@@ -122,6 +122,12 @@ class Setup(commands.Cog):
             else "Next: choose where talks are announced with `/setup channel:#talks`."
         )
         warning = missing_permissions(interaction.guild, channel.id) if channel is not None else ""
+        if organizer_role is not None:
+            # /talk carries default_permissions (Manage Events): Discord hides it from the role until allowed.
+            warning += (
+                f"For <@&{organizer_role.id}> to see `/talk`, allow the role for it in Server Settings → "
+                "Integrations → Podium (Discord shows `/talk` only to members with Manage Events until then).\n"
+            )
         await respond(
             interaction, f"Settings saved.\n{describe(updated, default_tz, public_url)}\n{warning}{next_step}"
         )

@@ -62,10 +62,14 @@ def build_school(emu: DiscordEmulator, students: tuple[str, ...] = ("alice", "bo
     channel = emu.add_text_channel(guild.id, "talks")
     organizer_role = emu.add_role(guild.id, "Organizers")
     ping_role = emu.add_role(guild.id, "Talk fans", mentionable=True)
+    admins = emu.add_role(guild.id, "Admins", Perm.ADMINISTRATOR)
     admin = emu.add_user("dean")
-    emu.add_member(guild.id, admin, permissions=Perm.ADMINISTRATOR)
+    emu.add_member(guild.id, admin, roles=[admins])
     organizer = emu.add_user("orla")
     emu.add_member(guild.id, organizer, roles=[organizer_role])
+    # /talk needs Manage Events by default; the admin lets the organizer role use it (Server Settings >
+    # Integrations), as the README's set-up asks.
+    emu.set_command_permission(guild.id, "talk", organizer_role)
     school = School(emu, guild.id, channel, organizer_role, ping_role, admin, organizer)
     for name in students:
         user = emu.add_user(name)

@@ -136,8 +136,11 @@ async def test_the_whole_walk(emu: DiscordEmulator, school: School, bot: PodiumB
     # unregister (alice): seat freed, carol promoted at once and told by DM with the invite
     left = await school.run(alice, "unregister", {"talk": 1})
     assert "no longer registered" in left.all_text()
+    # alice registered seconds ago, so her withdrawal waits the short hold that lets a quick change of mind
+    # replace it (ChangeLimit.hold); carol's promotion does not wait
     cancel_copy = await emu.wait_for_message(
-        lambda m: m["channel_id"] == str(emu.dm_channel_id(alice)) and "no longer registered" in m["content"]
+        lambda m: m["channel_id"] == str(emu.dm_channel_id(alice)) and "no longer registered" in m["content"],
+        timeout=bot.service.change_limit.hold.total_seconds() + 5,
     )
     assert ics_of(emu, cancel_copy)["METHOD"] == "CANCEL"
     promoted = await emu.wait_for_message(

@@ -205,6 +205,7 @@ async def test_students_cannot_import(
 ) -> None:
     await configure(school)
     data, _, _ = season()
+    emu.set_command_permission(school.guild_id, "talk", school.students["alice"])  # /talk shown to her by mistake
     reply = await school.run(school.students["alice"], "talk import", {"file": ("season.ics", data)})
     assert reply.ephemeral
     assert "Only organizers" in reply.all_text()

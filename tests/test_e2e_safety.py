@@ -12,7 +12,7 @@ import pytest
 
 from bot.client import PodiumBot
 from bot.talks import TalkInput
-from tests.emulator import DiscordEmulator
+from tests.emulator import DiscordEmulator, EmulatorUsageError
 from tests.harness import School, build_school, running_bot
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -82,6 +82,11 @@ async def test_bad_setup_and_permissions(emu: DiscordEmulator, school: School, b
     assert "not a reminder offset" in bad_offsets.all_text()
     assert (await bot.service.settings(school.guild_id)).channel_id is None  # nothing was saved
 
+    # Discord shows /talk only to members with Manage Events (or those an admin allows in Integrations) ...
+    with pytest.raises(EmulatorUsageError, match="default_member_permissions"):
+        await school.run(alice, "talk create", {"title": "Mine", "speaker": "Me", "start": local(soon())})
+    # ... and should an admin allow a student by mistake, the bot still checks organizer rights itself
+    emu.set_command_permission(school.guild_id, "talk", alice)
     student = await school.run(alice, "talk create", {"title": "Mine", "speaker": "Me", "start": local(soon())})
     assert student.ephemeral
     assert "Only organizers" in student.all_text()

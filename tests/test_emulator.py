@@ -16,7 +16,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from tests.emulator import DiscordEmulator, EmulatorUsageError, Perm
+from tests.emulator import ChannelType, DiscordEmulator, EmulatorUsageError, Perm
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 
@@ -311,6 +311,32 @@ async def test_default_member_permissions_are_enforced(emu: DiscordEmulator, wor
         await ia.wait_done()
         assert ia.content == "settings"
         assert int(ia.payload["member"]["permissions"]) & Perm.MANAGE_GUILD
+
+
+async def test_default_member_permissions_count_channel_overwrites_and_admin_overrides(
+    emu: DiscordEmulator, world: World
+) -> None:
+    stage = emu.add_channel(world.guild.id, "stage", type=ChannelType.GUILD_STAGE_VOICE)
+    emu.set_overwrite(stage, world.bob, allow=Perm.MANAGE_GUILD)
+    async with running(emu, make_bot()) as bot:
+        # checked where the command is used: the overwrite shows bob the command in that channel only
+        ia = await emu.slash(world.guild.id, world.bob, "settings", channel_id=stage)
+        await ia.wait_done()
+        assert ia.content == "settings"
+        with pytest.raises(EmulatorUsageError, match="default_member_permissions"):
+            await emu.slash(world.guild.id, world.bob, "settings", channel_id=world.channel)
+        # what an admin sets in Integrations: a member's own override, then their roles'
+        emu.set_command_permission(world.guild.id, "settings", world.bob)
+        ia = await emu.slash(world.guild.id, world.bob, "settings", channel_id=world.channel)
+        await ia.wait_done()
+        emu.set_command_permission(world.guild.id, "settings", world.role, allow=False)
+        with pytest.raises(EmulatorUsageError, match="denied 'settings'"):
+            await emu.slash(world.guild.id, world.alice, "settings", channel_id=world.channel)
+        [command] = [c for c in await bot.tree.fetch_commands() if c.name == "settings"]
+        guild = bot.get_guild(world.guild.id)
+        assert guild is not None
+        found = await command.fetch_permissions(guild)
+        assert {(p.target.id, p.permission) for p in found.permissions} == {(world.bob, True), (world.role, False)}
 
 
 async def test_deferred_reply_then_followups(emu: DiscordEmulator, world: World) -> None:

@@ -242,3 +242,63 @@ async def test_claim_skips_invites_of_a_cancelled_talk_and_reminders_of_members_
     assert await service.claim_delivery(invite.id) is DeliveryStatus.MISSED
     cancellation = next(r for r in await recorded(db, talk) if r[0] is K.INVITE_CANCELLED and r[1] == 10)
     assert cancellation[3] is P
+
+
+async def due_now(db: Database, clock: Clock, talk: Talk) -> set[tuple[DeliveryKind, int]]:
+    """(kind, member) of the talk's rows the courier would send at the clock's time."""
+    async with db.reading() as conn:
+        rows = await store.due_deliveries(conn, clock.now)
+    return {(row.kind, row.recipient_id) for row in rows if row.talk_id == talk.id}
+
+
+async def test_a_burst_of_toggles_owes_one_message_for_the_state_it_ends_in(
+    mailing: TalkService, db: Database, clock: Clock
+) -> None:
+    talk = await new_talk(mailing, capacity=1)
+    await verify_address(db, 10, "ten@uni.example", clock)
+    hold = mailing.change_limit.hold
+    first = await mailing.register(GUILD, talk.id, 10, "Ten")
+    assert first.held_until is None  # a lone registration is sent at once
+    assert await due_now(db, clock, talk) == {(K.INVITE_CONFIRMED, 10), (K.EMAIL_CONFIRMED, 10)}
+    async with db.transaction() as conn:  # the courier sent the first invite (and its email)
+        for row in first.owed:
+            await store.finish_delivery(conn, row.id, DeliveryStatus.SENT, clock.now)
+    await mailing.register(GUILD, talk.id, 11, "Eleven")  # waitlisted behind the seat
+    clock.now += timedelta(seconds=1)
+    left = await mailing.unregister(GUILD, talk.id, 10)
+    assert left.held_until == clock.now + hold
+    # the promotion the seat caused is for someone else: due at once; the withdrawal waits
+    assert await due_now(db, clock, talk) == {(K.INVITE_PROMOTED, 11)}
+    clock.now += timedelta(seconds=1)
+    back = await mailing.register(GUILD, talk.id, 10, "Ten")
+    assert back.owed == [] and not back.registration.confirmed  # waitlisted now: no message of its own
+    clock.now += timedelta(seconds=1)
+    final = await mailing.unregister(GUILD, talk.id, 10)  # leaves the waitlist: no message of its own
+    assert final.owed == []
+    clock.now += hold
+    # only the withdrawal of the seat is still owed to member 10, by DM and by email
+    assert {kind for kind, member in await due_now(db, clock, talk) if member == 10} == {
+        K.INVITE_WITHDRAWN,
+        K.EMAIL_WITHDRAWN,
+    }
+
+
+async def test_a_quick_re_registration_supersedes_the_pending_withdrawal(
+    service: TalkService, db: Database, clock: Clock
+) -> None:
+    talk = await new_talk(service)
+    first = await service.register(GUILD, talk.id, 10, "Ten")
+    clock.now += timedelta(seconds=2)
+    await service.unregister(GUILD, talk.id, 10)
+    clock.now += timedelta(seconds=2)
+    again = await service.register(GUILD, talk.id, 10, "Ten")
+    assert again.held_until == clock.now + service.change_limit.hold
+    assert again.registration.id != first.registration.id  # a new registration: its own invite key
+    assert await due_now(db, clock, talk) == set()  # the new invite waits; everything older is superseded
+    clock.now = again.held_until
+    assert await due_now(db, clock, talk) == {(K.INVITE_CONFIRMED, 10)}
+    assert [(kind, status) for kind, _, _, status in await recorded(db, talk)] == [
+        (K.INVITE_CONFIRMED, MISSED),
+        (K.INVITE_WITHDRAWN, MISSED),
+        (K.INVITE_CONFIRMED, P),
+    ]

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot import store
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, StateError
 from bot.models import GuildSettings, RegistrationStatus, TalkStatus
-from bot.talks import TalkInput, TalkService, ensure_organizer
+from bot.talks import ChangeLimit, TalkInput, TalkService, ensure_organizer
 from tests.conftest import Clock
 
 GUILD = 111
@@ -276,12 +277,121 @@ async def test_notifications_preference(service: TalkService) -> None:
 
 def test_organizer_rule() -> None:
     settings = GuildSettings(guild_id=GUILD, organizer_role_id=77)
-    ensure_organizer(settings, [77], can_manage_events=False)
-    ensure_organizer(settings, [], can_manage_events=True)
+    ensure_organizer(settings, [77], server_wide=False)
+    ensure_organizer(settings, [], server_wide=True)
     with pytest.raises(PermissionDeniedError, match="Manage Events"):
-        ensure_organizer(settings, [78], can_manage_events=False)
+        ensure_organizer(settings, [78], server_wide=False)
     with pytest.raises(PermissionDeniedError, match="/setup organizer_role"):
-        ensure_organizer(GuildSettings(guild_id=GUILD), [], can_manage_events=False)
+        ensure_organizer(GuildSettings(guild_id=GUILD), [], server_wide=False)
+    # Manage Events from one channel's overwrites is refused, and the member is told why
+    with pytest.raises(PermissionDeniedError, match="in this channel only") as refused:
+        ensure_organizer(settings, [78], server_wide=False, in_channel_only=True)
+    assert "<@&77>" in str(refused.value) and "whole server" in str(refused.value)
+    ensure_organizer(settings, [77], server_wide=False, in_channel_only=True)  # the organizer role still counts
+
+
+HELD_BACK = {"announce_at": "2026-03-10 09:00"}  # the clock stands at 2026-03-01
+
+
+async def test_a_held_back_talk_is_named_to_no_member(service: TalkService) -> None:
+    secret = await service.create_talk(GUILD, ORGANIZER, talk_input(title="Secret keynote", **HELD_BACK))
+    missing = secret.id + 1000
+    for call in (
+        lambda talk_id: service.member_talk(GUILD, talk_id, 10),
+        lambda talk_id: service.unregister(GUILD, talk_id, 10),
+        lambda talk_id: service.register(GUILD, talk_id, 10, "a"),
+    ):
+        with pytest.raises(NotFoundError) as hidden:
+            await call(secret.id)
+        with pytest.raises(NotFoundError) as unknown:
+            await call(missing)
+        assert str(hidden.value) == str(unknown.value).replace(f"#{missing}", f"#{secret.id}")
+        assert "Secret" not in str(hidden.value)
+    # an Unregister button in a DM names no server: an unknown talk is refused in the same words
+    with pytest.raises(NotFoundError) as hidden:
+        await service.unregister(GUILD, secret.id, 10)
+    with pytest.raises(NotFoundError) as unknown:
+        await service.guild_of(missing)
+    assert str(hidden.value) == str(unknown.value).replace(f"#{missing}", f"#{secret.id}")
+    assert await service.upcoming(GUILD) == []
+    assert await service.member_talks(GUILD, 10) == []
+    assert (await service.get_talk(GUILD, secret.id)).title == "Secret keynote"  # organizers' lookup
+
+
+async def test_held_back_talks_do_not_crowd_public_ones_out_of_a_listing(service: TalkService) -> None:
+    for day in range(11, 17):  # six held-back talks sooner than the public one
+        await service.create_talk(GUILD, ORGANIZER, talk_input(start=f"2026-03-{day} 10:00", **HELD_BACK))
+    public = await service.create_talk(GUILD, ORGANIZER, talk_input(title="Open", start="2026-03-20 10:00"))
+    assert [talk.id for talk in await service.upcoming(GUILD, limit=3)] == [public.id]
+    assert len(await service.upcoming(GUILD, limit=3, public_only=False)) == 3
+
+
+async def test_a_member_still_sees_a_talk_they_joined_before_it_was_held_back(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    await service.register(GUILD, talk.id, 10, "a")
+    await service.edit_talk(GUILD, talk.id, TalkInput(announce_at="2026-03-10 09:00"))  # never announced: allowed
+    assert (await service.member_talk(GUILD, talk.id, 10)).id == talk.id
+    with pytest.raises(NotFoundError):
+        await service.member_talk(GUILD, talk.id, 11)
+    assert (await service.unregister(GUILD, talk.id, 10)).removed.user_id == 10
+
+
+def test_change_limit_rule() -> None:
+    limit = ChangeLimit(per_window=3, window=timedelta(hours=1), hold=timedelta(seconds=10))
+    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert limit.next_allowed([], t0) is None
+    assert limit.held_until([], t0) is None  # a lone change is sent at once
+    changes = [t0, t0 + timedelta(seconds=2), t0 + timedelta(minutes=5)]
+    assert limit.next_allowed(changes[:2], t0 + timedelta(minutes=1)) is None
+    assert limit.next_allowed(changes, t0 + timedelta(minutes=6)) == t0 + timedelta(hours=1)
+    assert limit.next_allowed(changes, t0 + timedelta(hours=1, seconds=1)) is None  # the first has aged out
+    assert limit.held_until(changes[:1], t0 + timedelta(seconds=2)) == t0 + timedelta(seconds=12)
+    assert limit.held_until(changes, t0 + timedelta(minutes=6)) is None  # a minute after the last change
+    assert limit.forget_before(changes, t0 + timedelta(minutes=30)) is None
+    assert limit.forget_before(changes, t0 + timedelta(hours=2)) == t0 + timedelta(hours=1)
+
+
+async def test_toggling_is_limited_per_member_and_talk(service: TalkService, clock: Clock) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=5))
+    other = await service.create_talk(GUILD, ORGANIZER, talk_input(title="Other"))
+    start = clock.now
+    for _ in range(2):  # four changes within a minute are accepted
+        assert (await service.register(GUILD, talk.id, 10, "a")).created
+        clock.now += timedelta(seconds=5)
+        await service.unregister(GUILD, talk.id, 10)
+        clock.now += timedelta(seconds=5)
+    with pytest.raises(StateError) as refused:
+        await service.register(GUILD, talk.id, 10, "a")
+    retry_at = int((start + timedelta(hours=1)).timestamp())
+    assert f"<t:{retry_at}:R>" in str(refused.value)
+    assert "still not registered" in str(refused.value) and "Nothing changed" in str(refused.value)
+    assert await service.registration(talk, 10) is None
+    # other members and other talks are not affected
+    assert (await service.register(GUILD, talk.id, 11, "b")).created
+    assert (await service.register(GUILD, other.id, 10, "a")).created
+    # an hour after the first change, one more is accepted; the next waits for the second to age out
+    clock.now = start + timedelta(hours=1, seconds=1)
+    assert (await service.register(GUILD, talk.id, 10, "a")).registration.confirmed
+    with pytest.raises(StateError, match="still registered, with a confirmed seat") as again:
+        await service.unregister(GUILD, talk.id, 10)
+    assert f"<t:{retry_at + 5}:R>" in str(again.value)
+    assert (await service.registration(talk, 10)) is not None  # the refused unregister changed nothing
+    # pressing Register while registered is no change: answered as before, whatever the count
+    assert not (await service.register(GUILD, talk.id, 10, "a")).created
+    async with service.db.reading() as conn:
+        kept = await store.registration_changes(conn, talk.id, 10)
+    assert len(kept) == 4  # the change that aged out was pruned
+
+
+async def test_re_registering_goes_to_the_back_of_the_waitlist(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input(capacity=1))
+    for user in (10, 11, 12):
+        await service.register(GUILD, talk.id, user, f"user{user}")
+    await service.unregister(GUILD, talk.id, 11)
+    back = await service.register(GUILD, talk.id, 11, "user11")
+    assert (back.registration.status, back.registration.position) == (RegistrationStatus.WAITLISTED, 2)
+    promoted = await service.unregister(GUILD, talk.id, 10)
+    assert [r.user_id for r in promoted.promoted] == [12]
 
 
 async def test_migrations_are_recorded(db: object) -> None:

@@ -176,6 +176,8 @@ class DiscordEmulator:
             global_limit=global_rate_limit, default_limit=route_rate_limit, route_limits=route_limits
         )
         self.commands: dict[int | None, dict[tuple[int, str], dict[str, Any]]] = {None: {}}
+        # What a server admin set in Server Settings > Integrations: (guild, command name) -> {role or user: allow}.
+        self.command_overrides: dict[tuple[int, str], dict[int, bool]] = {}
         self.interactions: list[EmulatedInteraction] = []
         self._interactions_by_id: dict[int, EmulatedInteraction] = {}
         self._interactions_by_token: dict[str, EmulatedInteraction] = {}
@@ -496,7 +498,9 @@ class DiscordEmulator:
         *,
         nick: str | None = None,
     ) -> Member:
-        """Adds a user to a guild. ``permissions`` replaces the role-computed permissions when given."""
+        """Adds a user to a guild. ``permissions`` replaces the role-computed permissions when given: a shortcut
+        seen only in what the emulator computes (the ``permissions`` of interactions, REST checks), not by a bot
+        that works out server-wide permissions from the member's roles; give such a member a role instead."""
         guild = self.world.guild(guild_id)
         self.world.user(user_id)
         for role_id in roles or []:
@@ -594,7 +598,29 @@ class DiscordEmulator:
         known = sorted({n for t in tables for (k, n) in t if k == kind})
         raise EmulatorUsageError(f"no command {name!r} synced for this guild; synced: {known}")
 
-    def _check_command_allowed(self, command: dict[str, Any], guild: Guild | None, user_id: int) -> None:
+    def set_command_permission(self, guild_id: int, command: str, target_id: int, *, allow: bool = True) -> None:
+        """A server admin allows (or denies) a role or member a command in Server Settings > Integrations.
+
+        Bots cannot set these (Discord wants a user's Bearer token); they only read them. Per command and server:
+        a member's own override decides; else any allowing override of one of their roles allows and any denying
+        one denies; else ``default_member_permissions`` applies. Administrators may always use every command.
+        """
+        guild = self.world.guild(guild_id)
+        if target_id not in guild.roles and target_id not in guild.members:
+            raise EmulatorUsageError(f"{target_id} is neither a role nor a member of guild {guild_id}")
+        self.command_overrides.setdefault((guild_id, command), {})[target_id] = allow
+
+    def _override(self, command: dict[str, Any], guild: Guild, user_id: int) -> bool | None:
+        overrides = self.command_overrides.get((guild.id, command["name"]), {})
+        if user_id in overrides:
+            return overrides[user_id]
+        member = guild.members.get(user_id)
+        decisions = [overrides[role] for role in (member.roles if member else []) if role in overrides]
+        return any(decisions) if decisions else None
+
+    def _check_command_allowed(
+        self, command: dict[str, Any], guild: Guild | None, user_id: int, channel: Channel | None = None
+    ) -> None:
         contexts = command.get("contexts")
         if guild is None:
             if (
@@ -606,10 +632,26 @@ class DiscordEmulator:
             return
         if contexts is not None and 0 not in contexts and not command.get("guild_id"):
             raise EmulatorUsageError(f"command {command['name']!r} cannot be used in guilds")
+        if self.world.base_permissions(guild, user_id) & Perm.ADMINISTRATOR:
+            return
+        override = self._override(command, guild, user_id)
+        if override is not None:
+            if override:
+                return
+            raise EmulatorUsageError(
+                f"user {user_id} is denied {command['name']!r} in Integrations; Discord would not show it to them"
+            )
         required = command.get("default_member_permissions")
         if required is None:
             return
-        perms = self.world.base_permissions(guild, user_id)
+        # Discord checks default_member_permissions against the member's permissions where the command is used,
+        # channel overwrites included: a member granted Manage Events on one channel sees a command that
+        # requires it there, which is why a bot must still check rights itself.
+        perms = (
+            self.world.channel_permissions(channel, user_id)
+            if channel is not None
+            else self.world.base_permissions(guild, user_id)
+        )
         required_bits = int(required)
         allowed = perms & Perm.ADMINISTRATOR if required_bits == 0 else perms & required_bits == required_bits
         if not allowed:
@@ -708,7 +750,7 @@ class DiscordEmulator:
             raise EmulatorUsageError("empty command name")
         guild, channel = self._context(guild_id, user_id, channel_id)
         definition = self._find_command(parts[0], guild.id if guild else None)
-        self._check_command_allowed(definition, guild, user_id)
+        self._check_command_allowed(definition, guild, user_id, channel)
         chain, leaf_defs = command_path(definition, parts[1:])
         builder = OptionBuilder(self, guild, channel, user_id)
         leaf = builder.build(leaf_defs, options or {}, focused=None, where=f"/{command}")
@@ -736,7 +778,7 @@ class DiscordEmulator:
         parts = command.split()
         guild, channel = self._context(guild_id, user_id, channel_id)
         definition = self._find_command(parts[0], guild.id if guild else None)
-        self._check_command_allowed(definition, guild, user_id)
+        self._check_command_allowed(definition, guild, user_id, channel)
         chain, leaf_defs = command_path(definition, parts[1:])
         builder = OptionBuilder(self, guild, channel, user_id)
         leaf = builder.build(leaf_defs, options, focused=focused, where=f"/{command}")

@@ -16,6 +16,7 @@ ERROR_MESSAGES: dict[int, str] = {
     10015: "Unknown Webhook",
     10062: "Unknown interaction",
     10063: "Unknown application command",
+    10066: "Unknown application command permissions",
     10070: "Unknown Guild Scheduled Event",
     30005: "Maximum number of guild roles reached (250)",
     40005: "Request entity too large",

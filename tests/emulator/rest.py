@@ -240,6 +240,11 @@ class RestApi:
             r("POST", "/applications/{application_id}/guilds/{guild_id}/commands", self.upsert_command),
             r("GET", "/applications/{application_id}/guilds/{guild_id}/commands/permissions", self.command_perms),
             r("GET", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.get_command),
+            r(
+                "GET",
+                "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}/permissions",
+                self.one_command_perms,
+            ),
             r("PATCH", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.edit_command),
             r("DELETE", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", self.delete_command),
             r("GET", "/applications/{application_id}/entitlements", self.list_entitlements),
@@ -1090,9 +1095,40 @@ class RestApi:
         self.emu.changed.notify()
         return NO_CONTENT
 
+    def _guild_command_perms(self, guild_id: int) -> list[dict[str, Any]]:
+        """What an admin set in Integrations (DiscordEmulator.set_command_permission), as Discord returns it."""
+        guild = self.world.guild(guild_id)
+        tables = (self.emu.command_table(guild_id), self.emu.command_table(None))
+        result = []
+        for (scope, name), overrides in self.emu.command_overrides.items():
+            found = [c for table in tables for (kind, n), c in table.items() if kind == 1 and n == name]
+            if scope != guild_id or not found:
+                continue
+            result.append(
+                {
+                    "id": found[0]["id"],
+                    "application_id": str(self.emu.application_id),
+                    "guild_id": str(guild_id),
+                    "permissions": [
+                        {"id": str(target), "type": 1 if target in guild.roles else 2, "permission": allow}
+                        for target, allow in overrides.items()
+                    ],
+                }
+            )
+        return result
+
     async def command_perms(self, ctx: Ctx) -> Any:
-        self._scope(ctx)
-        return []
+        guild_id = self._scope(ctx)
+        assert guild_id is not None
+        return self._guild_command_perms(guild_id)
+
+    async def one_command_perms(self, ctx: Ctx) -> Any:
+        guild_id = self._scope(ctx)
+        assert guild_id is not None
+        for entry in self._guild_command_perms(guild_id):
+            if entry["id"] == str(ctx.id("command_id")):
+                return entry
+        raise ApiError(404, 10066)  # Unknown application command permissions
 
     # -- interactions --------------------------------------------------------------------------------
 
