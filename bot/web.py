@@ -1,21 +1,28 @@
 """The web side: calendar feeds and the public agenda page, served by aiohttp on the bot's own event loop.
 
 On only when PUBLIC_URL and WEB_PORT are set. Routes:
-  GET /u/<token>.ics          a member's personal feed (the talks they registered for in one server)
-  GET /g/<guild_id>/calendar.ics  a server's feed, when the server turned on /setup public_calendar
-  GET /g/<guild_id>/          the server's agenda page (same switch)
-  GET /t/<talk_id>.ics        one talk ("Add to calendar" on the agenda page; same switch)
-Every miss answers the same 404, so nobody learns whether a token or a server exists.
+  GET /u/<token>.ics              a member's personal feed (the talks they registered for in one server)
+  GET /g/<public_id>/calendar.ics a server's feed, when the server turned on /setup public_calendar
+  GET /g/<public_id>/             the server's agenda page (same switch)
+  GET /t/<public_id>.ics          one talk ("Add to calendar" on the agenda page; same switch)
+Public ids are random (migration 0008), so URLs cannot be counted through. Every miss answers the same 404,
+so nobody learns whether a token, a server or a talk exists, or is only held back.
+
+Each rendering is kept (bot/pagecache.py) until its server's data changes (bot/versions.py) or the clock
+moves a talk in or out; a poll, a HEAD or a conditional request then costs no database read and no
+rendering, and a rendering that is needed runs in a thread, outside the database lock. bot/webguard.py
+bounds what one client can hold (connections per address, time to send its headers).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -30,16 +37,29 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from markupsafe import Markup
 
-from bot.feeds import AgendaItem, FeedService, member_calendar, public_calendar, talk_calendar
+from bot.feeds import (
+    TOUCH_EVERY,
+    AgendaItem,
+    FeedService,
+    hash_token,
+    member_calendar,
+    public_calendar,
+    talk_calendar,
+)
+from bot.pagecache import Build, Page, PageCache
 from bot.settings import Settings
+from bot.webguard import ConnectionGuard, GuardedSite, Limits, ProtocolLog, is_loopback
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bot.web.access")
 
 NOT_FOUND = b"Not found.\n"
-_MAX_ID = 2**63 - 1  # SQLite integers; a longer number cannot name anything
+PUBLIC_ID = "[0-9a-f]{32}"  # bot.store.new_public_id
 _TOKEN_PATH = re.compile(r"^/u/[^/]*")
 _VALIDATOR_CACHE = 4096
+MAX_CONNECTIONS = 512  # open connections in all: file descriptors stay free for Discord, SMTP and the database
+IDLE_TIMEOUT = 15.0  # seconds a keep-alive connection may sit idle between requests
+MAX_REQUEST_BODY = 64 * 1024  # nothing here takes more than a small form
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerName = Callable[[int], "str | None"]
@@ -52,12 +72,17 @@ def member_feed_url(public_url: str, token: str) -> str:
     return f"{public_url}/u/{token}.ics"
 
 
-def server_feed_url(public_url: str, guild_id: int) -> str:
-    return f"{public_url}/g/{guild_id}/calendar.ics"
+def server_feed_url(public_url: str, public_id: str) -> str:
+    """``public_id`` is the server's (GuildSettings.public_id), never its Discord id."""
+    return f"{public_url}/g/{public_id}/calendar.ics"
 
 
-def agenda_url(public_url: str, guild_id: int) -> str:
-    return f"{public_url}/g/{guild_id}/"
+def agenda_url(public_url: str, public_id: str) -> str:
+    return f"{public_url}/g/{public_id}/"
+
+
+def talk_file_path(public_id: str) -> str:
+    return f"/t/{public_id}.ics"
 
 
 def webcal(url: str) -> str:
@@ -136,7 +161,7 @@ def agenda_entry(item: AgendaItem, tz: ZoneInfo) -> AgendaEntry:
         end_text=f"{end:%H:%M %Z}",
         duration_text=duration_text(talk.duration_min),
         seats_text=seats_text(item),
-        ics_url=f"/t/{talk.id}.ics",
+        ics_url=talk_file_path(talk.public_id or ""),
         announcement_url=talk.announcement_url(),
     )
 
@@ -213,11 +238,14 @@ class _NotFoundError(Exception):
     """Any miss; turned into the one 404 response."""
 
 
-def _id(request: web.Request, name: str) -> int:
-    value = int(request.match_info[name])
-    if not 0 < value <= _MAX_ID:
-        raise _NotFoundError
-    return value
+def _rendered(render: Callable[..., bytes], *args: object) -> tuple[bytes, str]:
+    """Render and fingerprint in one go: both run in a worker thread, away from the event loop."""
+    body = render(*args)
+    return body, hashlib.sha256(body).hexdigest()[:32]
+
+
+def _agenda_html(template: jinja2.Template, context: dict[str, Any]) -> bytes:
+    return template.render(context).encode("utf-8")
 
 
 # --- the server ---------------------------------------------------------------------------------------------
@@ -231,6 +259,15 @@ class WebServer:
         self.feeds = feeds
         self.server_name = server_name
         self.validators = Validators()
+        self.cache = PageCache()
+        self.renders: Counter[str] = Counter()  # renderings done, by kind: what the cache saved is visible
+        self.guard = ConnectionGuard(
+            Limits(
+                header_timeout=settings.web_header_timeout,
+                per_address=settings.web_connections_per_address,
+                total=MAX_CONNECTIONS,
+            )
+        )
         self.running = False
         self._runner: web.AppRunner | None = None
         self._css = _asset("agenda.css")
@@ -241,9 +278,10 @@ class WebServer:
             "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         self.app = self._build_app()
+        self._agenda_template = aiohttp_jinja2.get_env(self.app).get_template("agenda.html")
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_REQUEST_BODY)
         aiohttp_jinja2.setup(
             app,
             loader=jinja2.PackageLoader("bot", "templates"),
@@ -252,43 +290,50 @@ class WebServer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        digits = "{guild_id:[0-9]{1,19}}"
+        public_id = f"{{public_id:{PUBLIC_ID}}}"
         app.router.add_get("/u/{token:[A-Za-z0-9_-]{1,128}}.ics", self.member_feed)
-        app.router.add_get(f"/g/{digits}/calendar.ics", self.server_feed)
-        app.router.add_get(f"/g/{digits}/", self.agenda)
-        app.router.add_get(f"/g/{digits}", self.agenda_slash)
-        app.router.add_get("/t/{talk_id:[0-9]{1,19}}.ics", self.talk_file)
+        app.router.add_get(f"/g/{public_id}/calendar.ics", self.server_feed)
+        app.router.add_get(f"/g/{public_id}/", self.agenda)
+        app.router.add_get(f"/g/{public_id}", self.agenda_slash)
+        app.router.add_get(f"/t/{public_id}.ics", self.talk_file)
         return app
 
     async def start(self) -> None:
         """Listen; a port already taken leaves the bot running without its web side (and says so)."""
+        host, port = self.settings.web_host, self.settings.web_port
+        assert port is not None
+        await self.feeds.changes.watch(self.feeds.talks.db)
         runner = web.AppRunner(
             self.app,
             access_log_class=RedactingAccessLogger,
             access_log=access_log,
             shutdown_timeout=2.0,
+            keepalive_timeout=IDLE_TIMEOUT,
+            logger=ProtocolLog(logging.getLogger("bot.web.http"), {}),
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
+        site = GuardedSite(runner, host, port, self.guard)
         try:
             await site.start()
         except OSError as error:
             await runner.cleanup()
             log.error(
                 "Calendar feeds are off: cannot listen on %s:%s (%s). Free the port or change WEB_PORT.",
-                self.settings.web_host,
-                self.settings.web_port,
+                host,
+                port,
                 error.strerror or error,
             )
             return
         self._runner = runner
         self.running = True
-        log.info(
-            "Calendar feeds and agenda pages on %s:%s, published as %s",
-            self.settings.web_host,
-            self.settings.web_port,
-            self.public_url,
-        )
+        log.info("Calendar feeds and agenda pages on %s:%s, published as %s", host, port, self.public_url)
+        if not is_loopback(host):
+            log.warning(
+                "WEB_HOST is %s, not a loopback address: the web side is reachable without a reverse proxy. "
+                "Its limits count connections per client address (WEB_CONNECTIONS_PER_ADDRESS) and it serves "
+                "no TLS; put a proxy such as nginx or Caddy in front and set WEB_HOST=127.0.0.1.",
+                host or "every interface",
+            )
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -317,97 +362,180 @@ class WebServer:
         headers["X-Frame-Options"] = "DENY"
         return response
 
-    # --- routes ---------------------------------------------------------------------------------------------
+    # --- the cache ------------------------------------------------------------------------------------------
 
     def _name(self, guild_id: int) -> str:
         return self.server_name(guild_id) or "Podium"
 
-    def _conditional(
+    def _stamp(self, guild_id: int) -> Hashable:
+        """What a page of this server is rendered from, as far as can be told without reading the database."""
+        return self.feeds.changes.version(guild_id), self._name(guild_id)
+
+    async def _cached(self, key: Hashable, guild_id: int | None, build: Build) -> Page:
+        """The page under ``key``: the stored one while still fresh, else rendered again (once for everyone)."""
+        if guild_id is None:
+            # A page not seen yet, or no longer known: render it for this request alone, so that it cannot be
+            # handed a rendering that started before a change this client already saw.
+            page = await self.cache.build(key, build)
+        else:
+            stamp = self._stamp(guild_id)
+            page = self.cache.fresh(key, stamp, self.feeds.now()) or await self.cache.build_once(key, stamp, build)
+        if page is None:
+            raise _NotFoundError
+        return page
+
+    async def _render(self, kind: str, render: Callable[..., bytes], *args: object) -> tuple[bytes, str]:
+        self.renders[kind] += 1
+        return await asyncio.to_thread(_rendered, render, *args)
+
+    def _page(
         self,
-        request: web.Request,
-        body: bytes,
+        key: Hashable,
+        rendered: tuple[bytes, str],
         *,
-        key: str,
+        guild_id: int,
+        stamp: Hashable,
+        valid_until: datetime | None,
         content_type: str,
         cache: str,
         extra: dict[str, str] | None = None,
-    ) -> web.Response:
-        etag = hashlib.sha256(body).hexdigest()[:32]
-        modified = self.validators.last_modified(key, etag, self.feeds.now())
+    ) -> Page:
+        body, etag = rendered
+        modified = self.validators.last_modified(str(key), etag, self.feeds.now())
         headers = {
             "ETag": f'"{etag}"',
             "Last-Modified": format_datetime(modified, usegmt=True),
             "Cache-Control": cache,
             **(extra or {}),
         }
-        if _not_modified(request, etag, modified):
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+        return Page(body, etag, modified, content_type, headers, guild_id, stamp, valid_until)
+
+    def _answer(self, request: web.Request, page: Page) -> web.Response:
+        if _not_modified(request, page.etag, page.last_modified):
+            return web.Response(status=304, headers=page.headers)
+        return web.Response(body=page.body, content_type=page.content_type, charset="utf-8", headers=page.headers)
+
+    # --- routes ---------------------------------------------------------------------------------------------
 
     async def member_feed(self, request: web.Request) -> web.Response:
-        feed = await self.feeds.member_feed(request.match_info["token"])
-        if feed is None:
+        digest = hash_token(request.match_info["token"])
+        key = ("u", digest)
+
+        async def build() -> Page | None:
+            feed = await self.feeds.member_feed_by_hash(digest)
+            if feed is None:
+                return None
+            name = self._name(feed.guild_id)
+            page = self._page(
+                key,
+                await self._render("member_feed", member_calendar, feed, name),
+                guild_id=feed.guild_id,
+                stamp=(feed.version, name),
+                valid_until=feed.changes_at,
+                content_type="text/calendar",
+                # Personal: shared caches must not keep it, and the member's app revalidates every time.
+                cache="private, no-cache",
+                extra={"X-Robots-Tag": "noindex"},
+            )
+            page.touched_at = feed.last_used_at
+            return page
+
+        known = self.cache.peek(key)
+        page = await self._cached(key, known.guild_id if known else None, build)
+        now = self.feeds.now()
+        if page.touched_at is None or page.touched_at < now - TOUCH_EVERY:
+            page.touched_at = now
+            await self.feeds.touch(digest)
+        return self._answer(request, page)
+
+    async def _published_guild(self, public_id: str, key: Hashable) -> int:
+        known = self.cache.peek(key)
+        if known is not None:
+            return known.guild_id
+        guild_id = await self.feeds.published_guild(public_id)
+        if guild_id is None:
             raise _NotFoundError
-        body = member_calendar(feed, self._name(feed.guild_id))
-        return self._conditional(
-            request,
-            body,
-            key=f"u:{feed.guild_id}:{feed.user_id}",
-            content_type="text/calendar",
-            # Personal: shared caches must not keep it, and the member's app revalidates every time.
-            cache="private, no-cache",
-            extra={"X-Robots-Tag": "noindex"},
-        )
+        return guild_id
 
     async def server_feed(self, request: web.Request) -> web.Response:
-        guild_id = _id(request, "guild_id")
-        feed = await self.feeds.public_feed(guild_id)
-        if feed is None:
-            raise _NotFoundError
-        body = public_calendar(feed, self._name(guild_id))
-        return self._conditional(
-            request, body, key=f"g:{guild_id}", content_type="text/calendar", cache="public, max-age=300"
-        )
+        public_id = request.match_info["public_id"]
+        key = ("g", public_id)
+        guild_id = await self._published_guild(public_id, key)
+
+        async def build() -> Page | None:
+            feed = await self.feeds.public_feed(guild_id)
+            if feed is None:
+                return None
+            name = self._name(guild_id)
+            return self._page(
+                key,
+                await self._render("server_feed", public_calendar, feed, name),
+                guild_id=guild_id,
+                stamp=(feed.version, name),
+                valid_until=feed.changes_at,
+                content_type="text/calendar",
+                cache="public, max-age=300",
+            )
+
+        return self._answer(request, await self._cached(key, guild_id, build))
 
     async def talk_file(self, request: web.Request) -> web.Response:
-        found = await self.feeds.public_talk(_id(request, "talk_id"))
-        if found is None:
-            raise _NotFoundError
-        talk, tz = found
-        return self._conditional(
-            request,
-            talk_calendar(talk, tz),
-            key=f"t:{talk.id}",
-            content_type="text/calendar",
-            cache="public, max-age=300",
-            extra={"Content-Disposition": f'attachment; filename="podium-talk-{talk.id}.ics"'},
-        )
+        public_id = request.match_info["public_id"]
+        key = ("t", public_id)
+
+        async def build() -> Page | None:
+            found = await self.feeds.public_talk(public_id)
+            if found is None:
+                return None
+            talk = found.talk
+            return self._page(
+                key,
+                await self._render("talk_file", talk_calendar, talk, found.tz),
+                guild_id=talk.guild_id,
+                stamp=(found.version, self._name(talk.guild_id)),
+                valid_until=None,  # once announced, a talk stays announced
+                content_type="text/calendar",
+                cache="public, max-age=300",
+                extra={"Content-Disposition": f'attachment; filename="podium-talk-{public_id}.ics"'},
+            )
+
+        known = self.cache.peek(key)
+        return self._answer(request, await self._cached(key, known.guild_id if known else None, build))
 
     async def agenda_slash(self, request: web.Request) -> web.Response:
-        return web.Response(status=308, headers={"Location": f"/g/{_id(request, 'guild_id')}/"})
+        # The same answer for every well-formed id, known or not: nothing is looked up.
+        return web.Response(status=308, headers={"Location": f"/g/{request.match_info['public_id']}/"})
 
     async def agenda(self, request: web.Request) -> web.Response:
-        guild_id = _id(request, "guild_id")
-        found = await self.feeds.agenda(guild_id)
-        if found is None:
-            raise _NotFoundError
-        feed, items = found
-        feed_https = server_feed_url(self.public_url, guild_id)
-        context: dict[str, Any] = {
-            "server": self._name(guild_id),
-            "zone": feed.tz.key,
-            "talks": [agenda_entry(item, feed.tz) for item in items],
-            "feed_https": feed_https,
-            "feed_webcal": webcal(feed_https),
-            "css": Markup(self._css),  # noqa: S704 - our own file, its hash is in the CSP
-            "script": Markup(self._script),  # noqa: S704 - our own file, its hash is in the CSP
-        }
-        html = aiohttp_jinja2.render_string("agenda.html", request, context)
-        return self._conditional(
-            request,
-            html.encode("utf-8"),
-            key=f"p:{guild_id}",
-            content_type="text/html",
-            cache="public, max-age=300",
-            extra={"Content-Security-Policy": self._page_csp},
-        )
+        public_id = request.match_info["public_id"]
+        key = ("p", public_id)
+        guild_id = await self._published_guild(public_id, key)
+
+        async def build() -> Page | None:
+            found = await self.feeds.agenda(guild_id)
+            if found is None:
+                return None
+            feed, items = found
+            name = self._name(guild_id)
+            feed_https = server_feed_url(self.public_url, public_id)
+            context: dict[str, Any] = {
+                "server": name,
+                "zone": feed.tz.key,
+                "talks": [agenda_entry(item, feed.tz) for item in items],
+                "feed_https": feed_https,
+                "feed_webcal": webcal(feed_https),
+                "css": Markup(self._css),  # noqa: S704 - our own file, its hash is in the CSP
+                "script": Markup(self._script),  # noqa: S704 - our own file, its hash is in the CSP
+            }
+            return self._page(
+                key,
+                await self._render("agenda", _agenda_html, self._agenda_template, context),
+                guild_id=guild_id,
+                stamp=(feed.version, name),
+                valid_until=feed.changes_at,
+                content_type="text/html",
+                cache="public, max-age=300",
+                extra={"Content-Security-Policy": self._page_csp},
+            )
+
+        return self._answer(request, await self._cached(key, guild_id, build))
