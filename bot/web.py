@@ -41,6 +41,7 @@ from bot.feeds import (
     TOUCH_EVERY,
     AgendaItem,
     FeedService,
+    Version,
     hash_token,
     member_calendar,
     public_calendar,
@@ -302,6 +303,13 @@ class WebServer:
         """Listen; a port already taken leaves the bot running without its web side (and says so)."""
         host, port = self.settings.web_host, self.settings.web_port
         assert port is not None
+        if not is_loopback(host):
+            log.warning(
+                "WEB_HOST is %s, not a loopback address: the web side is reachable without a reverse proxy. "
+                "It serves no TLS and its limits count connections per client address; put a proxy such as "
+                "nginx or Caddy in front and set WEB_HOST=127.0.0.1.",
+                host or "every interface",
+            )
         await self.feeds.changes.watch(self.feeds.talks.db)
         runner = web.AppRunner(
             self.app,
@@ -327,13 +335,6 @@ class WebServer:
         self._runner = runner
         self.running = True
         log.info("Calendar feeds and agenda pages on %s:%s, published as %s", host, port, self.public_url)
-        if not is_loopback(host):
-            log.warning(
-                "WEB_HOST is %s, not a loopback address: the web side is reachable without a reverse proxy. "
-                "Its limits count connections per client address (WEB_CONNECTIONS_PER_ADDRESS) and it serves "
-                "no TLS; put a proxy such as nginx or Caddy in front and set WEB_HOST=127.0.0.1.",
-                host or "every interface",
-            )
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -367,18 +368,20 @@ class WebServer:
     def _name(self, guild_id: int) -> str:
         return self.server_name(guild_id) or "Podium"
 
-    def _stamp(self, guild_id: int) -> Hashable:
-        """What a page of this server is rendered from, as far as can be told without reading the database."""
-        return self.feeds.changes.version(guild_id), self._name(guild_id)
+    def _stamp(self, guild_id: int, *, people: bool, version: Version | None = None) -> Hashable:
+        """What a page of this server is rendered from, as far as can be told without reading the database:
+        its change counters (with ``people``, the registrations' too: seats, waitlists, tokens) and its name."""
+        programme, registrations = self.feeds.changes.version(guild_id) if version is None else version
+        return (programme, registrations if people else None), self._name(guild_id)
 
-    async def _cached(self, key: Hashable, guild_id: int | None, build: Build) -> Page:
+    async def _cached(self, key: Hashable, guild_id: int | None, build: Build, *, people: bool) -> Page:
         """The page under ``key``: the stored one while still fresh, else rendered again (once for everyone)."""
         if guild_id is None:
             # A page not seen yet, or no longer known: render it for this request alone, so that it cannot be
             # handed a rendering that started before a change this client already saw.
             page = await self.cache.build(key, build)
         else:
-            stamp = self._stamp(guild_id)
+            stamp = self._stamp(guild_id, people=people)
             page = self.cache.fresh(key, stamp, self.feeds.now()) or await self.cache.build_once(key, stamp, build)
         if page is None:
             raise _NotFoundError
@@ -425,12 +428,11 @@ class WebServer:
             feed = await self.feeds.member_feed_by_hash(digest)
             if feed is None:
                 return None
-            name = self._name(feed.guild_id)
             page = self._page(
                 key,
-                await self._render("member_feed", member_calendar, feed, name),
+                await self._render("member_feed", member_calendar, feed, self._name(feed.guild_id)),
                 guild_id=feed.guild_id,
-                stamp=(feed.version, name),
+                stamp=self._stamp(feed.guild_id, people=True, version=feed.version),
                 valid_until=feed.changes_at,
                 content_type="text/calendar",
                 # Personal: shared caches must not keep it, and the member's app revalidates every time.
@@ -441,7 +443,7 @@ class WebServer:
             return page
 
         known = self.cache.peek(key)
-        page = await self._cached(key, known.guild_id if known else None, build)
+        page = await self._cached(key, known.guild_id if known else None, build, people=True)
         now = self.feeds.now()
         if page.touched_at is None or page.touched_at < now - TOUCH_EVERY:
             page.touched_at = now
@@ -466,18 +468,18 @@ class WebServer:
             feed = await self.feeds.public_feed(guild_id)
             if feed is None:
                 return None
-            name = self._name(guild_id)
             return self._page(
                 key,
-                await self._render("server_feed", public_calendar, feed, name),
+                await self._render("server_feed", public_calendar, feed, self._name(guild_id)),
                 guild_id=guild_id,
-                stamp=(feed.version, name),
+                # The feed shows no seats: registrations leave it (and its ETag) as it is.
+                stamp=self._stamp(guild_id, people=False, version=feed.version),
                 valid_until=feed.changes_at,
                 content_type="text/calendar",
                 cache="public, max-age=300",
             )
 
-        return self._answer(request, await self._cached(key, guild_id, build))
+        return self._answer(request, await self._cached(key, guild_id, build, people=False))
 
     async def talk_file(self, request: web.Request) -> web.Response:
         public_id = request.match_info["public_id"]
@@ -492,7 +494,7 @@ class WebServer:
                 key,
                 await self._render("talk_file", talk_calendar, talk, found.tz),
                 guild_id=talk.guild_id,
-                stamp=(found.version, self._name(talk.guild_id)),
+                stamp=self._stamp(talk.guild_id, people=False, version=found.version),
                 valid_until=None,  # once announced, a talk stays announced
                 content_type="text/calendar",
                 cache="public, max-age=300",
@@ -500,7 +502,8 @@ class WebServer:
             )
 
         known = self.cache.peek(key)
-        return self._answer(request, await self._cached(key, known.guild_id if known else None, build))
+        guild_id = known.guild_id if known else None
+        return self._answer(request, await self._cached(key, guild_id, build, people=False))
 
     async def agenda_slash(self, request: web.Request) -> web.Response:
         # The same answer for every well-formed id, known or not: nothing is looked up.
@@ -531,11 +534,11 @@ class WebServer:
                 key,
                 await self._render("agenda", _agenda_html, self._agenda_template, context),
                 guild_id=guild_id,
-                stamp=(feed.version, name),
+                stamp=self._stamp(guild_id, people=True, version=feed.version),
                 valid_until=feed.changes_at,
                 content_type="text/html",
                 cache="public, max-age=300",
                 extra={"Content-Security-Policy": self._page_csp},
             )
 
-        return self._answer(request, await self._cached(key, guild_id, build))
+        return self._answer(request, await self._cached(key, guild_id, build, people=True))
