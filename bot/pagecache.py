@@ -28,7 +28,13 @@ class Page:
     guild_id: int
     stamp: Hashable
     valid_until: datetime | None = None  # None: only a change in the database makes it stale
+    gzipped: bytes | None = None  # the same body gzip-compressed, for clients that accept it
+    gzip_headers: Mapping[str, str] | None = None
     touched_at: datetime | None = field(default=None, compare=False)  # personal feeds: "last fetched" stamp
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
 
     def fresh(self, stamp: Hashable, now: datetime) -> bool:
         return self.stamp == stamp and (self.valid_until is None or now < self.valid_until)
@@ -77,15 +83,15 @@ class PageCache:
     def put(self, key: Hashable, page: Page) -> None:
         self.drop(key)
         self._pages[key] = page
-        self._bytes += len(page.body)
+        self._bytes += page.size
         while self._pages and (len(self._pages) > self._max_pages or self._bytes > self._max_bytes):
             _, oldest = self._pages.popitem(last=False)
-            self._bytes -= len(oldest.body)
+            self._bytes -= oldest.size
 
     def drop(self, key: Hashable) -> None:
         page = self._pages.pop(key, None)
         if page is not None:
-            self._bytes -= len(page.body)
+            self._bytes -= page.size
 
     def __len__(self) -> int:
         return len(self._pages)

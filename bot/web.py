@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import logging
 import re
@@ -61,6 +62,8 @@ _VALIDATOR_CACHE = 4096
 MAX_CONNECTIONS = 512  # open connections in all: file descriptors stay free for Discord, SMTP and the database
 IDLE_TIMEOUT = 15.0  # seconds a keep-alive connection may sit idle between requests
 MAX_REQUEST_BODY = 64 * 1024  # nothing here takes more than a small form
+GZIP_FROM = 1024  # bodies at least this long are also kept gzip-compressed (a feed shrinks about tenfold)
+GZIP_SUFFIX = "-gzip"  # the compressed representation's ETag: the plain one's plus this
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerName = Callable[[int], "str | None"]
@@ -217,10 +220,11 @@ class Validators:
 
 
 def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:
-    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110, 13.2.2).
+    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110, 13.2.2). Its comparison is the
+    # weak one, so the compressed representation's tag matches the same content too.
     tags = request.if_none_match
     if tags is not None:
-        return any(tag.value in (etag, "*") for tag in tags)
+        return any(tag.value in (etag, etag + GZIP_SUFFIX, "*") for tag in tags)
     since = request.if_modified_since
     return since is not None and modified <= since
 
@@ -239,10 +243,37 @@ class _NotFoundError(Exception):
     """Any miss; turned into the one 404 response."""
 
 
-def _rendered(render: Callable[..., bytes], *args: object) -> tuple[bytes, str]:
-    """Render and fingerprint in one go: both run in a worker thread, away from the event loop."""
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (RFC 9110, 12.5.3): listed, or "*", and not with q=0."""
+    codings: dict[str, float] = {}
+    for part in header.lower().split(","):
+        name, _, params = part.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name.strip():
+            codings[name.strip()] = weight
+    return codings.get("gzip", codings.get("x-gzip", codings.get("*", 0.0))) > 0
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+    gzipped: bytes | None
+
+
+def _rendered(render: Callable[..., bytes], *args: object) -> Rendered:
+    """Render, fingerprint and compress in one go: all of it in a worker thread, away from the event loop."""
     body = render(*args)
-    return body, hashlib.sha256(body).hexdigest()[:32]
+    # mtime=0: the same body always compresses to the same bytes.
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_FROM else None
+    return Rendered(body, hashlib.sha256(body).hexdigest()[:32], gzipped)
 
 
 def _agenda_html(template: jinja2.Template, context: dict[str, Any]) -> bytes:
@@ -387,14 +418,14 @@ class WebServer:
             raise _NotFoundError
         return page
 
-    async def _render(self, kind: str, render: Callable[..., bytes], *args: object) -> tuple[bytes, str]:
+    async def _render(self, kind: str, render: Callable[..., bytes], *args: object) -> Rendered:
         self.renders[kind] += 1
         return await asyncio.to_thread(_rendered, render, *args)
 
     def _page(
         self,
         key: Hashable,
-        rendered: tuple[bytes, str],
+        rendered: Rendered,
         *,
         guild_id: int,
         stamp: Hashable,
@@ -403,20 +434,40 @@ class WebServer:
         cache: str,
         extra: dict[str, str] | None = None,
     ) -> Page:
-        body, etag = rendered
+        etag = rendered.etag
         modified = self.validators.last_modified(str(key), etag, self.feeds.now())
         headers = {
             "ETag": f'"{etag}"',
             "Last-Modified": format_datetime(modified, usegmt=True),
             "Cache-Control": cache,
+            "Vary": "Accept-Encoding",
             **(extra or {}),
         }
-        return Page(body, etag, modified, content_type, headers, guild_id, stamp, valid_until)
+        gzip_headers = {**headers, "ETag": f'"{etag}{GZIP_SUFFIX}"', "Content-Encoding": "gzip"}
+        return Page(
+            rendered.body,
+            etag,
+            modified,
+            content_type,
+            headers,
+            guild_id,
+            stamp,
+            valid_until,
+            gzipped=rendered.gzipped,
+            gzip_headers=gzip_headers if rendered.gzipped is not None else None,
+        )
 
     def _answer(self, request: web.Request, page: Page) -> web.Response:
+        body, headers = page.body, page.headers
+        if (
+            page.gzipped is not None
+            and page.gzip_headers is not None
+            and accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        ):
+            body, headers = page.gzipped, page.gzip_headers
         if _not_modified(request, page.etag, page.last_modified):
-            return web.Response(status=304, headers=page.headers)
-        return web.Response(body=page.body, content_type=page.content_type, charset="utf-8", headers=page.headers)
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type=page.content_type, charset="utf-8", headers=headers)
 
     # --- routes ---------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ stay hidden everywhere, and no URL can be guessed by counting."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 import secrets
 import sqlite3
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from icalendar import Calendar
 
@@ -20,6 +22,7 @@ from bot.feeds import FeedService, hash_token
 from bot.models import GuildSettings
 from bot.talks import TalkInput, TalkService
 from bot.versions import ChangeCounters
+from bot.web import accepts_gzip
 from tests.conftest import Clock
 from tests.emulator import DiscordEmulator
 from tests.harness import School
@@ -66,10 +69,53 @@ async def test_polls_heads_and_conditional_requests_render_nothing_again(school:
         for conditional in ({"If-None-Match": headers["ETag"]}, {"If-Modified-Since": headers["Last-Modified"]}):
             status, empty, again = await web.get(path, conditional)
             assert (status, empty, again["ETag"]) == (304, b"", headers["ETag"]), kind
-        status, empty, head = await web.head(path)
-        assert (status, empty, head["ETag"], head["Content-Length"]) == (200, b"", headers["ETag"], str(len(body)))
+        status, empty, head = await web.head(path, {"Accept-Encoding": "identity"})
+        plain_tag = headers["ETag"].removesuffix('-gzip"').removesuffix('"') + '"'
+        assert (status, empty, head["ETag"], head["Content-Length"]) == (200, b"", plain_tag, str(len(body)))
         assert (await web.get(path))[1] == body
     assert renders(web) == dict.fromkeys(paths, 1), "only the first request of each rendered anything"
+
+
+async def test_feeds_go_compressed_to_clients_that_accept_it(school: School, web: WebSide) -> None:
+    await set_up(school, public_calendar=True)
+    for number in range(5):
+        await create_talk(school, title=f"Talk {number}", speaker="S", start=local(soon(3 + number)))
+    path = await web.feed_path(school.guild_id)
+    plain_headers = {"Accept-Encoding": "identity"}
+    raw = aiohttp.ClientSession(auto_decompress=False)
+    async with raw:
+        async with raw.get(web.base + path, headers={"Accept-Encoding": "gzip, deflate"}) as response:
+            packed, packed_headers = await response.read(), response.headers
+        async with raw.get(web.base + path, headers=plain_headers) as response:
+            plain, headers = await response.read(), response.headers
+        async with raw.get(web.base + path, headers={"Accept-Encoding": "gzip;q=0, identity"}) as response:
+            refused = await response.read()
+    assert packed_headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in headers
+    assert gzip.decompress(packed) == plain == refused and len(packed) < len(plain) / 3
+    assert packed_headers["Vary"] == headers["Vary"] == "Accept-Encoding"
+    assert packed_headers["ETag"] == headers["ETag"][:-1] + '-gzip"'
+    # Either tag names the same content: a calendar that switches encodings still gets its 304.
+    for tag in (packed_headers["ETag"], headers["ETag"]):
+        assert (await web.get(path, {"If-None-Match": tag, **plain_headers}))[0] == 304
+    assert renders(web) == {"server_feed": 1}
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_ok"),
+    [
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("*", True),
+        ("", False),
+        ("identity", False),
+        ("gzip;q=0", False),
+        ("*;q=0", False),
+        ("br, *;q=0.1", True),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding(header: str, gzip_ok: bool) -> None:
+    assert accepts_gzip(header) is gzip_ok
 
 
 async def test_simultaneous_first_fetches_share_one_rendering(school: School, web: WebSide) -> None:
