@@ -50,7 +50,7 @@ from bot.feeds import (
 )
 from bot.pagecache import Build, Page, PageCache
 from bot.settings import Settings
-from bot.webguard import ConnectionGuard, GuardedSite, Limits, ProtocolLog, is_loopback
+from bot.webguard import ConnectionGuard, GuardedSite, Limits, LoopShare, ProtocolLog, is_loopback
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bot.web.access")
@@ -61,7 +61,9 @@ _TOKEN_PATH = re.compile(r"^/u/[^/]*")
 _VALIDATOR_CACHE = 4096
 MAX_CONNECTIONS = 512  # open connections in all: file descriptors stay free for Discord, SMTP and the database
 IDLE_TIMEOUT = 15.0  # seconds a keep-alive connection may sit idle between requests
+READ_TIMEOUT = 30.0  # seconds a client may read nothing of an answer (a full send buffer) before it is cut off
 MAX_REQUEST_BODY = 64 * 1024  # nothing here takes more than a small form
+ANSWERS_PER_TURN = 4  # answers started per turn of the event loop (see webguard.LoopShare)
 GZIP_FROM = 1024  # bodies at least this long are also kept gzip-compressed (a feed shrinks about tenfold)
 GZIP_SUFFIX = "-gzip"  # the compressed representation's ETag: the plain one's plus this
 
@@ -296,10 +298,12 @@ class WebServer:
         self.guard = ConnectionGuard(
             Limits(
                 header_timeout=settings.web_header_timeout,
+                read_timeout=READ_TIMEOUT,
                 per_address=settings.web_connections_per_address,
                 total=MAX_CONNECTIONS,
             )
         )
+        self.share = LoopShare(ANSWERS_PER_TURN)
         self.running = False
         self._runner: web.AppRunner | None = None
         self._css = _asset("agenda.css")
@@ -377,6 +381,7 @@ class WebServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        await self.share.turn()
         try:
             response = await handler(request)
         except (_NotFoundError, web.HTTPNotFound):

@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import logging
 import re
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]+")
 @dataclass(frozen=True)
 class Limits:
     header_timeout: float  # seconds from a request's first byte (or the connection's opening) to its last header
+    read_timeout: float  # seconds a client may leave our send buffer full (it reads nothing) before it is cut off
     per_address: int  # open connections per client address (0: no limit)
     total: int  # open connections in all
 
@@ -99,6 +100,7 @@ class GuardedProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.admitted = False
         self.deadline: asyncio.TimerHandle | None = None
+        self.stalled: asyncio.TimerHandle | None = None
         self.tail = b""  # the last bytes seen while reading a head, to find a blank line split across reads
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -138,18 +140,34 @@ class GuardedProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self.stalled is not None:
+            self.stalled.cancel()
+            self.stalled = None
         if self.admitted:
             self.admitted = False
             self.guard.closed(self.address)
             self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        # The send buffer is full: a client that does not read on holds its unsent answer in memory.
+        if self.stalled is None:
+            self.stalled = asyncio.get_running_loop().call_later(self.guard.limits.read_timeout, self._not_reading)
         if self.admitted:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
+        if self.stalled is not None:
+            self.stalled.cancel()
+            self.stalled = None
         if self.admitted:
             self.inner.resume_writing()
+
+    def _not_reading(self) -> None:
+        self.stalled = None
+        self.guard.timed_out += 1
+        log.debug("Closed a connection from %s: it read nothing of its answer for a while", self.address)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _arm(self) -> None:
         self._disarm()
@@ -170,6 +188,58 @@ class GuardedProtocol(asyncio.Protocol):
         )
         if self.transport is not None:
             self.transport.abort()
+
+
+class LoopShare:
+    """At most ``per_turn`` answers start in one turn of the event loop; the others wait for the next turns.
+
+    A cached answer is cheap but not free (a feed is half a megabyte to hand to the kernel), and the loop runs
+    everything that is ready in one turn before it looks again: a hundred clients that keep asking would put
+    a hundred answers in every turn, ahead of the bot's own next step. With a share per turn, the bot's work
+    waits behind a few answers at most, however many clients there are; when the bot is idle, turns are short
+    and the web side gets all the turns it needs.
+    """
+
+    def __init__(self, per_turn: int) -> None:
+        self.per_turn = per_turn
+        self._used = 0
+        self._reset_planned = False
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def turn(self) -> None:
+        if self._used < self.per_turn and not self._waiting:
+            self._take()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        self._plan_reset()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            raise
+
+    def _take(self) -> None:
+        self._used += 1
+        self._plan_reset()
+
+    def _plan_reset(self) -> None:
+        if not self._reset_planned:
+            self._reset_planned = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        """Runs once at the start of the next turn: hands that turn's share to the first waiters."""
+        self._reset_planned = False
+        self._used = 0
+        while self._waiting and self._used < self.per_turn:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._take()
+        if self._waiting:
+            self._plan_reset()
 
 
 class GuardedSite(web.BaseSite):

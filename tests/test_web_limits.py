@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.webguard import is_loopback
+from bot.webguard import ConnectionGuard, Limits, LoopShare, is_loopback
 from tests.emulator import DiscordEmulator
 from tests.harness import School, running_bot
 from tests.web_helpers import WebSide, free_port, web_bot
@@ -178,3 +179,65 @@ async def test_a_public_web_host_is_warned_about(
         assert bot.web is not None and not bot.web.running
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "not a loopback address" in r.message]
     assert len(warnings) == 1 and "192.0.2.10" in warnings[0].message
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, peer: str) -> None:
+        super().__init__()
+        self.peer = peer
+        self.aborted = asyncio.Event()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return (self.peer, 40000) if name == "peername" else default
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+
+async def test_a_client_that_stops_reading_its_answer_is_cut_off() -> None:
+    # The kernel's buffers on loopback hold megabytes, so a full send buffer is simulated: the transport
+    # tells the protocol to pause writing, and never to resume.
+    guard = ConnectionGuard(Limits(header_timeout=60, read_timeout=0.2, per_address=0, total=0))
+    inner = asyncio.Protocol()
+    protocol = guard.protocol(inner)
+    transport = FakeTransport("::ffff:192.0.2.7")
+    protocol.connection_made(transport)
+    assert guard.open == {"192.0.2.7": 1}
+    protocol.pause_writing()
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        await transport.aborted.wait()
+    assert 0.15 <= time.monotonic() - started < 2 and guard.timed_out == 1
+
+    # A client that reads on, however slowly, resumes the writes in time and is left alone.
+    other = guard.protocol(asyncio.Protocol())
+    patient = FakeTransport("192.0.2.8")
+    other.connection_made(patient)
+    for _ in range(4):
+        other.pause_writing()
+        await asyncio.sleep(0.1)
+        other.resume_writing()
+    await asyncio.sleep(0.3)
+    assert not patient.aborted.is_set()
+    other.connection_lost(None)
+    protocol.connection_lost(None)
+    assert guard.open == {}
+
+
+async def test_a_turn_of_the_event_loop_starts_only_a_few_answers() -> None:
+    share = LoopShare(2)
+    started: list[int] = []
+
+    async def answer(number: int) -> None:
+        await share.turn()
+        started.append(number)
+
+    tasks = [asyncio.create_task(answer(number)) for number in range(7)]
+    seen = [0]
+    while len(started) < 7:
+        await asyncio.sleep(0)
+        seen.append(len(started))
+    await asyncio.gather(*tasks)
+    assert started == list(range(7))  # in arrival order
+    assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= 2
+    assert len(seen) >= 4  # seven answers took at least four turns
