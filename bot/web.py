@@ -397,6 +397,7 @@ class WebServer:
         # Personal feed links are secrets: the page and the feeds never pass a Referer on.
         headers["Referrer-Policy"] = "no-referrer"
         headers["X-Frame-Options"] = "DENY"
+        headers["Server"] = "Podium"  # not the versions of Python and aiohttp
         return response
 
     # --- the cache ------------------------------------------------------------------------------------------

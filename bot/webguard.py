@@ -63,6 +63,7 @@ class ConnectionGuard:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.open: Counter[str] = Counter()
+        self.total = 0
         self.refused = 0
         self.timed_out = 0
 
@@ -71,14 +72,16 @@ class ConnectionGuard:
 
     def admit(self, address: str) -> bool:
         limits = self.limits
-        if limits.total and sum(self.open.values()) >= limits.total:
+        if limits.total and self.total >= limits.total:
             return False
         return not (limits.per_address and self.open[address] >= limits.per_address)
 
     def opened(self, address: str) -> None:
         self.open[address] += 1
+        self.total += 1
 
     def closed(self, address: str) -> None:
+        self.total -= 1
         self.open[address] -= 1
         if self.open[address] <= 0:
             del self.open[address]
@@ -261,7 +264,7 @@ class GuardedSite(web.BaseSite):
         assert factory is not None
         guard = self._guard
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: guard.protocol(factory()), self._host, self._port, reuse_address=True
+            lambda: guard.protocol(factory()), self._host, self._port, reuse_address=True, backlog=self._backlog
         )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import ConfigurationError
+from bot.settings import load_settings
 from bot.webguard import ConnectionGuard, Limits, LoopShare, is_loopback
 from tests.emulator import DiscordEmulator
 from tests.harness import School, running_bot
@@ -241,3 +243,18 @@ async def test_a_turn_of_the_event_loop_starts_only_a_few_answers() -> None:
     assert started == list(range(7))  # in arrival order
     assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= 2
     assert len(seen) >= 4  # seven answers took at least four turns
+
+
+def test_the_limits_are_settings() -> None:
+    base = {"DISCORD_TOKEN": "t"}
+    defaults = load_settings(base, None)
+    assert (defaults.web_header_timeout, defaults.web_connections_per_address) == (10.0, 16)
+    tuned = load_settings({**base, "WEB_HEADER_TIMEOUT": "2.5", "WEB_CONNECTIONS_PER_ADDRESS": "0"}, None)
+    assert (tuned.web_header_timeout, tuned.web_connections_per_address) == (2.5, 0)
+    for name, value in (
+        ("WEB_HEADER_TIMEOUT", "0"),
+        ("WEB_HEADER_TIMEOUT", "soon"),
+        ("WEB_CONNECTIONS_PER_ADDRESS", "-1"),
+    ):
+        with pytest.raises(ConfigurationError, match=name):
+            load_settings({**base, name: value}, None)
