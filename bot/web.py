@@ -63,7 +63,7 @@ MAX_CONNECTIONS = 512  # open connections in all: file descriptors stay free for
 IDLE_TIMEOUT = 15.0  # seconds a keep-alive connection may sit idle between requests
 READ_TIMEOUT = 30.0  # seconds a client may read nothing of an answer (a full send buffer) before it is cut off
 MAX_REQUEST_BODY = 64 * 1024  # nothing here takes more than a small form
-ANSWERS_PER_TURN = 4  # answers started per turn of the event loop (see webguard.LoopShare)
+ANSWERS_PER_TURN = 2  # answers started per turn of the event loop (see webguard.LoopShare)
 GZIP_FROM = 1024  # bodies at least this long are also kept gzip-compressed (a feed shrinks about tenfold)
 GZIP_SUFFIX = "-gzip"  # the compressed representation's ETag: the plain one's plus this
 
