@@ -196,9 +196,10 @@ class RedactingAccessLogger(AbstractAccessLogger):
 class Validators:
     """When each resource's current body was first served, so Last-Modified moves only when the body changes.
 
-    Bodies are rebuilt from the database on each request (cheap); the ETag is their hash. Membership
-    changes such as a waitlist move leave no timestamp in the database, so the time is taken here, the
-    first time a new body is seen. After a restart every resource counts as new once: clients refetch.
+    The ETag is the body's hash, so a rendering again after a change that did not touch this resource keeps
+    its validators. Membership changes such as a waitlist move leave no timestamp in the database, so the
+    time is taken here, the first time a new body is seen. After a restart every resource counts as new
+    once: clients refetch.
     """
 
     def __init__(self, size: int = _VALIDATOR_CACHE) -> None:
