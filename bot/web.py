@@ -11,7 +11,9 @@ so nobody learns whether a token, a server or a talk exists, or is only held bac
 Each rendering is kept (bot/pagecache.py) until its server's data changes (bot/versions.py) or the clock
 moves a talk in or out; a poll, a HEAD or a conditional request then costs no database read and no
 rendering, and a rendering that is needed runs in a thread, outside the database lock. bot/webguard.py
-bounds what one client can hold (connections per address, time to send its headers).
+bounds what one client can hold (connections per address, time to send its headers or to read its answer)
+and how much of each turn of the event loop the web side may take, so the bot's own work never queues
+behind a crowd of polls.
 """
 
 from __future__ import annotations
