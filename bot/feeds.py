@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from bot import store
 from bot.calendar import Method, finish, new_calendar, summary, talk_event
 from bot.models import GuildSettings, Registration, Seats, Talk
 from bot.talks import TalkService
+from bot.versions import ChangeCounters
 
 FEED_TTL = timedelta(hours=1)  # REFRESH-INTERVAL and X-PUBLISHED-TTL: how often calendars should look again
 # Past talks stay in feeds this long, so they do not vanish from calendars the day after; cancelled talks
@@ -48,12 +50,18 @@ class FeedLink:
     replaced: bool = False  # a previous link existed and stopped working
 
 
+Version = tuple[int, int]  # a server's change counters (bot/versions.py), read with the rows they describe
+
+
 @dataclass(frozen=True)
 class MemberFeed:
     guild_id: int
     user_id: int
     tz: ZoneInfo
     entries: list[tuple[Talk, Registration]]
+    version: Version = (0, 0)
+    changes_at: datetime | None = None  # when time alone changes what the feed shows (see changes_at)
+    last_used_at: datetime | None = None  # the token's "last fetched" stamp, after this fetch
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class PublicFeed:
     settings: GuildSettings
     tz: ZoneInfo
     talks: list[Talk]
+    version: Version = (0, 0)
+    changes_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +79,40 @@ class AgendaItem:
     seats: Seats
 
 
-class FeedService:
-    """What the feeds and the agenda page show, on top of the talks' database and clock."""
+@dataclass(frozen=True)
+class PublicTalk:
+    talk: Talk
+    tz: ZoneInfo
+    version: Version = (0, 0)
 
-    def __init__(self, talks: TalkService) -> None:
+
+def changes_at(talks: Iterable[Talk], now: datetime, *, until_over: bool = False) -> datetime | None:
+    """The next moment at which the clock alone changes which of ``talks`` a feed shows, or None.
+
+    A held-back talk appears at its announce_at; a talk leaves the window KEEP after it ended (cancelled
+    ones: after it was cancelled); with ``until_over`` (the agenda page) a talk also leaves when it ends.
+    """
+    moments: list[datetime] = []
+    for talk in talks:
+        if not talk.is_public(now) and talk.announce_at is not None:
+            moments.append(talk.announce_at)
+        moments.append((talk.updated_at if talk.cancelled else talk.end_at) + KEEP)
+        if until_over and not talk.is_over(now):
+            moments.append(talk.end_at)
+    later = [moment for moment in moments if moment > now]
+    return min(later) if later else None
+
+
+class FeedService:
+    """What the feeds and the agenda page show, on top of the talks' database and clock.
+
+    Every read also returns the server's change counters, taken under the same lock as the rows, so a
+    cached rendering can tell later whether it is still what the database holds.
+    """
+
+    def __init__(self, talks: TalkService, changes: ChangeCounters | None = None) -> None:
         self.talks = talks
+        self.changes = changes or ChangeCounters()
 
     def now(self) -> datetime:
         return self.talks.clock()
@@ -93,7 +132,9 @@ class FeedService:
 
     async def member_feed(self, token: str) -> MemberFeed | None:
         """The feed a token opens, or None for an unknown, replaced or malformed token."""
-        digest = hash_token(token)
+        return await self.member_feed_by_hash(hash_token(token))
+
+    async def member_feed_by_hash(self, digest: bytes) -> MemberFeed | None:
         now = self.now()
         async with self.talks.db.reading() as conn:
             owner = await store.feed_token_by_hash(conn, digest)
@@ -101,6 +142,7 @@ class FeedService:
             # the check independent of how the index compares.
             if owner is None or not hmac.compare_digest(owner.token_hash, digest):
                 return None
+            version = self.changes.version(owner.guild_id)
             settings = await store.get_settings(conn, owner.guild_id)
             entries = await store.member_feed_talks(
                 conn,
@@ -110,46 +152,91 @@ class FeedService:
                 cancelled_after=now - KEEP,
                 limit=FEED_LIMIT,
             )
-        if owner.last_used_at is None or owner.last_used_at < now - TOUCH_EVERY:
-            async with self.talks.db.transaction() as conn:
-                await store.touch_feed_token(conn, digest, now, now - TOUCH_EVERY)
-        return MemberFeed(owner.guild_id, owner.user_id, settings.zone(self.talks.default_tz), entries)
+        last_used = owner.last_used_at
+        if last_used is None or last_used < now - TOUCH_EVERY:
+            await self.touch(digest)
+            last_used = now
+        return MemberFeed(
+            owner.guild_id,
+            owner.user_id,
+            settings.zone(self.talks.default_tz),
+            # A talk held back until its announcement stays out, even for a member registered before it was.
+            [(talk, registration) for talk, registration in entries if talk.is_public(now)],
+            version=version,
+            changes_at=changes_at([talk for talk, _ in entries], now),
+            last_used_at=last_used,
+        )
+
+    async def touch(self, digest: bytes) -> None:
+        """Note that a calendar fetched the feed (at most once per TOUCH_EVERY, not on every poll)."""
+        now = self.now()
+        async with self.talks.db.transaction() as conn:
+            await store.touch_feed_token(conn, digest, now, now - TOUCH_EVERY)
 
     # --- what a server publishes ------------------------------------------------------------------------
+
+    async def published_guild(self, public_id: str) -> int | None:
+        """The server a public id names, if it publishes its calendar; one statement whatever the answer."""
+        async with self.talks.db.reading() as conn:
+            settings = await store.settings_by_public_id(conn, public_id)
+        return settings.guild_id if settings is not None and settings.public_calendar else None
 
     async def public_feed(self, guild_id: int) -> PublicFeed | None:
         """Announced talks, upcoming and recent, of a server that turned its public calendar on; else None."""
         now = self.now()
         async with self.talks.db.reading() as conn:
+            version = self.changes.version(guild_id)
             settings = await store.get_settings(conn, guild_id)
             if not settings.public_calendar:
                 return None
             talks = await store.feed_talks(
                 conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT
             )
-        return PublicFeed(settings, settings.zone(self.talks.default_tz), [t for t in talks if t.is_public(now)])
+        return PublicFeed(
+            settings,
+            settings.zone(self.talks.default_tz),
+            [t for t in talks if t.is_public(now)],
+            version=version,
+            changes_at=changes_at(talks, now),
+        )
 
-    async def public_talk(self, talk_id: int) -> tuple[Talk, ZoneInfo] | None:
-        """One announced talk, only if its server publishes its calendar."""
+    async def public_talk(self, public_id: str) -> PublicTalk | None:
+        """One announced talk, only if its server publishes its calendar.
+
+        The talk and its server's settings are both read whether or not the talk exists, so an unknown id, a
+        held-back talk and a server that does not publish all cost the same two statements.
+        """
+        now = self.now()
         async with self.talks.db.reading() as conn:
-            talk = await store.get_talk_by_id(conn, talk_id)
-            if talk is None or not talk.is_public(self.now()):
-                return None
-            settings = await store.get_settings(conn, talk.guild_id)
-        if not settings.public_calendar:
+            talk = await store.talk_by_public_id(conn, public_id)
+            guild_id = talk.guild_id if talk is not None else 0
+            version = self.changes.version(guild_id)
+            settings = await store.get_settings(conn, guild_id)
+        if talk is None or not talk.is_public(now) or not settings.public_calendar:
             return None
-        return talk, settings.zone(self.talks.default_tz)
+        return PublicTalk(talk, settings.zone(self.talks.default_tz), version)
 
     async def agenda(self, guild_id: int) -> tuple[PublicFeed, list[AgendaItem]] | None:
         """The talks of the public agenda page: those not over yet (cancelled ones too, marked), with seats."""
-        feed = await self.public_feed(guild_id)
-        if feed is None:
-            return None
         now = self.now()
-        upcoming = [talk for talk in feed.talks if not talk.is_over(now)][:AGENDA_LIMIT]
         async with self.talks.db.reading() as conn:
-            items = [AgendaItem(talk, await store.seats(conn, talk)) for talk in upcoming]
-        return feed, items
+            version = self.changes.version(guild_id)
+            settings = await store.get_settings(conn, guild_id)
+            if not settings.public_calendar:
+                return None
+            talks = await store.feed_talks(
+                conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT
+            )
+            upcoming = [talk for talk in talks if talk.is_public(now) and not talk.is_over(now)][:AGENDA_LIMIT]
+            seats = await store.seats_of(conn, upcoming)
+        feed = PublicFeed(
+            settings,
+            settings.zone(self.talks.default_tz),
+            [t for t in talks if t.is_public(now)],
+            version=version,
+            changes_at=changes_at(talks, now, until_over=True),
+        )
+        return feed, [AgendaItem(talk, seats[talk.id]) for talk in upcoming]
 
 
 # --- the .ics bodies ---------------------------------------------------------------------------------------

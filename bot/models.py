@@ -38,6 +38,7 @@ class GuildSettings:
     reminders: tuple[int, ...] | None = None
     ping_role_id: int | None = None
     public_calendar: bool = False  # the server feed and the public agenda page (/setup public_calendar:)
+    public_id: str | None = None  # names the feed and agenda page in URLs; given when the settings are first saved
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(self.timezone) if self.timezone else default
@@ -69,6 +70,7 @@ class Talk:
     created_at: datetime
     updated_at: datetime
     source_uid: str | None = None  # the .ics event (and occurrence) an imported talk came from
+    public_id: str | None = None  # names the talk in public URLs (/t/<public_id>.ics): random, not countable
 
     @property
     def end_at(self) -> datetime:

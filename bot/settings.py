@@ -33,6 +33,8 @@ class Settings:
     public_url: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int | None = None
+    web_header_timeout: float = 10.0  # seconds a client has to send a request's headers
+    web_connections_per_address: int = 16  # open connections per client address; 0 for no limit
     # Emailed invites: on when SMTP_HOST is set.
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -120,6 +122,20 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             f"PUBLIC_URL must be an http(s) URL such as https://podium.example.edu, got {public_url!r}."
         )
     web_port = _port(get("WEB_PORT"), "WEB_PORT")
+    header_timeout = get("WEB_HEADER_TIMEOUT") or "10"
+    try:
+        web_header_timeout = float(header_timeout)
+    except ValueError:
+        web_header_timeout = 0.0
+    if not 0 < web_header_timeout <= 300:
+        raise ConfigurationError(
+            f"WEB_HEADER_TIMEOUT must be a number of seconds from 0 to 300, got {header_timeout!r}."
+        )
+    per_address = get("WEB_CONNECTIONS_PER_ADDRESS") or "16"
+    if not per_address.isdigit():
+        raise ConfigurationError(
+            f"WEB_CONNECTIONS_PER_ADDRESS must be a whole number (0: no limit), got {per_address!r}."
+        )
     smtp_port = _port(get("SMTP_PORT"), "SMTP_PORT") or 587
     smtp_host = get("SMTP_HOST")
     smtp_from = get("SMTP_FROM") or get("SMTP_USER")
@@ -144,6 +160,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         public_url=public_url.rstrip("/") if public_url else None,
         web_host=get("WEB_HOST") or "127.0.0.1",
         web_port=web_port,
+        web_header_timeout=web_header_timeout,
+        web_connections_per_address=int(per_address),
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         smtp_user=get("SMTP_USER"),

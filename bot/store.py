@@ -5,6 +5,7 @@ Callers own the transaction (see Database.transaction); these functions never co
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,7 @@ def _talk(row: aiosqlite.Row) -> Talk:
         created_at=from_unix(row["created_at"]),
         updated_at=from_unix(row["updated_at"]),
         source_uid=row["source_uid"],
+        public_id=row["public_id"],
     )
 
 
@@ -113,32 +115,43 @@ def _db_value(column: str, value: Any) -> Any:
 # --- server settings -------------------------------------------------------------------------------
 
 
-async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
-    row = await _one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
-    if row is None:
-        return GuildSettings(guild_id=guild_id)
+def new_public_id() -> str:
+    """128 random bits: what public URLs name instead of a row's sequential id (see migration 0008)."""
+    return secrets.token_hex(16)
+
+
+def _settings(row: aiosqlite.Row) -> GuildSettings:
     return GuildSettings(
-        guild_id=guild_id,
+        guild_id=row["guild_id"],
         channel_id=row["channel_id"],
         organizer_role_id=row["organizer_role_id"],
         timezone=row["timezone"],
         reminders=None if row["reminders"] is None else parse_offsets(row["reminders"]),
         ping_role_id=row["ping_role_id"],
         public_calendar=bool(row["public_calendar"]),
+        public_id=row["public_id"],
     )
 
 
-async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now: datetime) -> None:
-    await conn.execute(
+async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+    row = await _one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+    return GuildSettings(guild_id=guild_id) if row is None else _settings(row)
+
+
+async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now: datetime) -> GuildSettings:
+    """Insert or update the server's settings; the public id is given once and then kept. Returns what is stored."""
+    row = await _one(
+        conn,
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
-                                    ping_role_id, public_calendar, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                    ping_role_id, public_calendar, updated_at, public_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
             ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
-            updated_at = excluded.updated_at
+            updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id)
+        RETURNING *
         """,
         (
             settings.guild_id,
@@ -149,8 +162,11 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             settings.ping_role_id,
             int(settings.public_calendar),
             to_unix(now),
+            settings.public_id or new_public_id(),
         ),
     )
+    assert row is not None
+    return _settings(row)
 
 
 # --- talks -------------------------------------------------------------------------------------------
@@ -161,13 +177,13 @@ async def insert_talk(
 ) -> Talk:
     columns = [column for column in TALK_COLUMNS if column in fields]
     values = [_db_value(column, fields[column]) for column in columns]
-    placeholders = ", ".join("?" for _ in range(len(columns) + 4))
+    placeholders = ", ".join("?" for _ in range(len(columns) + 5))
     # Column names come from TALK_COLUMNS, never from user input; values are parameters.
     sql = (
-        f"INSERT INTO talks (guild_id, created_by, created_at, updated_at, {', '.join(columns)}) "  # noqa: S608
+        f"INSERT INTO talks (guild_id, created_by, created_at, updated_at, public_id, {', '.join(columns)}) "  # noqa: S608
         f"VALUES ({placeholders}) RETURNING *"
     )
-    row = await _one(conn, sql, (guild_id, created_by, to_unix(now), to_unix(now), *values))
+    row = await _one(conn, sql, (guild_id, created_by, to_unix(now), to_unix(now), new_public_id(), *values))
     assert row is not None
     return _talk(row)
 
@@ -946,6 +962,39 @@ async def member_feed_talks(
         (guild_id, user_id, to_unix(ended_after), to_unix(cancelled_after), limit),
     )
     return [_talk_and_registration(row) for row in rows]
+
+
+async def settings_by_public_id(conn: aiosqlite.Connection, public_id: str) -> GuildSettings | None:
+    row = await _one(conn, "SELECT * FROM guild_settings WHERE public_id = ?", (public_id,))
+    return None if row is None else _settings(row)
+
+
+async def talk_by_public_id(conn: aiosqlite.Connection, public_id: str) -> Talk | None:
+    row = await _one(conn, "SELECT * FROM talks WHERE public_id = ?", (public_id,))
+    return None if row is None else _talk(row)
+
+
+async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[int, Seats]:
+    """Seats of many talks in one statement (the agenda page lists up to a hundred)."""
+    wanted = {talk.id: talk for talk in talks}
+    counts = {talk_id: (0, 0) for talk_id in wanted}
+    ids = list(wanted)
+    for first in range(0, len(ids), 500):  # stay well under SQLite's limit on parameters
+        chunk = ids[first : first + 500]
+        marks = ", ".join("?" for _ in chunk)
+        fetched = await _all(
+            conn,
+            f"""
+            SELECT talk_id, COALESCE(SUM(status = 'confirmed'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
+            FROM registrations WHERE talk_id IN ({marks}) GROUP BY talk_id
+            """,  # noqa: S608 - placeholders only
+            chunk,
+        )
+        counts.update({int(row[0]): (int(row[1]), int(row[2])) for row in fetched})
+    return {
+        talk_id: Seats(confirmed=confirmed, waitlisted=waitlisted, capacity=wanted[talk_id].capacity)
+        for talk_id, (confirmed, waitlisted) in counts.items()
+    }
 
 
 # --- imported talks (.ics) ------------------------------------------------------------------------------

@@ -292,8 +292,7 @@ class TalkService:
                 ping_role_id=ping_role_id if ping_role_id is not None else current.ping_role_id,
                 public_calendar=public_calendar if public_calendar is not None else current.public_calendar,
             )
-            await store.save_settings(conn, updated, self.clock())
-        return updated
+            return await store.save_settings(conn, updated, self.clock())
 
     # --- talks ------------------------------------------------------------------------------------
 

@@ -1,22 +1,32 @@
 """The web side: calendar feeds and the public agenda page, served by aiohttp on the bot's own event loop.
 
 On only when PUBLIC_URL and WEB_PORT are set. Routes:
-  GET /u/<token>.ics          a member's personal feed (the talks they registered for in one server)
-  GET /g/<guild_id>/calendar.ics  a server's feed, when the server turned on /setup public_calendar
-  GET /g/<guild_id>/          the server's agenda page (same switch)
-  GET /t/<talk_id>.ics        one talk ("Add to calendar" on the agenda page; same switch)
-  GET|POST /unsubscribe/<token>  the one-click unsubscribe of every email (bot/web_unsubscribe.py)
-Every miss answers the same 404, so nobody learns whether a token or a server exists.
+  GET /u/<token>.ics              a member's personal feed (the talks they registered for in one server)
+  GET /g/<public_id>/calendar.ics a server's feed, when the server turned on /setup public_calendar
+  GET /g/<public_id>/             the server's agenda page (same switch)
+  GET /t/<public_id>.ics          one talk ("Add to calendar" on the agenda page; same switch)
+  GET|POST /unsubscribe/<token>   the one-click unsubscribe of every email (bot/web_unsubscribe.py)
+Public ids are random (migration 0008), so URLs cannot be counted through. Every miss answers the same 404,
+so nobody learns whether a token, a server or a talk exists, or is only held back.
+
+Each rendering is kept (bot/pagecache.py) until its server's data changes (bot/versions.py) or the clock
+moves a talk in or out; a poll, a HEAD or a conditional request then costs no database read and no
+rendering, and a rendering that is needed runs in a thread, outside the database lock. bot/webguard.py
+bounds what one client can hold (connections per address, time to send its headers or to read its answer)
+and how much of each turn of the event loop the web side may take, so the bot's own work never queues
+behind a crowd of polls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import hashlib
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -32,17 +42,35 @@ from aiohttp.web_request import BaseRequest
 from markupsafe import Markup
 
 from bot import web_unsubscribe
-from bot.feeds import AgendaItem, FeedService, member_calendar, public_calendar, talk_calendar
+from bot.feeds import (
+    TOUCH_EVERY,
+    AgendaItem,
+    FeedService,
+    Version,
+    hash_token,
+    member_calendar,
+    public_calendar,
+    talk_calendar,
+)
+from bot.pagecache import Build, Page, PageCache
 from bot.settings import Settings
 from bot.unsubscribe import Unsubscribes
+from bot.webguard import ConnectionGuard, GuardedSite, Limits, LoopShare, ProtocolLog, is_loopback
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bot.web.access")
 
 NOT_FOUND = b"Not found.\n"
-_MAX_ID = 2**63 - 1  # SQLite integers; a longer number cannot name anything
+PUBLIC_ID = "[0-9a-f]{32}"  # bot.store.new_public_id
 _TOKEN_PATH = re.compile(r"^/(u|unsubscribe)/[^/]*")
 _VALIDATOR_CACHE = 4096
+MAX_CONNECTIONS = 512  # open connections in all: file descriptors stay free for Discord, SMTP and the database
+IDLE_TIMEOUT = 15.0  # seconds a keep-alive connection may sit idle between requests
+READ_TIMEOUT = 30.0  # seconds a client may read nothing of an answer (a full send buffer) before it is cut off
+MAX_REQUEST_BODY = 64 * 1024  # nothing here takes more than a small form
+ANSWERS_PER_TURN = 2  # answers started per turn of the event loop (see webguard.LoopShare)
+GZIP_FROM = 1024  # bodies at least this long are also kept gzip-compressed (a feed shrinks about tenfold)
+GZIP_SUFFIX = "-gzip"  # the compressed representation's ETag: the plain one's plus this
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerName = Callable[[int], "str | None"]
@@ -55,12 +83,17 @@ def member_feed_url(public_url: str, token: str) -> str:
     return f"{public_url}/u/{token}.ics"
 
 
-def server_feed_url(public_url: str, guild_id: int) -> str:
-    return f"{public_url}/g/{guild_id}/calendar.ics"
+def server_feed_url(public_url: str, public_id: str) -> str:
+    """``public_id`` is the server's (GuildSettings.public_id), never its Discord id."""
+    return f"{public_url}/g/{public_id}/calendar.ics"
 
 
-def agenda_url(public_url: str, guild_id: int) -> str:
-    return f"{public_url}/g/{guild_id}/"
+def agenda_url(public_url: str, public_id: str) -> str:
+    return f"{public_url}/g/{public_id}/"
+
+
+def talk_file_path(public_id: str) -> str:
+    return f"/t/{public_id}.ics"
 
 
 def webcal(url: str) -> str:
@@ -139,7 +172,7 @@ def agenda_entry(item: AgendaItem, tz: ZoneInfo) -> AgendaEntry:
         end_text=f"{end:%H:%M %Z}",
         duration_text=duration_text(talk.duration_min),
         seats_text=seats_text(item),
-        ics_url=f"/t/{talk.id}.ics",
+        ics_url=talk_file_path(talk.public_id or ""),
         announcement_url=talk.announcement_url(),
     )
 
@@ -168,9 +201,10 @@ class RedactingAccessLogger(AbstractAccessLogger):
 class Validators:
     """When each resource's current body was first served, so Last-Modified moves only when the body changes.
 
-    Bodies are rebuilt from the database on each request (cheap); the ETag is their hash. Membership
-    changes such as a waitlist move leave no timestamp in the database, so the time is taken here, the
-    first time a new body is seen. After a restart every resource counts as new once: clients refetch.
+    The ETag is the body's hash, so a rendering again after a change that did not touch this resource keeps
+    its validators. Membership changes such as a waitlist move leave no timestamp in the database, so the
+    time is taken here, the first time a new body is seen. After a restart every resource counts as new
+    once: clients refetch.
     """
 
     def __init__(self, size: int = _VALIDATOR_CACHE) -> None:
@@ -194,10 +228,11 @@ class Validators:
 
 
 def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:
-    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110, 13.2.2).
+    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110, 13.2.2). Its comparison is the
+    # weak one, so the compressed representation's tag matches the same content too.
     tags = request.if_none_match
     if tags is not None:
-        return any(tag.value in (etag, "*") for tag in tags)
+        return any(tag.value in (etag, etag + GZIP_SUFFIX, "*") for tag in tags)
     since = request.if_modified_since
     return since is not None and modified <= since
 
@@ -216,11 +251,41 @@ class _NotFoundError(Exception):
     """Any miss; turned into the one 404 response."""
 
 
-def _id(request: web.Request, name: str) -> int:
-    value = int(request.match_info[name])
-    if not 0 < value <= _MAX_ID:
-        raise _NotFoundError
-    return value
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (RFC 9110, 12.5.3): listed, or "*", and not with q=0."""
+    codings: dict[str, float] = {}
+    for part in header.lower().split(","):
+        name, _, params = part.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name.strip():
+            codings[name.strip()] = weight
+    return codings.get("gzip", codings.get("x-gzip", codings.get("*", 0.0))) > 0
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    etag: str
+    gzipped: bytes | None
+
+
+def _rendered(render: Callable[..., bytes], *args: object) -> Rendered:
+    """Render, fingerprint and compress in one go: all of it in a worker thread, away from the event loop."""
+    body = render(*args)
+    # mtime=0: the same body always compresses to the same bytes.
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_FROM else None
+    return Rendered(body, hashlib.sha256(body).hexdigest()[:32], gzipped)
+
+
+def _agenda_html(template: jinja2.Template, context: dict[str, Any]) -> bytes:
+    return template.render(context).encode("utf-8")
 
 
 # --- the server ---------------------------------------------------------------------------------------------
@@ -241,6 +306,17 @@ class WebServer:
         self.server_name = server_name
         self.unsubscribes = unsubscribes
         self.validators = Validators()
+        self.cache = PageCache()
+        self.renders: Counter[str] = Counter()  # renderings done, by kind: what the cache saved is visible
+        self.guard = ConnectionGuard(
+            Limits(
+                header_timeout=settings.web_header_timeout,
+                read_timeout=READ_TIMEOUT,
+                per_address=settings.web_connections_per_address,
+                total=MAX_CONNECTIONS,
+            )
+        )
+        self.share = LoopShare(ANSWERS_PER_TURN)
         self.running = False
         self._runner: web.AppRunner | None = None
         self._css = _asset("agenda.css")
@@ -251,9 +327,10 @@ class WebServer:
             "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         self.app = self._build_app()
+        self._agenda_template = aiohttp_jinja2.get_env(self.app).get_template("agenda.html")
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_REQUEST_BODY)
         aiohttp_jinja2.setup(
             app,
             loader=jinja2.PackageLoader("bot", "templates"),
@@ -262,45 +339,52 @@ class WebServer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        digits = "{guild_id:[0-9]{1,19}}"
+        public_id = f"{{public_id:{PUBLIC_ID}}}"
         app.router.add_get("/u/{token:[A-Za-z0-9_-]{1,128}}.ics", self.member_feed)
-        app.router.add_get(f"/g/{digits}/calendar.ics", self.server_feed)
-        app.router.add_get(f"/g/{digits}/", self.agenda)
-        app.router.add_get(f"/g/{digits}", self.agenda_slash)
-        app.router.add_get("/t/{talk_id:[0-9]{1,19}}.ics", self.talk_file)
+        app.router.add_get(f"/g/{public_id}/calendar.ics", self.server_feed)
+        app.router.add_get(f"/g/{public_id}/", self.agenda)
+        app.router.add_get(f"/g/{public_id}", self.agenda_slash)
+        app.router.add_get(f"/t/{public_id}.ics", self.talk_file)
         if self.unsubscribes is not None:
             web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name)
         return app
 
     async def start(self) -> None:
         """Listen; a port already taken leaves the bot running without its web side (and says so)."""
+        host, port = self.settings.web_host, self.settings.web_port
+        assert port is not None
+        if not is_loopback(host):
+            log.warning(
+                "WEB_HOST is %s, not a loopback address: the web side is reachable without a reverse proxy. "
+                "It serves no TLS and its limits count connections per client address; put a proxy such as "
+                "nginx or Caddy in front and set WEB_HOST=127.0.0.1.",
+                host or "every interface",
+            )
+        await self.feeds.changes.watch(self.feeds.talks.db)
         runner = web.AppRunner(
             self.app,
             access_log_class=RedactingAccessLogger,
             access_log=access_log,
             shutdown_timeout=2.0,
+            keepalive_timeout=IDLE_TIMEOUT,
+            logger=ProtocolLog(logging.getLogger("bot.web.http"), {}),
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
+        site = GuardedSite(runner, host, port, self.guard)
         try:
             await site.start()
         except OSError as error:
             await runner.cleanup()
             log.error(
                 "Calendar feeds are off: cannot listen on %s:%s (%s). Free the port or change WEB_PORT.",
-                self.settings.web_host,
-                self.settings.web_port,
+                host,
+                port,
                 error.strerror or error,
             )
             return
         self._runner = runner
         self.running = True
-        log.info(
-            "Calendar feeds and agenda pages on %s:%s, published as %s",
-            self.settings.web_host,
-            self.settings.web_port,
-            self.public_url,
-        )
+        log.info("Calendar feeds and agenda pages on %s:%s, published as %s", host, port, self.public_url)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -312,6 +396,7 @@ class WebServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        await self.share.turn()
         try:
             response = await handler(request)
         except (_NotFoundError, web.HTTPNotFound):
@@ -327,99 +412,205 @@ class WebServer:
         # Personal feed links are secrets: the page and the feeds never pass a Referer on.
         headers["Referrer-Policy"] = "no-referrer"
         headers["X-Frame-Options"] = "DENY"
+        headers["Server"] = "Podium"  # not the versions of Python and aiohttp
         return response
 
-    # --- routes ---------------------------------------------------------------------------------------------
+    # --- the cache ------------------------------------------------------------------------------------------
 
     def _name(self, guild_id: int) -> str:
         return self.server_name(guild_id) or "Podium"
 
-    def _conditional(
+    def _stamp(self, guild_id: int, *, people: bool, version: Version | None = None) -> Hashable:
+        """What a page of this server is rendered from, as far as can be told without reading the database:
+        its change counters (with ``people``, the registrations' too: seats, waitlists, tokens) and its name."""
+        programme, registrations = self.feeds.changes.version(guild_id) if version is None else version
+        return (programme, registrations if people else None), self._name(guild_id)
+
+    async def _cached(self, key: Hashable, guild_id: int | None, build: Build, *, people: bool) -> Page:
+        """The page under ``key``: the stored one while still fresh, else rendered again (once for everyone)."""
+        if guild_id is None:
+            # A page not seen yet, or no longer known: render it for this request alone, so that it cannot be
+            # handed a rendering that started before a change this client already saw.
+            page = await self.cache.build(key, build)
+        else:
+            stamp = self._stamp(guild_id, people=people)
+            page = self.cache.fresh(key, stamp, self.feeds.now()) or await self.cache.build_once(key, stamp, build)
+        if page is None:
+            raise _NotFoundError
+        return page
+
+    async def _render(self, kind: str, render: Callable[..., bytes], *args: object) -> Rendered:
+        self.renders[kind] += 1
+        return await asyncio.to_thread(_rendered, render, *args)
+
+    def _page(
         self,
-        request: web.Request,
-        body: bytes,
+        key: Hashable,
+        rendered: Rendered,
         *,
-        key: str,
+        guild_id: int,
+        stamp: Hashable,
+        valid_until: datetime | None,
         content_type: str,
         cache: str,
         extra: dict[str, str] | None = None,
-    ) -> web.Response:
-        etag = hashlib.sha256(body).hexdigest()[:32]
-        modified = self.validators.last_modified(key, etag, self.feeds.now())
+    ) -> Page:
+        etag = rendered.etag
+        modified = self.validators.last_modified(str(key), etag, self.feeds.now())
         headers = {
             "ETag": f'"{etag}"',
             "Last-Modified": format_datetime(modified, usegmt=True),
             "Cache-Control": cache,
+            "Vary": "Accept-Encoding",
             **(extra or {}),
         }
-        if _not_modified(request, etag, modified):
+        gzip_headers = {**headers, "ETag": f'"{etag}{GZIP_SUFFIX}"', "Content-Encoding": "gzip"}
+        return Page(
+            rendered.body,
+            etag,
+            modified,
+            content_type,
+            headers,
+            guild_id,
+            stamp,
+            valid_until,
+            gzipped=rendered.gzipped,
+            gzip_headers=gzip_headers if rendered.gzipped is not None else None,
+        )
+
+    def _answer(self, request: web.Request, page: Page) -> web.Response:
+        body, headers = page.body, page.headers
+        if (
+            page.gzipped is not None
+            and page.gzip_headers is not None
+            and accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        ):
+            body, headers = page.gzipped, page.gzip_headers
+        if _not_modified(request, page.etag, page.last_modified):
             return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+        return web.Response(body=body, content_type=page.content_type, charset="utf-8", headers=headers)
+
+    # --- routes ---------------------------------------------------------------------------------------------
 
     async def member_feed(self, request: web.Request) -> web.Response:
-        feed = await self.feeds.member_feed(request.match_info["token"])
-        if feed is None:
+        digest = hash_token(request.match_info["token"])
+        key = ("u", digest)
+
+        async def build() -> Page | None:
+            feed = await self.feeds.member_feed_by_hash(digest)
+            if feed is None:
+                return None
+            page = self._page(
+                key,
+                await self._render("member_feed", member_calendar, feed, self._name(feed.guild_id)),
+                guild_id=feed.guild_id,
+                stamp=self._stamp(feed.guild_id, people=True, version=feed.version),
+                valid_until=feed.changes_at,
+                content_type="text/calendar",
+                # Personal: shared caches must not keep it, and the member's app revalidates every time.
+                cache="private, no-cache",
+                extra={"X-Robots-Tag": "noindex"},
+            )
+            page.touched_at = feed.last_used_at
+            return page
+
+        known = self.cache.peek(key)
+        page = await self._cached(key, known.guild_id if known else None, build, people=True)
+        now = self.feeds.now()
+        if page.touched_at is None or page.touched_at < now - TOUCH_EVERY:
+            page.touched_at = now
+            await self.feeds.touch(digest)
+        return self._answer(request, page)
+
+    async def _published_guild(self, public_id: str, key: Hashable) -> int:
+        known = self.cache.peek(key)
+        if known is not None:
+            return known.guild_id
+        guild_id = await self.feeds.published_guild(public_id)
+        if guild_id is None:
             raise _NotFoundError
-        body = member_calendar(feed, self._name(feed.guild_id))
-        return self._conditional(
-            request,
-            body,
-            key=f"u:{feed.guild_id}:{feed.user_id}",
-            content_type="text/calendar",
-            # Personal: shared caches must not keep it, and the member's app revalidates every time.
-            cache="private, no-cache",
-            extra={"X-Robots-Tag": "noindex"},
-        )
+        return guild_id
 
     async def server_feed(self, request: web.Request) -> web.Response:
-        guild_id = _id(request, "guild_id")
-        feed = await self.feeds.public_feed(guild_id)
-        if feed is None:
-            raise _NotFoundError
-        body = public_calendar(feed, self._name(guild_id))
-        return self._conditional(
-            request, body, key=f"g:{guild_id}", content_type="text/calendar", cache="public, max-age=300"
-        )
+        public_id = request.match_info["public_id"]
+        key = ("g", public_id)
+        guild_id = await self._published_guild(public_id, key)
+
+        async def build() -> Page | None:
+            feed = await self.feeds.public_feed(guild_id)
+            if feed is None:
+                return None
+            return self._page(
+                key,
+                await self._render("server_feed", public_calendar, feed, self._name(guild_id)),
+                guild_id=guild_id,
+                # The feed shows no seats: registrations leave it (and its ETag) as it is.
+                stamp=self._stamp(guild_id, people=False, version=feed.version),
+                valid_until=feed.changes_at,
+                content_type="text/calendar",
+                cache="public, max-age=300",
+            )
+
+        return self._answer(request, await self._cached(key, guild_id, build, people=False))
 
     async def talk_file(self, request: web.Request) -> web.Response:
-        found = await self.feeds.public_talk(_id(request, "talk_id"))
-        if found is None:
-            raise _NotFoundError
-        talk, tz = found
-        return self._conditional(
-            request,
-            talk_calendar(talk, tz),
-            key=f"t:{talk.id}",
-            content_type="text/calendar",
-            cache="public, max-age=300",
-            extra={"Content-Disposition": f'attachment; filename="podium-talk-{talk.id}.ics"'},
-        )
+        public_id = request.match_info["public_id"]
+        key = ("t", public_id)
+
+        async def build() -> Page | None:
+            found = await self.feeds.public_talk(public_id)
+            if found is None:
+                return None
+            talk = found.talk
+            return self._page(
+                key,
+                await self._render("talk_file", talk_calendar, talk, found.tz),
+                guild_id=talk.guild_id,
+                stamp=self._stamp(talk.guild_id, people=False, version=found.version),
+                valid_until=None,  # once announced, a talk stays announced
+                content_type="text/calendar",
+                cache="public, max-age=300",
+                extra={"Content-Disposition": f'attachment; filename="podium-talk-{public_id}.ics"'},
+            )
+
+        known = self.cache.peek(key)
+        guild_id = known.guild_id if known else None
+        return self._answer(request, await self._cached(key, guild_id, build, people=False))
 
     async def agenda_slash(self, request: web.Request) -> web.Response:
-        return web.Response(status=308, headers={"Location": f"/g/{_id(request, 'guild_id')}/"})
+        # The same answer for every well-formed id, known or not: nothing is looked up.
+        return web.Response(status=308, headers={"Location": f"/g/{request.match_info['public_id']}/"})
 
     async def agenda(self, request: web.Request) -> web.Response:
-        guild_id = _id(request, "guild_id")
-        found = await self.feeds.agenda(guild_id)
-        if found is None:
-            raise _NotFoundError
-        feed, items = found
-        feed_https = server_feed_url(self.public_url, guild_id)
-        context: dict[str, Any] = {
-            "server": self._name(guild_id),
-            "zone": feed.tz.key,
-            "talks": [agenda_entry(item, feed.tz) for item in items],
-            "feed_https": feed_https,
-            "feed_webcal": webcal(feed_https),
-            "css": Markup(self._css),  # noqa: S704 - our own file, its hash is in the CSP
-            "script": Markup(self._script),  # noqa: S704 - our own file, its hash is in the CSP
-        }
-        html = aiohttp_jinja2.render_string("agenda.html", request, context)
-        return self._conditional(
-            request,
-            html.encode("utf-8"),
-            key=f"p:{guild_id}",
-            content_type="text/html",
-            cache="public, max-age=300",
-            extra={"Content-Security-Policy": self._page_csp},
-        )
+        public_id = request.match_info["public_id"]
+        key = ("p", public_id)
+        guild_id = await self._published_guild(public_id, key)
+
+        async def build() -> Page | None:
+            found = await self.feeds.agenda(guild_id)
+            if found is None:
+                return None
+            feed, items = found
+            name = self._name(guild_id)
+            feed_https = server_feed_url(self.public_url, public_id)
+            context: dict[str, Any] = {
+                "server": name,
+                "zone": feed.tz.key,
+                "talks": [agenda_entry(item, feed.tz) for item in items],
+                "feed_https": feed_https,
+                "feed_webcal": webcal(feed_https),
+                "css": Markup(self._css),  # noqa: S704 - our own file, its hash is in the CSP
+                "script": Markup(self._script),  # noqa: S704 - our own file, its hash is in the CSP
+            }
+            return self._page(
+                key,
+                await self._render("agenda", _agenda_html, self._agenda_template, context),
+                guild_id=guild_id,
+                stamp=self._stamp(guild_id, people=True, version=feed.version),
+                valid_until=feed.changes_at,
+                content_type="text/html",
+                cache="public, max-age=300",
+                extra={"Content-Security-Policy": self._page_csp},
+            )
+
+        return self._answer(request, await self._cached(key, guild_id, build, people=True))

@@ -91,8 +91,9 @@ class Calendar(commands.Cog):
             text = existing_link_text(link)
         else:
             text = new_link_text(link, member_feed_url(bot.settings.public_url, link.token))
-        if (await bot.service.settings(guild)).public_calendar:
-            text += f"\nThe whole programme of this server: <{agenda_url(bot.settings.public_url, guild)}>"
+        settings = await bot.service.settings(guild)
+        if settings.public_calendar and settings.public_id:
+            text += f"\nThe whole programme of this server: <{agenda_url(bot.settings.public_url, settings.public_id)}>"
         await respond(interaction, text)
 
 

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 
 
 def public_calendar_text(settings: GuildSettings, public_url: str | None) -> str:
-    if not settings.public_calendar:
+    if not settings.public_calendar or settings.public_id is None:  # a public calendar is a saved setting
         return "off (`/setup public_calendar:true` publishes an agenda page and a calendar feed)"
     if public_url is None:
         return "on, but this bot's web side is not configured (its operator sets PUBLIC_URL and WEB_PORT)"
-    return f"on: <{agenda_url(public_url, settings.guild_id)}>"
+    return f"on: <{agenda_url(public_url, settings.public_id)}>"
 
 
 def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> str:

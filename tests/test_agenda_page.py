@@ -174,7 +174,7 @@ async def test_a_visitor_sees_the_programme_in_their_time_zone(
     emu: DiscordEmulator, school: School, web: WebSide, tmp_path: Path
 ) -> None:
     talks = await programme(school)
-    url = f"{web.base}/g/{school.guild_id}/"
+    url = f"{web.base}{await web.agenda_path(school.guild_id)}"
     dom = (await chromium(tmp_path, "--dump-dom", url)).decode()
     page = Visible()
     page.feed(dom)
@@ -204,11 +204,13 @@ async def test_a_visitor_sees_the_programme_in_their_time_zone(
     assert "Not yet announced" not in text and "Dr. Later" not in text
 
     links = dict((text, href) for href, text in page.links)
-    assert links[f"Add to calendar: {TRICKY_TITLE}"] == f"/t/{talks['night']}.ics"
-    assert links["Add to calendar: Vaccines 101"] == f"/t/{talks['online']}.ics"
-    assert links["Mark it cancelled in your calendar: Quantum cooking"] == f"/t/{talks['cancelled']}.ics"
+    assert links[f"Add to calendar: {TRICKY_TITLE}"] == await web.talk_path(school.guild_id, talks["night"])
+    assert links["Add to calendar: Vaccines 101"] == await web.talk_path(school.guild_id, talks["online"])
+    assert links["Mark it cancelled in your calendar: Quantum cooking"] == await web.talk_path(
+        school.guild_id, talks["cancelled"]
+    )
     assert links["https://meet.example.org/vaccines"] == "https://meet.example.org/vaccines"
-    feed = f"127.0.0.1:{web.base.rsplit(':', 1)[1]}/g/{school.guild_id}/calendar.ics"
+    feed = f"127.0.0.1:{web.base.rsplit(':', 1)[1]}{await web.feed_path(school.guild_id)}"
     assert links["Subscribe to this calendar"] == f"webcal://{feed}"
     assert links["Feed link for Google Calendar and Outlook"] == f"http://{feed}"
     assert (await web.get(links[f"Add to calendar: {TRICKY_TITLE}"]))[0] == 200
@@ -339,7 +341,8 @@ async def test_the_page_passes_an_offline_accessibility_check(
     emu: DiscordEmulator, school: School, web: WebSide
 ) -> None:
     await programme(school)
-    status, body, headers = await web.get(f"/g/{school.guild_id}/")
+    agenda = await web.agenda_path(school.guild_id)
+    status, body, headers = await web.get(agenda)
     assert status == 200
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     html = body.decode()
@@ -379,6 +382,6 @@ async def test_the_page_passes_an_offline_accessibility_check(
     assert "01:30 CEST</time> – <time" in html and "03:30 CET</time>" in html
 
     # Conditional requests work on the page as on the feeds; without a trailing slash it redirects.
-    assert (await web.get(f"/g/{school.guild_id}/", {"If-None-Match": headers["ETag"]}))[0] == 304
-    status, _, moved = await web.get(f"/g/{school.guild_id}")
-    assert (status, moved["Location"]) == (308, f"/g/{school.guild_id}/")
+    assert (await web.get(agenda, {"If-None-Match": headers["ETag"]}))[0] == 304
+    status, _, moved = await web.get(agenda.rstrip("/"))
+    assert (status, moved["Location"]) == (308, agenda)

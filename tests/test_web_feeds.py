@@ -78,7 +78,7 @@ async def test_personal_feed_follows_the_members_talks(emu: DiscordEmulator, sch
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     etag, modified = headers["ETag"], headers["Last-Modified"]
-    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    assert re.fullmatch(r'"[0-9a-f]{32}(-gzip)?"', etag)
 
     cal, vcal = both_parsers(body)
     assert cal["METHOD"] == "PUBLISH" and vcal.method.value == "PUBLISH"
@@ -191,12 +191,15 @@ async def test_reset_forged_tokens_and_the_one_404(
         f"{web.base}/u/{'A' * 500}.ics",
         f"{web.base}/u/..%2F..%2Fpodium.sqlite3.ics",
         f"{web.base}/u/{new_token}",
-        f"{web.base}/g/{school.guild_id}/calendar.ics",
+        f"{web.base}{await web.feed_path(school.guild_id)}",  # the server does not publish its calendar
+        f"{web.base}{await web.agenda_path(school.guild_id)}",
+        f"{web.base}/g/{school.guild_id}/calendar.ics",  # Discord ids name nothing
         f"{web.base}/g/{school.guild_id}/",
-        f"{web.base}/g/424242/calendar.ics",
+        f"{web.base}/g/{secrets.token_hex(16)}/calendar.ics",
         f"{web.base}/g/99999999999999999999/calendar.ics",
-        f"{web.base}/g/9223372036854775808/",
         f"{web.base}/t/1.ics",
+        f"{web.base}/t/{secrets.token_hex(16)}.ics",
+        f"{web.base}/t/{secrets.token_hex(16).upper()}.ics",
         f"{web.base}/nothing-here",
     ]
     answers = set()
@@ -222,11 +225,11 @@ async def test_server_feed_and_single_talk(emu: DiscordEmulator, school: School,
     await web.bot.courier.drain()
     [invite] = dm_invites(emu, alice)
     [dm_event] = invite.walk("VEVENT")
-    feed = f"/g/{school.guild_id}/calendar.ics"
+    feed = await web.feed_path(school.guild_id)
     assert (await web.get(feed))[0] == 404
 
     shown = await school.run(school.admin, "setup", {"public_calendar": True})
-    assert f"on: <{web.base}/g/{school.guild_id}/>" in shown.all_text()
+    assert f"on: <{web.base}{await web.agenda_path(school.guild_id)}>" in shown.all_text()
     status, body, headers = await web.get(feed)
     assert status == 200 and headers["Content-Type"] == CALENDAR_TYPE
     assert headers["Cache-Control"].startswith("public")
@@ -243,20 +246,21 @@ async def test_server_feed_and_single_talk(emu: DiscordEmulator, school: School,
         assert private not in text
     assert (await web.get(feed, {"If-None-Match": headers["ETag"]}))[0] == 304
 
-    status, body, headers = await web.get(f"/t/{public}.ics")
+    public_file = await web.talk_path(school.guild_id, public)
+    status, body, headers = await web.get(public_file)
     assert status == 200 and headers["Content-Type"] == CALENDAR_TYPE
-    assert headers["Content-Disposition"] == f'attachment; filename="podium-talk-{public}.ics"'
+    assert headers["Content-Disposition"] == f'attachment; filename="podium-talk-{public_file[3:-4]}.ics"'
     cal, vcal = both_parsers(body)
     [single] = cal.walk("VEVENT")
     assert (str(single["UID"]), single["SEQUENCE"]) == (str(dm_event["UID"]), dm_event["SEQUENCE"])
     assert vcal.vevent.dtstart.value.astimezone(UTC) == start
-    assert (await web.get(f"/t/{hidden}.ics"))[0] == 404
+    assert (await web.get(await web.talk_path(school.guild_id, hidden)))[0] == 404
 
     reply = await school.run(alice, "calendar")
-    assert f"<{web.base}/g/{school.guild_id}/>" in reply.all_text()
+    assert f"<{web.base}{await web.agenda_path(school.guild_id)}>" in reply.all_text()
 
     await school.run(school.admin, "setup", {"public_calendar": False})
-    for path in (feed, f"/t/{public}.ics", f"/g/{school.guild_id}/"):
+    for path in (feed, public_file, await web.agenda_path(school.guild_id)):
         assert (await web.get(path))[:2] == (404, b"Not found.\n")
 
 

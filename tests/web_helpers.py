@@ -42,6 +42,28 @@ class WebSide:
         async with self.http.get(url, headers=dict(headers or {}), allow_redirects=False) as response:
             return response.status, await response.read(), response.headers
 
+    async def head(self, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes, Any]:
+        async with self.http.head(self.base + path, headers=dict(headers or {}), allow_redirects=False) as response:
+            return response.status, await response.read(), response.headers
+
+    async def server_id(self, guild_id: int) -> str:
+        """The server's public id, as /setup shows it in the agenda page's link."""
+        public_id = (await self.bot.service.settings(guild_id)).public_id
+        assert public_id is not None and re.fullmatch("[0-9a-f]{32}", public_id)
+        return public_id
+
+    async def talk_path(self, guild_id: int, talk_id: int) -> str:
+        """The talk's "Add to calendar" file, named by its public id."""
+        public_id = (await self.bot.service.get_talk(guild_id, talk_id)).public_id
+        assert public_id is not None and re.fullmatch("[0-9a-f]{32}", public_id)
+        return f"/t/{public_id}.ics"
+
+    async def feed_path(self, guild_id: int) -> str:
+        return f"/g/{await self.server_id(guild_id)}/calendar.ics"
+
+    async def agenda_path(self, guild_id: int) -> str:
+        return f"/g/{await self.server_id(guild_id)}/"
+
 
 @asynccontextmanager
 async def web_bot(emu: DiscordEmulator, school: School, database: Path, **extra: str) -> AsyncIterator[WebSide]:
