@@ -578,9 +578,8 @@ def _check_rules(event: Event) -> None:
         for name in _TIMES_OF_DAY:
             values = set(rule.get(name, []))
             if len(values) > 1:
-                shown = ",".join(str(value) for value in sorted(values, key=str)[:6]) + (
-                    ",…" if len(values) > 6 else ""
-                )
+                listed = sorted(int(value) for value in values)
+                shown = ",".join(str(value) for value in listed[:6]) + (",…" if len(listed) > 6 else "")
                 raise InputError(
                     f"The repeating event “{_label(event)}” repeats several times a day (RRULE {name}={shown}). I "
                     "import talks that repeat at most once a day: keep one time of day per repeating event in "
