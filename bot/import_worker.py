@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 TIME_LIMIT_S = 20.0  # a legitimate 1 MB file takes about 2 s on a busy two-core machine
 MEMORY_LIMIT_MB = 256  # on top of the interpreter and its modules; a legitimate 1 MB file needs about 30
-AT_ONCE = 2  # files read at the same time by the whole bot, so imports cannot take every core
+AT_ONCE = 2  # files read at the same time by the whole bot; a third organizer is asked to retry in a minute
 GRACE_S = 5.0  # the child stops itself at TIME_LIMIT_S; it is killed if it has not answered this much later
 
 _MODULE = "bot.import_worker"
