@@ -151,7 +151,7 @@ def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
         answer = json.loads(import_worker.run(request))
     except import_worker.OutOfTimeError:
         raise InputError(
-            f"Reading this file took more than {import_worker.TIME_LIMIT_S:.0f} seconds, so I stopped. A repeating "
+            f"Reading this file took more than {import_worker.TIME_LIMIT_S:g} seconds, so I stopped. A repeating "
             "event with an unusual rule (one that almost never happens, or that starts long ago) is the likely "
             "cause: simplify it or give it a recent start in your calendar app, or export only the period you "
             f"need. Then run {FILE_EXAMPLE} again; nothing was imported."

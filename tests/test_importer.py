@@ -704,6 +704,16 @@ def test_a_file_that_takes_too_long_is_stopped(monkeypatch: pytest.MonkeyPatch) 
     assert time.monotonic() - started < 2.0 + import_worker.GRACE_S + 30  # generous: a loaded machine
 
 
+def test_a_worker_that_does_not_stop_itself_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_worker, "_MODULE", "tests.hanging_worker")
+    monkeypatch.setattr(import_worker, "TIME_LIMIT_S", 0.5)
+    monkeypatch.setattr(import_worker, "GRACE_S", 1.0)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=re.escape("took more than 0.5 seconds")):
+        read_calendar(ics(vevent()), zone=PARIS, now=NOW)
+    assert time.monotonic() - started < 30  # the stand-in would sleep for ten minutes
+
+
 def test_a_file_that_needs_too_much_memory_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     data = ics(*(vevent(f"p{i}", f"Old {i}", "DTSTART:20250310T170000Z") for i in range(3000)))
     assert len(read_calendar(data, zone=PARIS, now=NOW).skipped) == 3000  # within the real limit
