@@ -376,9 +376,12 @@ class _Reader:
                 self.consider(occurrence, start, end, _source_uid(uid, start if recurrence is None else recurrence))
         except (ValueError, KeyError, TypeError, OverflowError) as error:
             raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+        firsts: dict[str, Event] = {}
+        for event in events:
+            firsts.setdefault(str(event["UID"]), event)
         for uid in sorted(repeating - found):
             # A series with no occurrence in the window ended before now, or begins after it.
-            first = next(event for event in events if str(event["UID"]) == uid)
+            first = firsts[uid]
             later = self.utc(ical.required_moment(first, "DTSTART")) > self.until
             self.skipped.append(Skipped(SkipReason.LATER if later else SkipReason.PAST, _label(first)))
 
