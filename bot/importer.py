@@ -3,31 +3,47 @@
 icalendar parses the file; recurring-ical-events expands repeating events over the next 12 months.
 Nothing here writes to the database: TalkService.import_talks creates the drafts in one transaction,
 so an import creates all of its talks or none.
+
+A file is small, but a repeating event is a loop it asks the reader to run: one line can stand for millions
+of dates. So the reader refuses rules that repeat more than once a day, counts every date it goes through
+(past ones included: a rule is expanded from its first date) against MAX_EXAMINED, and reads the file in
+a separate process (bot.import_worker) that is stopped after a time and memory limit whatever the file does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
 import x_wr_timezone
-from icalendar import Calendar, Component, Event
+from dateutil.rrule import rrulestr
+from icalendar import Calendar, Component, Event, vRecur
 
 from bot import ical_values as ical
-from bot.errors import InputError
+from bot import import_worker
+from bot.errors import InputError, StateError
 from bot.models import Talk
 from bot.talks import DESCRIPTION_MAX, DURATION_MAX, LOCATION_MAX, TITLE_MAX, TalkInput
 from bot.timeparse import discord_timestamp
 
 MAX_BYTES = 1024 * 1024  # "1 MB"
 MAX_EVENTS = 500  # upcoming events in the window, counted after repeating events are expanded
+# Dates the reader may go through in one file: every event, every RDATE and EXDATE value, and every date of
+# every repeating rule from its first one (DTSTART) to the end of the window. A school year of weekly talks
+# is about 50; a daily rule since 1990 is 13,000. 50,000 take well under a second to read.
+MAX_EXAMINED = 50_000
+# Dates in the window, listed or given by a rule, before EXDATEs remove any: a file with far more than
+# MAX_EVENTS can only be refused, so it is before recurring-ical-events builds an event for each.
+UPCOMING_DATES_MAX = 4 * MAX_EVENTS
 HORIZON = timedelta(days=365)
 DEFAULT_DURATION_MIN = 60  # as /talk create, for events with no end (or an end equal to the start)
 DEFAULT_SPEAKER = "To be announced"
@@ -39,6 +55,8 @@ _CONTENT_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
 _TEXT_PROPERTIES = ("UID", "SUMMARY", "DESCRIPTION", "LOCATION", "STATUS")
 _DATE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
 _FIX = "Fix it in your calendar app, export the file again and run " + FILE_EXAMPLE + " again; nothing was imported."
+_SUB_DAILY = {"SECONDLY": "every second", "MINUTELY": "every minute", "HOURLY": "every hour"}
+_TIMES_OF_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")  # several values: several times a day, whatever FREQ says
 
 
 class SkipReason(StrEnum):
@@ -122,13 +140,44 @@ def check_upload(filename: str, content_type: str | None, size: int) -> None:
 def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
     """Work out which talks a .ics file describes, and which of its events are skipped and why.
 
-    ``zone`` reads floating times (no TZID, no Z) unless the file names its own zone (X-WR-TIMEZONE).
-    Raises InputError with what to do when the file is malformed or too large; such a file creates nothing.
+    The file is read by plan_calendar in a child process (bot.import_worker) that is stopped after
+    import_worker.TIME_LIMIT_S seconds or import_worker.MEMORY_LIMIT_MB of memory; this call blocks until then,
+    so run it in a thread. Raises InputError with what to do when the file is malformed, too large or too
+    costly to read, and StateError when other files are being read; such a file creates nothing.
     """
-    if len(data) > MAX_BYTES:
+    _check_size(data)
+    request = json.dumps({"zone": zone.key, "now": now.isoformat()}).encode() + b"\n" + data
+    try:
+        answer = json.loads(import_worker.run(request))
+    except import_worker.OutOfTimeError:
         raise InputError(
-            f"The file is larger than 1 MB. Export a shorter period and import each file, e.g. {FILE_EXAMPLE}."
-        )
+            f"Reading this file took more than {import_worker.TIME_LIMIT_S:g} seconds, so I stopped. A repeating "
+            "event with an unusual rule (one that almost never happens, or that starts long ago) is the likely "
+            "cause: simplify it or give it a recent start in your calendar app, or export only the period you "
+            f"need. Then run {FILE_EXAMPLE} again; nothing was imported."
+        ) from None
+    except import_worker.OutOfMemoryError:
+        raise InputError(
+            f"Reading this file needed more than {import_worker.MEMORY_LIMIT_MB} MB of memory, so I stopped. Export "
+            "a shorter period (for example one term at a time) with fewer repeating events and import each file, "
+            f"e.g. {FILE_EXAMPLE}; nothing was imported."
+        ) from None
+    except import_worker.BusyError:
+        raise StateError(
+            f"I am already reading {import_worker.AT_ONCE} calendar files for other organizers. Try again in a "
+            f"minute: {FILE_EXAMPLE}; nothing was imported."
+        ) from None
+    if "refusal" in answer:
+        raise InputError(answer["refusal"])
+    return _plan_from_json(answer["plan"])
+
+
+def plan_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
+    """read_calendar's work, in this process and without its time and memory limits: what the worker runs.
+
+    ``zone`` reads floating times (no TZID, no Z) unless the file names its own zone (X-WR-TIMEZONE).
+    """
+    _check_size(data)
     calendar = _parse(data)
     events = [component for component in calendar.walk("VEVENT") if isinstance(component, Event)]
     if not events:
@@ -140,6 +189,50 @@ def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
         return _Reader(zone, now).read(calendar, events)
     except OverflowError:
         raise InputError(f"A date in this file is out of range (such as the year 9999). {_FIX}") from None
+
+
+def answer_request(request: bytes) -> bytes:
+    """The worker's side of read_calendar: a request it made in, the plan or the refusal out (JSON)."""
+    header, _, data = request.partition(b"\n")
+    fields = json.loads(header)
+    try:
+        plan = plan_calendar(data, zone=ZoneInfo(fields["zone"]), now=datetime.fromisoformat(fields["now"]))
+    except InputError as refusal:
+        return json.dumps({"refusal": str(refusal)}).encode()
+    return json.dumps({"plan": _plan_to_json(plan)}).encode()
+
+
+def _check_size(data: bytes) -> None:
+    if len(data) > MAX_BYTES:
+        raise InputError(
+            f"The file is larger than 1 MB. Export a shorter period and import each file, e.g. {FILE_EXAMPLE}."
+        )
+
+
+def _plan_to_json(plan: ImportPlan) -> dict[str, object]:
+    return {
+        "drafts": [
+            [d.source_uid, d.title, d.start_at.isoformat(), d.duration_min, d.location, d.description]
+            for d in plan.drafts
+        ],
+        "skipped": [[skipped.reason.value, skipped.label] for skipped in plan.skipped],
+        "until": plan.until.isoformat(),
+        "shortened": plan.shortened,
+        "repeating": plan.repeating,
+    }
+
+
+def _plan_from_json(fields: dict[str, Any]) -> ImportPlan:
+    return ImportPlan(
+        drafts=[
+            TalkDraft(uid, title, datetime.fromisoformat(start), duration, location, description)
+            for uid, title, start, duration, location, description in fields["drafts"]
+        ],
+        skipped=[Skipped(SkipReason(reason), label) for reason, label in fields["skipped"]],
+        until=datetime.fromisoformat(fields["until"]),
+        shortened=list(fields["shortened"]),
+        repeating=bool(fields["repeating"]),
+    )
 
 
 def _parse(data: bytes) -> Calendar:
@@ -203,6 +296,8 @@ class _Reader:
         self.shortened: list[str] = []
         self.seen: set[str] = set()
         self.considered = 0
+        self.examined = 0
+        self.upcoming = 0  # dates in the window, listed or given by a rule, before EXDATEs remove any
 
     def utc(self, value: date | datetime) -> datetime:
         if isinstance(value, datetime):
@@ -225,6 +320,8 @@ class _Reader:
                 basis = f"{ical.text(event, 'SUMMARY') or ''}|{_stamp(ical.required_moment(event, 'DTSTART'))}"
                 event.pop("UID", None)
                 event.add("UID", "no-uid-" + hashlib.sha256(basis.encode()).hexdigest()[:24])
+            _check_rules(event)
+        self.examine_all(events)
         repeating = {str(event["UID"]) for event in events if "RRULE" in event or "RDATE" in event}
         series = Calendar()
         unique: set[tuple[str, str | None]] = set()
@@ -259,11 +356,19 @@ class _Reader:
     def expand(self, series: Calendar, events: list[Event], repeating: set[str]) -> None:
         found: set[str] = set()
         try:
-            # Floating times compare by their wall-clock reading, so ask from "now" in the server's zone.
-            for occurrence in recurring_ical_events.of(series).after(self.now.astimezone(self.zone)):
+            # One query for the whole window: recurring-ical-events' after() asks day by day, and each ask goes
+            # through the rule again from its first date. Floating times compare by their wall-clock reading,
+            # so ask in the server's zone.
+            window = (self.now.astimezone(self.zone), (self.until + timedelta(seconds=1)).astimezone(self.zone))
+            occurrences = [
+                (self.utc(ical.required_moment(occurrence, "DTSTART")), occurrence)
+                for occurrence in recurring_ical_events.of(series).between(*window)
+            ]
+            occurrences.sort(key=lambda pair: (pair[0], str(pair[1]["UID"])))
+            for start_utc, occurrence in occurrences:
+                if start_utc > self.until:
+                    continue
                 start = ical.required_moment(occurrence, "DTSTART")
-                if self.utc(start) > self.until:
-                    break
                 uid = str(occurrence["UID"])
                 found.add(uid)
                 recurrence = ical.moment(occurrence, "RECURRENCE-ID")
@@ -271,11 +376,88 @@ class _Reader:
                 self.consider(occurrence, start, end, _source_uid(uid, start if recurrence is None else recurrence))
         except (ValueError, KeyError, TypeError, OverflowError) as error:
             raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+        firsts: dict[str, Event] = {}
+        for event in events:
+            firsts.setdefault(str(event["UID"]), event)
         for uid in sorted(repeating - found):
             # A series with no occurrence in the window ended before now, or begins after it.
-            first = next(event for event in events if str(event["UID"]) == uid)
+            first = firsts[uid]
             later = self.utc(ical.required_moment(first, "DTSTART")) > self.until
             self.skipped.append(Skipped(SkipReason.LATER if later else SkipReason.PAST, _label(first)))
+
+    def examine_all(self, events: list[Event]) -> None:
+        """Count, before expanding anything, every date that reading the file goes through (see MAX_EXAMINED).
+
+        Also refuses early a file whose repeating events have far more than MAX_EVENTS dates in the window,
+        before recurring-ical-events holds them all in memory.
+        """
+        by_series: dict[str, int] = {}
+        for event in events:
+            rdates = _listed(event, "RDATE")
+            dates = 1 + len(rdates) + len(_listed(event, "EXDATE"))
+            self.examine(event, dates)
+            listed = [ical.required_moment(event, "DTSTART"), *(d[0] if isinstance(d, tuple) else d for d in rdates)]
+            self.in_window(sum(1 for moment in listed if self.now < self.utc(moment) <= self.until))
+            try:
+                for rule in {rule.to_ical(): rule for rule in _rules(event)}.values():
+                    for upcoming in self.walk_rule(event, rule):
+                        self.examine(event)
+                        self.in_window(upcoming)
+                        dates += 1
+            except (ValueError, TypeError, OverflowError) as error:
+                raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+            if "RECURRENCE-ID" not in event:
+                by_series[str(event["UID"])] = by_series.get(str(event["UID"]), 0) + dates
+        for event in events:
+            recurrence = event.get("RECURRENCE-ID")
+            this_and_future = str(getattr(recurrence, "params", {}).get("RANGE", "")).upper() == "THISANDFUTURE"
+            if recurrence is not None and ("RRULE" in event or this_and_future):
+                # recurring-ical-events goes through the whole series again for each such change of it.
+                self.examine(event, by_series.get(str(event["UID"]), 0))
+
+    def walk_rule(self, event: Event, rule: vRecur) -> Iterator[bool]:
+        """Goes through the dates a rule gives, from the event's first one to the end of the window, telling
+        for each whether it is upcoming.
+
+        The same dates, in the same order, as recurring-ical-events goes through (both use dateutil); only
+        the zone is dropped, which at worst moves the window by the hour of a daylight-saving change.
+        """
+        start = ical.required_moment(event, "DTSTART")
+        aware = isinstance(start, datetime) and start.tzinfo is not None
+        zone = start.tzinfo if isinstance(start, datetime) and start.tzinfo is not None else self.zone
+        first = start.replace(tzinfo=None) if isinstance(start, datetime) else datetime.combine(start, time())
+        now = self.now.astimezone(zone).replace(tzinfo=None)
+        stop = self.until.astimezone(zone).replace(tzinfo=None)
+        parts = vRecur(rule)
+        for until in parts.pop("UNTIL", [])[:1]:
+            if isinstance(until, datetime):
+                until_here = until.astimezone(zone) if until.tzinfo is not None and aware else until
+                stop = min(stop, until_here.replace(tzinfo=None))
+            elif isinstance(until, date):
+                stop = min(stop, datetime.combine(until, time.max))
+        if any(int(count) <= 0 for count in parts.get("COUNT", [])):
+            parts.pop("COUNT")  # recurring-ical-events ignores a COUNT below 1 as well
+        for moment in rrulestr(parts.to_ical().decode(), dtstart=first, cache=False):
+            if moment > stop:
+                return
+            yield moment > now
+
+    def in_window(self, dates: int) -> None:
+        self.upcoming += dates
+        if self.upcoming > UPCOMING_DATES_MAX:
+            self.too_many_events()
+
+    def examine(self, event: Event, dates: int = 1) -> None:
+        self.examined += dates
+        if self.examined > MAX_EXAMINED:
+            start = ical.required_moment(event, "DTSTART")
+            raise InputError(
+                f"This file asks me to go through more than {MAX_EXAMINED:,} dates, and “{_label(event)}” "
+                f"(first date {start:%d %B %Y}) takes it over. I count every event, every date in RDATE and "
+                "EXDATE, and every date of a repeating event from its first one (DTSTART) to 12 months ahead. "
+                "Give repeating events a recent first date (for example this term's) in your calendar app, or "
+                f"export only the period you need, then run {FILE_EXAMPLE} again; nothing was imported."
+            )
 
     def skip(self, reason: SkipReason, event: Component, start: datetime) -> None:
         if reason is not SkipReason.PAST and start > self.now:
@@ -285,11 +467,14 @@ class _Reader:
     def count(self) -> None:
         self.considered += 1
         if self.considered > MAX_EVENTS:
-            raise InputError(
-                f"This file has more than {MAX_EVENTS} events in the next 12 months, counting each repetition of "
-                f"a repeating event. Import at most {MAX_EVENTS} at once: export a shorter period (for example one "
-                f"term) and import each file, e.g. {FILE_EXAMPLE}. Nothing was imported."
-            )
+            self.too_many_events()
+
+    def too_many_events(self) -> NoReturn:
+        raise InputError(
+            f"This file has more than {MAX_EVENTS} events in the next 12 months, counting each repetition of "
+            f"a repeating event. Import at most {MAX_EVENTS} at once: export a shorter period (for example one "
+            f"term) and import each file, e.g. {FILE_EXAMPLE}. Nothing was imported."
+        )
 
     def consider(self, event: Component, start: date | datetime, end: date | datetime, source_uid: str) -> None:
         start_utc = self.utc(start)
@@ -367,6 +552,42 @@ def _check_dates(event: Event) -> None:
             raise InputError(f"The event “{label}” ends (DTEND) before it starts (DTSTART). {_FIX}")
     elif length is not None and length < timedelta(0):
         raise InputError(f"The event “{label}” has a negative DURATION. {_FIX}")
+
+
+def _rules(event: Event) -> list[vRecur]:
+    found: object = event.get("RRULE")
+    rules = found if isinstance(found, list) else [found]
+    return [rule for rule in rules if isinstance(rule, vRecur)]
+
+
+def _listed(event: Event, name: str) -> list[date | tuple[date, object]]:
+    """The values of an RDATE or EXDATE property, all of its lines together: dates, date-times or periods."""
+    found: object = event.get(name)
+    lines = found if isinstance(found, list) else [] if found is None else [found]
+    values = [getattr(value, "dt", None) for line in lines for value in getattr(line, "dts", [])]
+    return [value for value in values if isinstance(value, date | tuple)]
+
+
+def _check_rules(event: Event) -> None:
+    """Talks repeat at most once a day: refuse a rule that repeats faster, before expanding anything."""
+    for rule in _rules(event):
+        frequency = str(next(iter(rule.get("FREQ", [])), "")).upper()
+        if frequency in _SUB_DAILY:
+            raise InputError(
+                f"The repeating event “{_label(event)}” repeats {_SUB_DAILY[frequency]} (RRULE FREQ={frequency}). "
+                "I import talks that repeat at most once a day: give it a daily, weekly or monthly rule in your "
+                f"calendar app, or make each talk an event of its own. {_FIX}"
+            )
+        for name in _TIMES_OF_DAY:
+            values = set(rule.get(name, []))
+            if len(values) > 1:
+                listed = sorted(int(value) for value in values)
+                shown = ",".join(str(value) for value in listed[:6]) + (",…" if len(listed) > 6 else "")
+                raise InputError(
+                    f"The repeating event “{_label(event)}” repeats several times a day (RRULE {name}={shown}). I "
+                    "import talks that repeat at most once a day: keep one time of day per repeating event in "
+                    f"your calendar app, or make each talk an event of its own. {_FIX}"
+                )
 
 
 def _comparable(value: date | datetime) -> datetime:

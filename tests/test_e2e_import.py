@@ -1,8 +1,10 @@
 """/talk import with the real bot and real discord.py against the emulator: a season file becomes talks,
-a second import of it creates nothing, and bad files or members are refused without creating anything."""
+a second import of it creates nothing, bad files or members are refused without creating anything, and
+the bot keeps answering others while a costly file is read."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 import discord
 import pytest
 
+from bot import import_worker
 from bot.client import PodiumBot
 from bot.importer import DEFAULT_SPEAKER, MAX_BYTES
 from bot.models import Talk
@@ -170,9 +173,31 @@ def over_the_limit() -> bytes:
     )
 
 
+def every_second() -> bytes:
+    """The reported file: 250 bytes, repeating every second from a month ago."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    return calendar(vevent("bomb@x", "Bomb", f"DTSTART:{stamp(start)}", "RRULE:FREQ=SECONDLY"))
+
+
+def since_1800() -> bytes:
+    return calendar(vevent("old@x", "Daily", "DTSTART:18000101T120000Z", "RRULE:FREQ=DAILY;COUNT=100000000"))
+
+
+def never_happening() -> bytes:
+    """Rules that never give a date (30 February): reading each goes through every day up to the year 9999."""
+    return calendar(
+        *(
+            vevent(f"n{i}@x", f"Never {i}", "DTSTART:20250101T120000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
+            for i in range(20)
+        )
+    )
+
+
 @pytest.mark.parametrize(
     ("filename", "data", "fragment", "downloaded"),
     [
+        ("bomb.ics", every_second(), "The repeating event “Bomb” repeats every second", True),
+        ("ancient.ics", since_1800(), "more than 50,000 dates", True),
         ("broken.ics", b"this is not a calendar", "not a valid iCalendar", True),
         ("empty-season.ics", calendar(), "no events", True),
         ("bad-dates.ics", calendar(vevent("b@x", "Bad", "DTSTART:2026-13-45")), "broken DTSTART", True),
@@ -211,3 +236,54 @@ async def test_students_cannot_import(
     assert "Only organizers" in reply.all_text()
     assert downloads == []
     assert await all_talks(bot, school) == []
+
+
+async def test_the_reported_file_is_refused_without_the_bot_holding_its_dates(
+    emu: DiscordEmulator, school: School, bot: PodiumBot
+) -> None:
+    await configure(school)
+    tracemalloc.start()
+    try:
+        reply = await school.run(school.organizer, "talk import", {"file": ("bomb.ics", every_second())}, timeout=30)
+        peak_mb = tracemalloc.get_traced_memory()[1] / (1024 * 1024)
+    finally:
+        tracemalloc.stop()
+    text = reply.all_text()
+    assert reply.ephemeral
+    assert "repeats every second (RRULE FREQ=SECONDLY)" in text
+    assert "at most once a day" in text and "nothing was imported" in text
+    assert await all_talks(bot, school) == []
+    # the bot, the emulator and discord.py together; reading this file in the bot took 205 MB
+    assert peak_mb < 32, f"{peak_mb:.1f} MB"
+
+
+async def test_members_are_answered_while_a_costly_file_is_read(
+    emu: DiscordEmulator, school: School, bot: PodiumBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await configure(school)
+    data, _, _ = season()
+    await school.run(school.organizer, "talk import", {"file": ("season.ics", data)}, timeout=20)
+    talks = await all_talks(bot, school)
+    # Unstopped, this file takes minutes; stopped at 6 s it still outlasts the other answers many times over.
+    monkeypatch.setattr(import_worker, "TIME_LIMIT_S", 6.0)
+
+    costly = await emu.slash(
+        school.guild_id,
+        school.organizer,
+        "talk import",
+        {"file": ("slow.ics", never_happening())},
+        channel_id=school.channel_id,
+    )
+    await costly.wait_response()  # the bot has deferred: it is downloading and reading the file
+    registered = await school.run(school.students["alice"], "register", {"talk": talks[0].id})
+    listed = await school.run(school.students["bob"], "talks")
+    assert not costly.done, "the import finished before the other members were answered"
+    assert "You're registered" in registered.all_text()
+    assert "Opening keynote" in listed.all_text()
+
+    await costly.wait_done(timeout=60)
+    text = costly.all_text()
+    assert costly.ephemeral
+    assert "Reading this file took more than 6 seconds, so I stopped" in text, text
+    assert "/talk import file:" in text and "nothing was imported" in text
+    assert await all_talks(bot, school) == talks

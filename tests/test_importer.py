@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 import pytest
 
+from bot import import_worker
 from bot.database import Database
-from bot.errors import InputError
+from bot.errors import InputError, StateError
 from bot.importer import (
     DEFAULT_SPEAKER,
     MAX_BYTES,
     MAX_EVENTS,
+    MAX_EXAMINED,
     MESSAGE_MAX,
     ImportPlan,
     SkipReason,
     TalkDraft,
     check_upload,
     import_summary,
+    plan_calendar,
     read_calendar,
 )
 from bot.models import Talk, TalkStatus
@@ -32,6 +36,7 @@ from tests.conftest import Clock
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the `clock` fixture's instant
 GUILD = 111
+MB = 1024 * 1024
 ORGANIZER = 1
 
 
@@ -54,7 +59,7 @@ def ics(*events: str, header: tuple[str, ...] = ()) -> bytes:
 
 
 def read(data: bytes, zone: ZoneInfo = PARIS, now: datetime = NOW) -> ImportPlan:
-    return read_calendar(data, zone=zone, now=now)
+    return plan_calendar(data, zone=zone, now=now)
 
 
 def reasons(plan: ImportPlan) -> list[tuple[SkipReason, str]]:
@@ -372,17 +377,15 @@ def test_500_events_are_fine_and_501_are_refused() -> None:
 
 
 def test_repetitions_count_against_the_limit() -> None:
-    hourly = "DTSTART:20260302T170000Z", "RRULE:FREQ=HOURLY;COUNT={}"
-    assert len(read(ics(vevent("h", "Hourly", hourly[0], hourly[1].format(500)))).drafts) == MAX_EVENTS
-    with pytest.raises(InputError, match="more than 500 events"):
-        read(ics(vevent("h", "Hourly", hourly[0], hourly[1].format(501))))
+    def two_daily_series(second_count: int) -> bytes:
+        return ics(
+            vevent("morning", "Morning talk", "DTSTART:20260302T080000Z", "RRULE:FREQ=DAILY;COUNT=250"),
+            vevent("evening", "Evening talk", "DTSTART:20260302T170000Z", f"RRULE:FREQ=DAILY;COUNT={second_count}"),
+        )
 
-
-def test_an_endless_fine_grained_rule_is_cut_short_quickly() -> None:
-    started = time.monotonic()
+    assert len(read(two_daily_series(250)).drafts) == MAX_EVENTS
     with pytest.raises(InputError, match="more than 500 events"):
-        read(ics(vevent("m", "Every minute", "DTSTART:20260302T170000Z", "RRULE:FREQ=MINUTELY")))
-    assert time.monotonic() - started < 5
+        read(two_daily_series(251))
 
 
 def test_past_events_do_not_count_against_the_limit() -> None:
@@ -469,6 +472,277 @@ def test_malformed_files_are_refused_with_what_to_do(data: bytes, fragment: str)
 def test_one_broken_event_refuses_the_whole_file() -> None:
     with pytest.raises(InputError, match="Broken"):
         read(ics(vevent("good", "Good"), BROKEN.format("DTSTART:2026-03-10")))
+
+
+# --- costly repetitions ---------------------------------------------------------------------------------
+# A repeating event is a loop the file asks the reader to run, from its first date (DTSTART) on. Each attack
+# below is refused (or read) with its memory measured: before these bounds, a 250-byte FREQ=SECONDLY file
+# starting a month back took 12 s and 205 MB, and the cost grew with the age of its DTSTART.
+
+
+def measured(data: bytes) -> tuple[ImportPlan | InputError, float]:
+    """What reading the file gives (a plan, or the refusal), and the peak of Python memory it took, in MB."""
+    tracemalloc.start()
+    try:
+        try:
+            outcome: ImportPlan | InputError = read(data)
+        except InputError as refusal:
+            outcome = refusal
+        return outcome, tracemalloc.get_traced_memory()[1] / MB
+    finally:
+        tracemalloc.stop()
+
+
+def refusal_of(data: bytes, *, peak_mb: float) -> str:
+    outcome, peak = measured(data)
+    assert isinstance(outcome, InputError), outcome
+    assert peak < peak_mb, f"{peak:.1f} MB"
+    assert "/talk import file:" in str(outcome) and "nothing was imported" in str(outcome).lower()
+    return str(outcome)
+
+
+def listed_days(count: int, first: date = date(1900, 1, 1)) -> list[date]:
+    return [first + timedelta(days=i) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ("FREQ=SECONDLY", "repeats every second (RRULE FREQ=SECONDLY)"),
+        ("FREQ=MINUTELY;INTERVAL=15", "repeats every minute (RRULE FREQ=MINUTELY)"),
+        ("FREQ=HOURLY;COUNT=3", "repeats every hour (RRULE FREQ=HOURLY)"),
+        (
+            "FREQ=DAILY;BYSECOND=" + ",".join(map(str, range(60))),
+            "repeats several times a day (RRULE BYSECOND=0,1,2,3,4,5,…)",
+        ),
+        ("FREQ=DAILY;BYMINUTE=0,30", "repeats several times a day (RRULE BYMINUTE=0,30)"),
+        (
+            "FREQ=DAILY;INTERVAL=1;BYHOUR=" + ",".join(map(str, range(24))),
+            "repeats several times a day (RRULE BYHOUR=0,1,2,3,4,5,…)",
+        ),
+        ("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9,14", "repeats several times a day (RRULE BYHOUR=9,14)"),
+    ],
+)
+def test_rules_that_repeat_more_than_once_a_day_are_refused_before_expanding(rule: str, fragment: str) -> None:
+    # The reported file: starting a month before now, so the old reader went through 2.6 million seconds.
+    data = ics(vevent("bomb@x", "Bomb", "DTSTART:20260201T120000Z", f"RRULE:{rule}"))
+    assert len(data) < 600
+    text = refusal_of(data, peak_mb=2)
+    assert f"The repeating event “Bomb” {fragment}" in text
+    assert "at most once a day" in text
+
+
+def test_one_time_of_day_in_a_daily_rule_is_fine() -> None:
+    plan = read(ics(vevent("d", "Journal club", "DTSTART:20260302T183000Z", "RRULE:FREQ=DAILY;BYHOUR=18;BYMINUTE=30")))
+    assert len(plan.drafts) == 364  # 2 March 2026 to 28 February 2027
+    assert {(d.start_at.hour, d.start_at.minute) for d in plan.drafts} == {(18, 30)}
+
+
+@pytest.mark.parametrize(
+    ("events", "peak_mb"),
+    [
+        # a daily rule since the 18th century, with or without a huge COUNT: 82,000 dates before today
+        ([vevent("old", "Old", "DTSTART:18000101T120000Z", "RRULE:FREQ=DAILY")], 2),
+        ([vevent("old", "Old", "DTSTART:18000101T120000Z", "RRULE:FREQ=DAILY;COUNT=100000000")], 2),
+        ([vevent("old", "Old", "DTSTART:00010101T120000Z", "RRULE:FREQ=WEEKLY")], 2),
+        # 200 weekly series since 2000: 274,000 dates
+        ([vevent(f"w{i}", f"Weekly {i}", "DTSTART:20000103T120000Z", "RRULE:FREQ=WEEKLY") for i in range(200)], 4),
+        # 51,000 RDATEs (about 460 KB), or 51,000 EXDATEs (about 870 KB): parsing the file is most of the memory
+        (
+            [
+                vevent(
+                    "r",
+                    "Listed",
+                    "DTSTART;VALUE=DATE:20260310",
+                    "RDATE;VALUE=DATE:" + ",".join(f"{d:%Y%m%d}" for d in listed_days(51_000)),
+                )
+            ],
+            64,
+        ),
+        (
+            [
+                vevent(
+                    "x",
+                    "Excluded",
+                    "DTSTART:20260310T120000Z",
+                    "RRULE:FREQ=WEEKLY",
+                    "EXDATE:" + ",".join(f"{d:%Y%m%d}T120000Z" for d in listed_days(51_000)),
+                )
+            ],
+            64,
+        ),
+        # a daily series since 1990 (13,000 dates) with changes of it that repeat too: recurring-ical-events
+        # goes through the series again for each one
+        (
+            [
+                vevent("s", "Series", "DTSTART:19900101T120000Z", "RRULE:FREQ=DAILY", "SEQUENCE:2"),
+                *(
+                    vevent(
+                        "s",
+                        "Changed",
+                        f"RECURRENCE-ID:2026031{i}T120000Z",
+                        f"DTSTART:2026031{i}T130000Z",
+                        "RRULE:FREQ=DAILY;COUNT=1",
+                        "SEQUENCE:1",
+                    )
+                    for i in range(4)
+                ),
+            ],
+            4,
+        ),
+    ],
+)
+def test_files_that_go_through_too_many_dates_are_refused_early(events: list[str], peak_mb: float) -> None:
+    data = ics(*events)
+    assert len(data) <= MAX_BYTES
+    text = refusal_of(data, peak_mb=peak_mb)
+    assert f"more than {MAX_EXAMINED:,} dates" in text
+    assert "from its first one (DTSTART)" in text
+    assert "Give repeating events a recent first date" in text
+
+
+def test_a_long_running_daily_series_is_read_at_a_bounded_cost() -> None:
+    # Since 1900 is 46,000 dates: within the limit, so the series is read, and it costs little.
+    outcome, peak = measured(ics(vevent("old", "Daily", "DTSTART:19000101T120000Z", "RRULE:FREQ=DAILY")))
+    assert isinstance(outcome, ImportPlan)
+    assert len(outcome.drafts) == 365
+    assert reasons(outcome) == [(SkipReason.PAST, "Daily")]  # the one occurring at "now"'s noon is over
+    assert peak < 10, f"{peak:.1f} MB"
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        # 136 daily series: 49,600 dates in the window, which recurring-ical-events would build one by one
+        [
+            vevent(f"d{i}", f"Daily {i}", f"DTSTART:20260302T{i % 24:02d}{i // 24:02d}00Z", "RRULE:FREQ=DAILY")
+            for i in range(136)
+        ],
+        # one event with 24 rules, one per hour
+        [vevent("h", "Hourly", "DTSTART:20260302T000000Z", *(f"RRULE:FREQ=DAILY;BYHOUR={h}" for h in range(24)))],
+    ],
+)
+def test_far_too_many_dates_in_the_window_are_refused_before_expanding(events: list[str]) -> None:
+    text = refusal_of(ics(*events), peak_mb=4)
+    assert f"more than {MAX_EVENTS} events in the next 12 months" in text
+
+
+def test_a_school_year_of_weekly_seminars_with_holidays() -> None:
+    """The legitimate case: started in September, holidays excluded, read in March."""
+    first = datetime(2025, 9, 15, 18, 0, tzinfo=PARIS)
+    holidays = [date(2025, 10, 27), date(2025, 11, 3), date(2025, 12, 22), date(2025, 12, 29), date(2026, 2, 23)]
+    holidays += [date(2026, 4, 6), date(2026, 4, 20), date(2026, 4, 27), date(2026, 5, 25)]
+    data = ics(
+        vevent(
+            "seminar@med.example",
+            "Monday seminar",
+            "DTSTART;TZID=Europe/Paris:20250915T180000",
+            "DTEND;TZID=Europe/Paris:20250915T193000",
+            "RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20260629T160000Z",
+            *(f"EXDATE;TZID=Europe/Paris:{day:%Y%m%d}T180000" for day in holidays),
+            "LOCATION:Amphi Charcot",
+        )
+    )
+    mondays = [first + timedelta(weeks=i) for i in range(42)]  # up to 29 June 2026
+    held = [monday for monday in mondays if monday.date() not in holidays]
+    upcoming = [monday.astimezone(UTC) for monday in held if monday > NOW]
+
+    plan = read(data)
+    assert [d.start_at for d in plan.drafts] == upcoming
+    assert len(upcoming) == 14
+    assert {(d.start_at.astimezone(PARIS).hour, d.duration_min, d.location) for d in plan.drafts} == {
+        (18, 90, "Amphi Charcot")
+    }
+    assert len(held) - len(upcoming) == 19  # September to February: not in the window, so not even skipped
+    assert reasons(plan) == []
+    assert plan.repeating
+    # and the same through the worker process the bot uses
+    assert read_calendar(data, zone=PARIS, now=NOW) == plan
+
+
+# --- the worker process ---------------------------------------------------------------------------------
+
+
+def never_happening(count: int) -> bytes:
+    """Rules that never give a date (30 February): dateutil goes through every day up to the year 9999."""
+    return ics(
+        *(
+            vevent(f"n{i}", f"Never {i}", "DTSTART:20250101T120000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
+            for i in range(count)
+        )
+    )
+
+
+def test_the_worker_gives_the_plan_read_here() -> None:
+    data = ics(
+        vevent("a", "Keynote", "DTSTART:20260310T170000Z", "DURATION:PT45M", "DESCRIPTION:Opening\\, at last."),
+        vevent("s", "Seminar", "DTSTART;TZID=Europe/Paris:20260311T180000", "RRULE:FREQ=WEEKLY;COUNT=3"),
+        vevent("p", "Last year", "DTSTART:20250310T170000Z"),
+        vevent("l", "T" * 300, "DTSTART:20260312T170000Z"),
+    )
+    plan = read(data)
+    assert len(plan.drafts) == 5 and plan.skipped and plan.shortened and plan.repeating
+    assert read_calendar(data, zone=PARIS, now=NOW) == plan
+
+
+def test_a_refusal_comes_back_from_the_worker_as_is() -> None:
+    data = ics(vevent("bomb@x", "Bomb", "DTSTART:20260201T120000Z", "RRULE:FREQ=SECONDLY"))
+    with pytest.raises(InputError) as here:
+        read(data)
+    with pytest.raises(InputError) as there:
+        read_calendar(data, zone=PARIS, now=NOW)
+    assert str(there.value) == str(here.value)
+
+
+def test_a_file_that_takes_too_long_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_worker, "TIME_LIMIT_S", 2.0)
+    started = time.monotonic()
+    with pytest.raises(InputError) as caught:
+        read_calendar(never_happening(20), zone=PARIS, now=NOW)  # unstopped, about two minutes
+    assert "took more than 2 seconds, so I stopped" in str(caught.value)
+    assert "/talk import file:" in str(caught.value)
+    assert time.monotonic() - started < 2.0 + import_worker.GRACE_S + 30  # generous: a loaded machine
+
+
+def test_a_worker_that_does_not_stop_itself_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(import_worker, "_MODULE", "tests.hanging_worker")
+    monkeypatch.setattr(import_worker, "TIME_LIMIT_S", 0.5)
+    monkeypatch.setattr(import_worker, "GRACE_S", 1.0)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=re.escape("took more than 0.5 seconds")):
+        read_calendar(ics(vevent()), zone=PARIS, now=NOW)
+    assert time.monotonic() - started < 30  # the stand-in would sleep for ten minutes
+
+
+def test_a_file_that_needs_too_much_memory_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = ics(*(vevent(f"p{i}", f"Old {i}", "DTSTART:20250310T170000Z") for i in range(3000)))
+    assert len(read_calendar(data, zone=PARIS, now=NOW).skipped) == 3000  # within the real limit
+    monkeypatch.setattr(import_worker, "MEMORY_LIMIT_MB", 2)
+    with pytest.raises(InputError) as caught:
+        read_calendar(data, zone=PARIS, now=NOW)
+    assert "needed more than 2 MB of memory, so I stopped" in str(caught.value)
+
+
+def test_files_beyond_the_ones_being_read_wait_for_a_later_try() -> None:
+    held = 0
+    try:
+        while import_worker._slots.acquire(blocking=False):
+            held += 1
+        assert held == import_worker.AT_ONCE
+        with pytest.raises(StateError, match="already reading 2 calendar files"):
+            read_calendar(ics(vevent()), zone=PARIS, now=NOW)
+    finally:
+        for _ in range(held):
+            import_worker._slots.release()
+    assert read_calendar(ics(vevent()), zone=PARIS, now=NOW).drafts  # the slots are back
+
+
+def test_the_worker_gets_none_of_the_bots_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "token-value")
+    monkeypatch.setenv("SMTP_PASSWORD", "password-value")
+    environment = import_worker._environment()
+    assert "token-value" not in environment.values() and "password-value" not in environment.values()
+    assert set(environment) <= {"PATH", "LANG", "LC_ALL", "TZ", "PYTHONTZPATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
 
 
 # --- the summary ----------------------------------------------------------------------------------------
