@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import aiosqlite
 from icalendar import Calendar, Event, vDuration, vText
 
 from bot import store
@@ -186,12 +187,10 @@ class FeedService:
         now = self.now()
         async with self.talks.db.reading() as conn:
             version = self.changes.version(guild_id)
-            settings = await store.get_settings(conn, guild_id)
-            if not settings.public_calendar:
-                return None
-            talks = await store.feed_talks(
-                conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT
-            )
+            published = await _published(conn, guild_id, now)
+        if published is None:
+            return None
+        settings, talks = published
         return PublicFeed(
             settings,
             settings.zone(self.talks.default_tz),
@@ -221,12 +220,10 @@ class FeedService:
         now = self.now()
         async with self.talks.db.reading() as conn:
             version = self.changes.version(guild_id)
-            settings = await store.get_settings(conn, guild_id)
-            if not settings.public_calendar:
+            published = await _published(conn, guild_id, now)
+            if published is None:
                 return None
-            talks = await store.feed_talks(
-                conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT
-            )
+            settings, talks = published
             upcoming = [talk for talk in talks if talk.is_public(now) and not talk.is_over(now)][:AGENDA_LIMIT]
             seats = await store.seats_of(conn, upcoming)
         feed = PublicFeed(
@@ -237,6 +234,18 @@ class FeedService:
             changes_at=changes_at(talks, now, until_over=True),
         )
         return feed, [AgendaItem(talk, seats[talk.id]) for talk in upcoming]
+
+
+async def _published(
+    conn: aiosqlite.Connection, guild_id: int, now: datetime
+) -> tuple[GuildSettings, list[Talk]] | None:
+    """A publishing server's settings and the talks its feed and page draw from (held-back ones included:
+    callers filter them, and their announcement times tell when the page changes); None if it does not publish."""
+    settings = await store.get_settings(conn, guild_id)
+    if not settings.public_calendar:
+        return None
+    talks = await store.feed_talks(conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT)
+    return settings, talks
 
 
 # --- the .ics bodies ---------------------------------------------------------------------------------------
