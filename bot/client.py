@@ -12,10 +12,12 @@ from discord.ext import commands
 
 from bot import store
 from bot.announcer import Announcer
+from bot.command_translator import CommandTranslator
 from bot.courier import Courier
 from bot.database import Database
 from bot.email_addresses import EmailAddresses
 from bot.feeds import FeedService
+from bot.languages import Languages
 from bot.mailer import Mailer
 from bot.office import Office
 from bot.pacing import Pacer
@@ -59,6 +61,7 @@ class PodiumBot(commands.Bot):
         self.db = db
         self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
         self.service = TalkService(db, settings.tz, email=self.mailer is not None)
+        self.languages = Languages(db, lambda: self.service.clock(), self.preferred_locale)
         pacer = Pacer()  # one pace for everything the bot sends on its own
         self.announcer = Announcer(self, self.service, pacer)
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
@@ -76,6 +79,7 @@ class PodiumBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
@@ -106,6 +110,15 @@ class PodiumBot(commands.Bot):
     async def on_ready(self) -> None:
         # Runs again after every reconnect: only logging belongs here.
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user and self.user.id, len(self.guilds))
+
+    async def on_interaction(self, interaction: discord.Interaction[PodiumBot]) -> None:
+        # The member's language, for what reaches them later outside an interaction (DMs, emails).
+        if interaction.locale is not None:
+            await self.languages.seen(interaction.user.id, interaction.locale)
+
+    def preferred_locale(self, guild_id: int) -> str | None:
+        guild = self.get_guild(guild_id)
+        return guild.preferred_locale.value if guild is not None and guild.preferred_locale else None
 
     def server_name(self, guild_id: int) -> str | None:
         guild = self.get_guild(guild_id)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from bot.i18n import Text, render
+
 
 class PodiumError(Exception):
-    """A problem the member can fix; ``str(error)`` is the reply they see."""
+    """A problem the member can fix; ``render(language)`` is the reply they see, ``str(error)`` its English."""
+
+    def __init__(self, text: Text | str) -> None:
+        super().__init__(str(text))
+        self.text = text
+
+    def render(self, language: str) -> str:
+        return render(self.text, language)
 
 
 class InputError(PodiumError):

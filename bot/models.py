@@ -39,6 +39,7 @@ class GuildSettings:
     ping_role_id: int | None = None
     public_calendar: bool = False  # the server feed and the public agenda page (/setup public_calendar:)
     public_id: str | None = None  # names the feed and agenda page in URLs; given when the settings are first saved
+    language: str | None = None  # /setup language:; None follows the server's preferred locale
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(self.timezone) if self.timezone else default

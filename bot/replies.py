@@ -12,6 +12,7 @@ from discord import app_commands
 
 from bot.embeds import choice_label
 from bot.errors import PermissionDeniedError, PodiumError
+from bot.i18n import Text, _, language_of, render
 from bot.talks import ensure_organizer
 
 if TYPE_CHECKING:
@@ -24,16 +25,26 @@ DEFER_AFTER = 1.5
 T = TypeVar("T")
 
 
+def reader_language(interaction: discord.Interaction[Any]) -> str:
+    """The language of a reply: the member's Discord locale (French for ``fr``, English for any other), or the
+    server's when Discord gave none."""
+    locale = getattr(interaction, "locale", None)
+    if locale is not None and getattr(locale, "value", locale):
+        return language_of(locale)
+    return language_of(interaction.guild_locale)
+
+
 async def respond(
     interaction: discord.Interaction[PodiumBot],
-    content: str | None = None,
+    content: Text | str | None = None,
     *,
     embed: discord.Embed | None = None,
     file: discord.File | None = None,
     ephemeral: bool = True,
 ) -> None:
-    """Reply whether or not the interaction was already answered or deferred."""
-    kwargs: dict[str, Any] = {"content": content, "ephemeral": ephemeral}
+    """Reply whether or not the interaction was already answered or deferred, in the member's language."""
+    text = render(content, reader_language(interaction)) if content is not None else None
+    kwargs: dict[str, Any] = {"content": text, "ephemeral": ephemeral}
     if embed is not None:
         kwargs["embed"] = embed
     if file is not None:
@@ -162,23 +173,24 @@ async def my_talk_autocomplete(
     ][:AUTOCOMPLETE_LIMIT]
 
 
-APOLOGY = "Sorry, something went wrong on my side and nothing was changed. Please try again in a minute."
+APOLOGY = _("Sorry, something went wrong on my side and nothing was changed. Please try again in a minute.")
 
 
 async def report_error(interaction: discord.Interaction[PodiumBot], error: BaseException) -> None:
-    """The one place that turns an exception into what the member sees (always ephemeral)."""
+    """The one place that turns an exception into what the member sees (always ephemeral, in their language)."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    text: Text | str
     if isinstance(original, PodiumError):
-        text = str(original)
+        text = original.render(reader_language(interaction))
     elif isinstance(original, app_commands.NoPrivateMessage):
-        text = "This command only works inside a server, not in direct messages."
+        text = _("This command only works inside a server, not in direct messages.")
     elif isinstance(original, app_commands.MissingPermissions):
         needed = ", ".join(name.replace("_", " ").title() for name in original.missing_permissions)
-        text = f"You need the {needed} permission for this. Ask a server admin."
+        text = _("You need the {permissions} permission for this. Ask a server admin.", permissions=needed)
     elif isinstance(original, app_commands.TransformerError):
-        text = f"`{original.value}` is not valid here. Pick a value from the list as you type."
+        text = _("`{value}` is not valid here. Pick a value from the list as you type.", value=str(original.value))
     elif isinstance(original, app_commands.CheckFailure):
-        text = "You are not allowed to use this command here."
+        text = _("You are not allowed to use this command here.")
     else:
         command = interaction.command.qualified_name if interaction.command else "component"
         log.error("Unexpected error in %s", command, exc_info=original)

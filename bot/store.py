@@ -6,7 +6,7 @@ Callers own the transaction (see Database.transaction); these functions never co
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,6 +130,7 @@ def _settings(row: aiosqlite.Row) -> GuildSettings:
         ping_role_id=row["ping_role_id"],
         public_calendar=bool(row["public_calendar"]),
         public_id=row["public_id"],
+        language=row["language"],
     )
 
 
@@ -144,13 +145,14 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
         conn,
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
-                                    ping_role_id, public_calendar, updated_at, public_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    ping_role_id, public_calendar, updated_at, public_id, language)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
             ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
-            updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id)
+            updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id),
+            language = excluded.language
         RETURNING *
         """,
         (
@@ -163,10 +165,39 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             int(settings.public_calendar),
             to_unix(now),
             settings.public_id or new_public_id(),
+            settings.language,
         ),
     )
     assert row is not None
     return _settings(row)
+
+
+# --- languages -------------------------------------------------------------------------------------
+
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's limit on bound values
+
+
+async def member_languages(conn: aiosqlite.Connection, user_ids: Sequence[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(user_ids), _CHUNK):
+        chunk = list(user_ids[start : start + _CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT user_id, language FROM member_languages WHERE user_id IN ({marks})"  # noqa: S608 (only ?s)
+        rows = await _all(conn, sql, chunk)
+        found.update((row["user_id"], row["language"]) for row in rows)
+    return found
+
+
+async def save_member_languages(
+    conn: aiosqlite.Connection, languages: Sequence[tuple[int, str]], now: datetime
+) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO member_languages (user_id, language, seen_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, seen_at = excluded.seen_at
+        """,
+        [(user_id, language, to_unix(now)) for user_id, language in languages],
+    )
 
 
 # --- talks -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from bot import owed, store
 from bot.batching import Batcher
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
+from bot.i18n import _, languages
 from bot.models import (
     Delivery,
     DeliveryKind,
@@ -277,8 +278,11 @@ class TalkService:
         reminders: str | None = None,
         ping_role_id: int | None = None,
         public_calendar: bool | None = None,
+        language: str | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
+        if language is not None and language not in languages():
+            raise InputError(_("Podium speaks {languages}: pick one of them.", languages=", ".join(languages())))
         zone = parse_timezone(timezone).key if timezone is not None else None
         offsets = parse_offsets(reminders) if reminders is not None else None
         async with self.db.transaction() as conn:
@@ -291,6 +295,7 @@ class TalkService:
                 reminders=offsets if offsets is not None else current.reminders,
                 ping_role_id=ping_role_id if ping_role_id is not None else current.ping_role_id,
                 public_calendar=public_calendar if public_calendar is not None else current.public_calendar,
+                language=language if language is not None else current.language,
             )
             return await store.save_settings(conn, updated, self.clock())
 
