@@ -75,7 +75,9 @@ class PodiumBot(commands.Bot):
         self.office = Office(self.service, self.emails, self.scheduler, self.announcer, self.courier)
         self.feeds = FeedService(self.service)
         self.web = (
-            WebServer(settings, self.feeds, self.server_name, self.unsubscribes) if settings.web_enabled else None
+            WebServer(settings, self.feeds, self.server_name, self.unsubscribes, self.languages)
+            if settings.web_enabled
+            else None
         )
 
     async def setup_hook(self) -> None:

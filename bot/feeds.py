@@ -18,6 +18,7 @@ from icalendar import Calendar, Event, vDuration, vText
 
 from bot import store
 from bot.calendar import Method, finish, new_calendar, summary, talk_event
+from bot.i18n import Text, _, render
 from bot.models import GuildSettings, Registration, Seats, Talk
 from bot.talks import TalkService
 from bot.versions import ChangeCounters
@@ -164,7 +165,7 @@ class FeedService:
             # A talk held back until its announcement stays out, even for a member registered before it was.
             [(talk, registration) for talk, registration in entries if talk.is_public(now)],
             version=version,
-            changes_at=changes_at([talk for talk, _ in entries], now),
+            changes_at=changes_at([talk for talk, _registration in entries], now),
             last_used_at=last_used,
         )
 
@@ -251,11 +252,13 @@ async def _published(
 # --- the .ics bodies ---------------------------------------------------------------------------------------
 
 
-def _feed_calendar(name: str, description: str, tz: ZoneInfo) -> Calendar:
+def _feed_calendar(name: Text, description: Text, tz: ZoneInfo, language: str) -> Calendar:
     calendar = new_calendar(Method.PUBLISH)
-    calendar.add("name", vText(name))
-    calendar.add("x-wr-calname", vText(name))
-    calendar.add("x-wr-caldesc", vText(description))
+    name_text = render(name, language)
+    description_text = render(description, language)
+    calendar.add("name", vText(name_text))
+    calendar.add("x-wr-calname", vText(name_text))
+    calendar.add("x-wr-caldesc", vText(description_text))
     calendar.add("x-wr-timezone", tz.key)
     calendar.add("refresh-interval", vDuration(FEED_TTL), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(FEED_TTL))
@@ -268,42 +271,58 @@ def _event(talk: Talk, tz: ZoneInfo) -> Event:
     return talk_event(talk, tz=tz, now=talk.updated_at)
 
 
-def _as_tentative(event: Event, talk: Talk, position: int | None) -> None:
+def _as_tentative(event: Event, talk: Talk, position: int | None, language: str) -> None:
     """A waitlisted seat: shown, but tentative, free time, and without an alarm."""
-    place = f"waitlist #{position}" if position else "waitlist"
+    place = _("waitlist #{position}", position=position) if position else _("waitlist")
     del event["SUMMARY"], event["STATUS"], event["TRANSP"]
-    event.add("summary", f"{summary(talk)} ({place})")
+    event.add("summary", f"{summary(talk)} ({render(place, language)})")
     event.add("status", "TENTATIVE")
     event.add("transp", "TRANSPARENT")
-    note = (
-        f"You are #{position} on the waitlist. If a seat opens up you are confirmed automatically "
-        "and this event becomes confirmed."
-    )
+    if position:
+        waiting = _(
+            "You are #{position} on the waitlist. If a seat opens up you are confirmed automatically "
+            "and this event becomes confirmed.",
+            position=position,
+        )
+    else:
+        waiting = _(
+            "You are on the waitlist. If a seat opens up you are confirmed automatically "
+            "and this event becomes confirmed."
+        )
+    note = render(waiting, language)
     description = str(event.get("DESCRIPTION", ""))
     del event["DESCRIPTION"]
     event.add("description", f"{note}\n\n{description}" if description else note)
     event.subcomponents.clear()
 
 
-def member_calendar(feed: MemberFeed, server_name: str) -> bytes:
-    """Confirmed talks as events; waitlisted ones as TENTATIVE "(waitlist #n)"; cancelled ones as CANCELLED."""
+def member_calendar(feed: MemberFeed, server_name: str, language: str) -> bytes:
+    """Confirmed talks as events; waitlisted ones as TENTATIVE "(waitlist #n)"; cancelled ones as CANCELLED.
+
+    Podium's own words are in the member's ``language``."""
     calendar = _feed_calendar(
-        f"My talks — {server_name}",
-        f"The talks you registered for in {server_name}, kept up to date by Podium.",
+        _("My talks — {server}", server=server_name),
+        _("The talks you registered for in {server}, kept up to date by Podium.", server=server_name),
         feed.tz,
+        language,
     )
     for talk, registration in feed.entries:
         event = _event(talk, feed.tz)
         if not registration.confirmed and not talk.cancelled:
-            _as_tentative(event, talk, registration.position)
+            _as_tentative(event, talk, registration.position, language)
         calendar.add_component(event)
-    return finish(calendar, [talk for talk, _ in feed.entries])
+    return finish(calendar, [talk for talk, _registration in feed.entries])
 
 
-def public_calendar(feed: PublicFeed, server_name: str) -> bytes:
-    """Every announced talk of the server; no registrations, so nothing about any member."""
+def public_calendar(feed: PublicFeed, server_name: str, language: str) -> bytes:
+    """Every announced talk of the server; no registrations, so nothing about any member.
+
+    Podium's own words are in the server's ``language``."""
     calendar = _feed_calendar(
-        f"Talks — {server_name}", f"The talks of {server_name}, kept up to date by Podium.", feed.tz
+        _("Talks — {server}", server=server_name),
+        _("The talks of {server}, kept up to date by Podium.", server=server_name),
+        feed.tz,
+        language,
     )
     for talk in feed.talks:
         calendar.add_component(_event(talk, feed.tz))

@@ -163,9 +163,11 @@ def duration(minutes: int, language: str) -> str:
     hours, rest = divmod(minutes, 60)
     parts = []
     if hours:
-        parts.append(format_timedelta(timedelta(hours=hours), threshold=10**9, locale=language, format="long"))
+        parts.append(format_timedelta(timedelta(hours=hours), threshold=1, locale=language, format="long"))
     if rest or not hours:
-        parts.append(format_timedelta(timedelta(minutes=rest), threshold=10**9, locale=language, format="long"))
+        parts.append(
+            format_timedelta(timedelta(minutes=rest), threshold=1, granularity="minute", locale=language, format="long")
+        )
     return " ".join(parts)
 
 

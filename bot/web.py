@@ -39,7 +39,8 @@ import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
-from markupsafe import Markup
+from babel.dates import format_date
+from markupsafe import Markup, escape
 
 from bot import web_unsubscribe
 from bot.feeds import (
@@ -52,6 +53,8 @@ from bot.feeds import (
     public_calendar,
     talk_calendar,
 )
+from bot.i18n import DEFAULT_LANGUAGE, Text, _, _n, _p, duration, languages, render
+from bot.languages import Languages
 from bot.pagecache import Build, Page, PageCache
 from bot.settings import Settings
 from bot.unsubscribe import Unsubscribes
@@ -130,26 +133,29 @@ def _iso_utc(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def duration_text(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h" if not rest else f"{hours} h {rest} min"
-
-
-def seats_text(item: AgendaItem) -> str | None:
+def seats_text(item: AgendaItem) -> Text | None:
     if item.talk.cancelled:
         return None
     seats = item.seats
     if seats.capacity is None:
-        return "No limit"
+        return _("No limit")
     if seats.left:
-        return f"{seats.left} of {seats.capacity} left"
-    waiting = f", {seats.waitlisted} on the waitlist" if seats.waitlisted else ""
-    return f"Full ({seats.capacity} seats{waiting}); registering puts you on the waitlist"
+        return _n("{count} of {capacity} left", "{count} of {capacity} left", seats.left, capacity=seats.capacity)
+    if not seats.waitlisted:
+        return _n(
+            "Full ({count} seat); registering puts you on the waitlist",
+            "Full ({count} seats); registering puts you on the waitlist",
+            seats.capacity,
+        )
+    return _n(
+        "Full ({seats}, {count} on the waitlist); registering puts you on the waitlist",
+        "Full ({seats}, {count} on the waitlist); registering puts you on the waitlist",
+        seats.waitlisted,
+        seats=_n("{count} seat", "{count} seats", seats.capacity),
+    )
 
 
-def agenda_entry(item: AgendaItem, tz: ZoneInfo) -> AgendaEntry:
+def agenda_entry(item: AgendaItem, tz: ZoneInfo, language: str) -> AgendaEntry:
     talk = item.talk
     start, end = talk.start_at.astimezone(tz), talk.end_at.astimezone(tz)
     location = talk.location
@@ -167,14 +173,78 @@ def agenda_entry(item: AgendaItem, tz: ZoneInfo) -> AgendaEntry:
         cancel_reason=talk.cancel_reason,
         start_iso=_iso_utc(talk.start_at),
         end_iso=_iso_utc(talk.end_at),
-        date_text=f"{start:%A} {start.day} {start:%B %Y}",
+        # The date as long_datetime writes it; the times apart, each with its zone (a talk may cross a DST change).
+        date_text=format_date(start.date(), "full", locale=language),
         start_text=f"{start:%H:%M %Z}",
         end_text=f"{end:%H:%M %Z}",
-        duration_text=duration_text(talk.duration_min),
-        seats_text=seats_text(item),
+        duration_text=duration(talk.duration_min, language),
+        seats_text=render(seats_text(item), language) or None,
         ics_url=talk_file_path(talk.public_id or ""),
         announcement_url=talk.announcement_url(),
     )
+
+
+# --- the page's language ----------------------------------------------------------------------------------
+
+
+def page_language(query: str | None, accept_language: str, server_language: str) -> str:
+    """``?lang=`` first, then the browser's Accept-Language (RFC 9110, 12.5.4), then the server's language."""
+    if query:
+        chosen = _known_language(query)
+        if chosen is not None:
+            return chosen
+    weighted: list[tuple[float, int, str]] = []
+    for order, part in enumerate(accept_language.split(",")):
+        tag, _sep, params = part.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _eq, value = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        known = _known_language(tag)
+        if known is not None and weight > 0:
+            weighted.append((-weight, order, known))
+    return min(weighted)[2] if weighted else server_language
+
+
+def _known_language(tag: str) -> str | None:
+    language = tag.strip().replace("_", "-").split("-")[0].lower()
+    return language if language in languages() else None
+
+
+def _page_text(language: str, text: Text) -> Markup:
+    """A catalogue text for the page. Its values are escaped unless they are markup already (our own tags,
+    written in the template), so a talk's title stays text whatever the translation around it."""
+    values = tuple(
+        (name, escape(render(value, language)) if isinstance(value, Text) else escape(value))
+        for name, value in text.params
+    )
+    return Markup(Text(text.msgid, values, text.plural, text.count, text.context).render(language))  # noqa: S704
+
+
+@jinja2.pass_context
+def _template_gettext(context: jinja2.runtime.Context, msgid: str, /, **params: Any) -> Markup:
+    return _page_text(context["language"], _(msgid, **params))
+
+
+@jinja2.pass_context
+def _template_ngettext(
+    context: jinja2.runtime.Context, singular: str, plural: str, count: int, /, **params: Any
+) -> Markup:
+    return _page_text(context["language"], _n(singular, plural, count, **params))
+
+
+@jinja2.pass_context
+def _template_pgettext(context: jinja2.runtime.Context, msgctxt: str, msgid: str, /, **params: Any) -> Markup:
+    return _page_text(context["language"], _p(msgctxt, msgid, **params))
+
+
+# The names python -m bot.catalog extracts (jinja2.ext:babel_extract finds these calls in the templates).
+# No {% trans %} blocks: they would call "gettext", which the extraction does not look for.
+TEMPLATE_TEXTS = {"_": _template_gettext, "_n": _template_ngettext, "_p": _template_pgettext}
 
 
 # --- HTTP plumbing ---------------------------------------------------------------------------------------------
@@ -255,10 +325,10 @@ def accepts_gzip(header: str) -> bool:
     """Whether an Accept-Encoding header allows gzip (RFC 9110, 12.5.3): listed, or "*", and not with q=0."""
     codings: dict[str, float] = {}
     for part in header.lower().split(","):
-        name, _, params = part.partition(";")
+        name, _sep, params = part.partition(";")
         weight = 1.0
         for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
+            key, _eq, value = param.strip().partition("=")
             if key == "q":
                 try:
                     weight = float(value)
@@ -298,6 +368,7 @@ class WebServer:
         feeds: FeedService,
         server_name: ServerName,
         unsubscribes: Unsubscribes | None = None,
+        languages: Languages | None = None,
     ) -> None:
         assert settings.public_url is not None and settings.web_port is not None
         self.settings = settings
@@ -305,6 +376,7 @@ class WebServer:
         self.feeds = feeds
         self.server_name = server_name
         self.unsubscribes = unsubscribes
+        self.languages = languages
         self.validators = Validators()
         self.cache = PageCache()
         self.renders: Counter[str] = Counter()  # renderings done, by kind: what the cache saved is visible
@@ -327,7 +399,9 @@ class WebServer:
             "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         self.app = self._build_app()
-        self._agenda_template = aiohttp_jinja2.get_env(self.app).get_template("agenda.html")
+        environment = aiohttp_jinja2.get_env(self.app)
+        environment.globals.update(TEMPLATE_TEXTS)
+        self._agenda_template = environment.get_template("agenda.html")
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_REQUEST_BODY)
@@ -420,11 +494,24 @@ class WebServer:
     def _name(self, guild_id: int) -> str:
         return self.server_name(guild_id) or "Podium"
 
+    def _server_language(self, chosen: str | None, guild_id: int) -> str:
+        """/setup language:, else the server's preferred locale (``chosen`` is GuildSettings.language)."""
+        return self.languages.of_server(chosen, guild_id) if self.languages is not None else DEFAULT_LANGUAGE
+
+    async def _member_language(self, guild_id: int, user_id: int) -> str:
+        return await self.languages.member(guild_id, user_id) if self.languages is not None else DEFAULT_LANGUAGE
+
     def _stamp(self, guild_id: int, *, people: bool, version: Version | None = None) -> Hashable:
         """What a page of this server is rendered from, as far as can be told without reading the database:
-        its change counters (with ``people``, the registrations' too: seats, waitlists, tokens) and its name."""
+        its change counters (with ``people``, the registrations' too: seats, waitlists, tokens), its name and
+        its preferred locale (the language of a server without /setup language:; a chosen one is a setting,
+        so it moves the counters)."""
         programme, registrations = self.feeds.changes.version(guild_id) if version is None else version
-        return (programme, registrations if people else None), self._name(guild_id)
+        return (
+            (programme, registrations if people else None),
+            self._name(guild_id),
+            self._server_language(None, guild_id),
+        )
 
     async def _cached(self, key: Hashable, guild_id: int | None, build: Build, *, people: bool) -> Page:
         """The page under ``key``: the stored one while still fresh, else rendered again (once for everyone)."""
@@ -500,9 +587,10 @@ class WebServer:
             feed = await self.feeds.member_feed_by_hash(digest)
             if feed is None:
                 return None
+            language = await self._member_language(feed.guild_id, feed.user_id)
             page = self._page(
                 key,
-                await self._render("member_feed", member_calendar, feed, self._name(feed.guild_id)),
+                await self._render("member_feed", member_calendar, feed, self._name(feed.guild_id), language),
                 guild_id=feed.guild_id,
                 stamp=self._stamp(feed.guild_id, people=True, version=feed.version),
                 valid_until=feed.changes_at,
@@ -542,7 +630,13 @@ class WebServer:
                 return None
             return self._page(
                 key,
-                await self._render("server_feed", public_calendar, feed, self._name(guild_id)),
+                await self._render(
+                    "server_feed",
+                    public_calendar,
+                    feed,
+                    self._name(guild_id),
+                    self._server_language(feed.settings.language, guild_id),
+                ),
                 guild_id=guild_id,
                 # The feed shows no seats: registrations leave it (and its ETag) as it is.
                 stamp=self._stamp(guild_id, people=False, version=feed.version),
@@ -583,7 +677,12 @@ class WebServer:
 
     async def agenda(self, request: web.Request) -> web.Response:
         public_id = request.match_info["public_id"]
-        key = ("p", public_id)
+        asked = request.query.get("lang")
+        accepted = request.headers.get("Accept-Language", "")
+        # The server's own language is only known once its settings are read; until then the page is looked up
+        # under what the request asks for, and a request that asks for nothing Podium speaks under None.
+        wanted = page_language(asked, accepted, "")
+        key = ("p", public_id, wanted or None)
         guild_id = await self._published_guild(public_id, key)
 
         async def build() -> Page | None:
@@ -591,12 +690,16 @@ class WebServer:
             if found is None:
                 return None
             feed, items = found
+            language = wanted or self._server_language(feed.settings.language, guild_id)
             name = self._name(guild_id)
             feed_https = server_feed_url(self.public_url, public_id)
             context: dict[str, Any] = {
+                "language": language,
                 "server": name,
+                # The command as Discord shows it to a reader of this language (the command tree's own entry).
+                "register_command": render(Text("register", context="command name"), language),
                 "zone": feed.tz.key,
-                "talks": [agenda_entry(item, feed.tz) for item in items],
+                "talks": [agenda_entry(item, feed.tz, language) for item in items],
                 "feed_https": feed_https,
                 "feed_webcal": webcal(feed_https),
                 "css": Markup(self._css),  # noqa: S704 - our own file, its hash is in the CSP
@@ -610,7 +713,7 @@ class WebServer:
                 valid_until=feed.changes_at,
                 content_type="text/html",
                 cache="public, max-age=300",
-                extra={"Content-Security-Policy": self._page_csp},
+                extra={"Content-Security-Policy": self._page_csp, "Vary": "Accept-Encoding, Accept-Language"},
             )
 
         return self._answer(request, await self._cached(key, guild_id, build, people=True))

@@ -15,7 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 
+from bot.web import page_language
 from tests.emulator import DiscordEmulator
 from tests.harness import PROJECT_ROOT, School
 from tests.web_helpers import WebSide, create_talk, dst_start, local, set_up, web_bot
@@ -122,6 +124,7 @@ class Visible(HTMLParser):
         self._article: list[str] | None = None
         self._link: tuple[str, list[str]] | None = None
         self.body_attrs: dict[str, str | None] = {}
+        self.html_attrs: dict[str, str | None] = {}
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -129,6 +132,8 @@ class Visible(HTMLParser):
             self._skip += 1
         if tag == "body":
             self.body_attrs = dict(attrs)
+        if tag == "html":
+            self.html_attrs = dict(attrs)
         if tag == "article":
             self._article = []
         if tag == "a":
@@ -197,9 +202,9 @@ async def test_a_visitor_sees_the_programme_in_their_time_zone(
     assert TRICKY_TITLE in night  # shown as text, not as markup
     assert "<script>alert(1)</script>" in night
     assert "Dr. Zoë Ångström" in night and "Neuroscientist at the <i>Institut</i>." in night
-    assert "Duration 3 h" in night and "Location Amphi A" in night and "Seats 1 of 2 left" in night
+    assert "Duration 3 hours" in night and "Location Amphi A" in night and "Seats 1 of 2 left" in night
     assert "Vaccines 101" in online and "Prof. Jenner" in online and "Seats No limit" in online
-    assert "Duration 45 min" in online
+    assert "Duration 45 minutes" in online
     assert "Cancelled Oven on fire" in cancelled and "Seats" not in cancelled
     assert "Not yet announced" not in text and "Dr. Later" not in text
 
@@ -223,6 +228,113 @@ async def test_a_visitor_sees_the_programme_in_their_time_zone(
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (390, 844)
+
+
+@needs_chromium
+async def test_a_french_visitor_reads_the_programme_in_french(
+    emu: DiscordEmulator, school: School, web: WebSide, tmp_path: Path
+) -> None:
+    talks = await programme(school)
+    url = f"{web.base}{await web.agenda_path(school.guild_id)}?lang=fr"
+    dom = (await chromium(tmp_path, "--dump-dom", url)).decode()
+    page = Visible()
+    page.feed(dom)
+    text = _squash(" ".join(page.text))
+
+    assert page.html_attrs.get("lang") == "fr"
+    assert page.body_attrs.get("data-shown-in") == VISITOR_ZONE.key
+    assert f"Les horaires sont indiqués dans votre fuseau horaire ({VISITOR_ZONE.key})" in text
+    assert "Conférences — Faculty of Medicine" in text
+    assert "S’abonner à ce calendrier" in text
+
+    # The script writes the visitor's times in the page's language, not the browser's (en-US here).
+    online, cancelled, night = page.articles
+    start = dst_start().astimezone(VISITOR_ZONE)
+    end = start + timedelta(hours=3)
+    assert format_date(start.date(), "EEEE d MMMM y", locale="fr") in night, night
+    assert f"{start:%H:%M}" in night and f"{end:%H:%M}" in night
+    assert "Durée 3 heures" in night and "Lieu Amphi A" in night and "Places 1 place restante sur 2" in night
+    assert "Intervenant·e : Dr. Zoë Ångström" in night
+    assert "Places Sans limite" in online and "Durée 45 minutes" in online
+    assert "Annulée Oven on fire" in cancelled
+
+    links = dict((text, href) for href, text in page.links)
+    assert links[f"Ajouter à mon agenda : {TRICKY_TITLE}"] == await web.talk_path(school.guild_id, talks["night"])
+    assert links["Marquer l’annulation dans votre agenda : Quantum cooking"] == await web.talk_path(
+        school.guild_id, talks["cancelled"]
+    )
+
+
+# --- the page's language over HTTP ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "expected"),
+    [
+        ("fr", "en-US,en;q=0.9", "fr"),  # ?lang= first
+        ("de", "fr-CA", "fr"),  # a language Podium does not speak is ignored
+        (None, "de-DE, fr;q=0.8, en;q=0.5", "fr"),  # the best one Podium speaks
+        (None, "fr;q=0.2, en-GB;q=0.9", "en"),  # by weight, not by order
+        (None, "en;q=0, fr;q=0", "server"),  # q=0 means "not this one"
+        (None, "", "server"),
+    ],
+)
+def test_the_page_language_is_asked_then_accepted_then_the_servers(
+    query: str | None, accept: str, expected: str
+) -> None:
+    assert page_language(query, accept, "server") == expected
+
+
+async def test_the_page_in_french_over_http(emu: DiscordEmulator, school: School, web: WebSide) -> None:
+    await set_up(school, public_calendar=True)
+    await web.bot.service.update_settings(school.guild_id, language="fr")
+    agenda = await web.agenda_path(school.guild_id)
+    status, body, headers = await web.get(agenda)
+    assert status == 200
+    assert "Aucune conférence à venir pour le moment." in body.decode()
+
+    await programme(school)
+    status, body, headers = await web.get(agenda)
+    html = body.decode()
+    check = AccessibilityCheck()
+    check.feed(html)
+    assert check.report() == []
+    assert check.lang == "fr"
+    assert check.title == "Conférences — Faculty of Medicine"
+    assert "<h1>Conférences — Faculty of Medicine</h1>" in html
+    assert "Accept-Language" in headers["Vary"] and "Accept-Encoding" in headers["Vary"]
+    # Dates written out by Babel in the server's zone, French typography, escaped talk text inside French.
+    night = dst_start()
+    assert f'data-local="date">{format_date(night.date(), "full", locale="fr")}</time>' in html
+    assert "<dt>Durée</dt><dd>3\u00a0heures</dd>" in html
+    assert "<dd>1 place restante sur 2</dd>" in html
+    assert "Intervenant·e\u00a0: <strong>Dr. Zoë Ångström</strong>" in html
+    assert 'Ajouter à mon agenda<span class="visually-hidden">\u00a0: Brains &amp; &lt;b&gt;Machines' in html
+    assert re.search(r"avec <code>/[^<]+</code> ou avec le bouton de chaque annonce", html)
+    assert "Times are shown" not in html and "Add to calendar" not in html
+    french_etag = headers["ETag"]
+
+    # ?lang=en switches back; Accept-Language wins over the server's language; ?lang= over Accept-Language.
+    status, body, headers = await web.get(agenda + "?lang=en")
+    english = body.decode()
+    assert '<html lang="en">' in english and "<h1>Talks at Faculty of Medicine</h1>" in english
+    assert f'data-local="date">{format_date(night.date(), "full", locale="en")}</time>' in english
+    assert "Add to calendar" in english and "Ajouter" not in english
+    assert headers["ETag"] != french_etag
+    assert (await web.get(agenda + "?lang=en", {"If-None-Match": french_etag}))[0] == 200
+    accepted = (await web.get(agenda, {"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"}))[1].decode()
+    assert accepted == english
+    asked = (await web.get(agenda + "?lang=fr", {"Accept-Language": "en-GB"}))[1].decode()
+    assert asked == html
+
+    # Each language is rendered once and then served from the cache; a 304 per language still works.
+    renders = web.bot.web.renders["agenda"] if web.bot.web else 0
+    for _round in range(2):
+        assert (await web.get(agenda))[1].decode() == html
+        assert (await web.get(agenda, {"Accept-Language": "en"}))[1].decode() == english
+        assert (await web.get(agenda + "?lang=en"))[1].decode() == english
+    assert web.bot.web is not None and web.bot.web.renders["agenda"] == renders
+    assert (await web.get(agenda, {"If-None-Match": french_etag}))[0] == 304
 
 
 # --- offline accessibility and security checks -----------------------------------------------------------

@@ -340,3 +340,50 @@ async def test_tokens_are_hashed_and_reset_replaces_them(service: TalkService) -
     assert await feeds.member_feed(reset.token or "") is not None
     feed = await feeds.member_feed(other_server.token or "")
     assert feed is not None and feed.guild_id == 70
+
+
+async def test_feeds_speak_the_servers_and_each_members_language(
+    emu: DiscordEmulator, school: School, web: WebSide
+) -> None:
+    alice = school.students["alice"]  # en-US
+    zoe = emu.add_user("zoe", locale="fr")
+    emu.add_member(school.guild_id, zoe)
+    await set_up(school, public_calendar=True)
+    start = (datetime.now(UTC) + timedelta(days=6)).replace(second=0, microsecond=0)
+    talk = await create_talk(school, title="Open science", speaker="Dr. Open", start=local(start), capacity=1)
+    await school.run(alice, "register", {"talk": talk})
+    await school.run(zoe, "register", {"talk": talk})  # waitlisted
+    feed = await web.feed_path(school.guild_id)
+    cal, _vcal = both_parsers((await web.get(feed))[1])
+    assert cal["X-WR-CALNAME"] == "Talks — Faculty of Medicine"
+
+    # The server chooses French: its feed follows at once (a setting moves the cached feed's counters).
+    await web.bot.service.update_settings(school.guild_id, language="fr")
+    cal, vcal = both_parsers((await web.get(feed))[1])
+    assert cal["X-WR-CALNAME"] == vcal.contents["x-wr-calname"][0].value == "Conférences — Faculty of Medicine"
+    assert vcal.contents["x-wr-caldesc"][0].value == "Les conférences de Faculty of Medicine, tenues à jour par Podium."
+
+    # Personal feeds speak their member's own language, whatever the server's.
+    zoe_feed, _webcal, _text = await feed_link(school, zoe)
+    zoe_cal, _zoe_vcal = both_parsers((await web.get(zoe_feed))[1])
+    assert str(zoe_cal["X-WR-CALNAME"]) == "Mes conférences — Faculty of Medicine"
+    [waiting] = zoe_cal.walk("VEVENT")
+    assert str(waiting["SUMMARY"]) == "Open science — Dr. Open (liste d’attente, n°\u00a01)"
+    assert str(waiting["DESCRIPTION"]).startswith("Vous êtes n°\u00a01 sur la liste d’attente.")
+    alice_feed, _webcal, _text = await feed_link(school, alice)
+    alice_cal, _alice_vcal = both_parsers((await web.get(alice_feed))[1])
+    assert str(alice_cal["X-WR-CALNAME"]) == "My talks — Faculty of Medicine"
+
+
+async def test_a_french_speaking_server_gets_a_french_feed_without_choosing(
+    emu: DiscordEmulator, school: School, tmp_path: Path
+) -> None:
+    emu.world.guilds[school.guild_id].preferred_locale = "fr"
+    async with web_bot(emu, school, tmp_path / "podium.sqlite3") as web:
+        await set_up(school, public_calendar=True)
+        cal, vcal = both_parsers((await web.get(await web.feed_path(school.guild_id)))[1])
+        assert str(cal["X-WR-CALNAME"]) == "Conférences — Faculty of Medicine"
+        assert (
+            vcal.contents["x-wr-caldesc"][0].value
+            == "Les conférences de Faculty of Medicine, tenues à jour par Podium."
+        )

@@ -6,6 +6,16 @@
     date: { weekday: "long", day: "numeric", month: "long", year: "numeric" },
     time: { hour: "numeric", minute: "2-digit", timeZoneName: "short" }
   };
+  // Dates in the page's language, in the visitor's own variant of it when the browser has one (en-GB, fr-CA).
+  var language = document.documentElement.lang;
+  var locale = language;
+  var preferred = navigator.languages || [navigator.language];
+  for (var i = 0; i < preferred.length; i++) {
+    if (preferred[i] && preferred[i].split("-")[0].toLowerCase() === language) {
+      locale = preferred[i];
+      break;
+    }
+  }
   var serverZone = document.body.getAttribute("data-zone");
   document.querySelectorAll("time[data-local]").forEach(function (node) {
     var format = formats[node.getAttribute("data-local")];
@@ -14,10 +24,10 @@
       return;
     }
     node.title = node.textContent + " (" + serverZone + ")";
-    node.textContent = new Intl.DateTimeFormat(undefined, format).format(moment);
+    node.textContent = new Intl.DateTimeFormat(locale || undefined, format).format(moment);
   });
   document.querySelectorAll("[data-zone-label]").forEach(function (node) {
-    node.textContent = "your time zone (" + zone + ")";
+    node.textContent = node.getAttribute("data-yours") + " (" + zone + ")";
   });
   document.body.setAttribute("data-shown-in", zone);
 })();
