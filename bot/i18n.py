@@ -122,10 +122,20 @@ def render(text: Text | str | None, language: str) -> str:
     return text.render(language) if isinstance(text, Text) else text
 
 
+class Joined:
+    """``a, b and c`` as a placeholder's value, in the language of the text it fills."""
+
+    def __init__(self, items: list[Text | str]) -> None:
+        self.items = tuple(items)
+
+    def render(self, language: str) -> str:
+        return joined(list(self.items), language)
+
+
 def _value(value: Any, language: str) -> Any:
     # Numbers are left as they are (a talk's id must read #1234, not « #1 234 »): quantities that need the
     # language's grouping go through number() or _n().
-    return value.render(language) if isinstance(value, Text) else value
+    return value.render(language) if isinstance(value, Text | Joined) else value
 
 
 def joined(items: list[Text | str], language: str) -> str:
@@ -176,5 +186,6 @@ def number(value: float, language: str) -> str:
 
 
 def display_name(language: str) -> str:
-    """The language's own name, e.g. « français »."""
-    return Locale.parse(language).get_display_name(language) or language
+    """The language's own name, e.g. « Français »."""
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]  # it heads a choice or a line: « Français », not « français »

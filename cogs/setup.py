@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import Joined, Text, _, display_name, languages
 from bot.models import GuildSettings
 from bot.replies import guild_id, respond
 from bot.timeparse import format_offsets
@@ -18,49 +19,63 @@ if TYPE_CHECKING:
     from bot.client import PodiumBot
 
 
-def public_calendar_text(settings: GuildSettings, public_url: str | None) -> str:
+def public_calendar_text(settings: GuildSettings, public_url: str | None) -> Text:
     if not settings.public_calendar or settings.public_id is None:  # a public calendar is a saved setting
-        return "off (`/setup public_calendar:true` publishes an agenda page and a calendar feed)"
+        return _("off (`/setup public_calendar:true` publishes an agenda page and a calendar feed)")
     if public_url is None:
-        return "on, but this bot's web side is not configured (its operator sets PUBLIC_URL and WEB_PORT)"
-    return f"on: <{agenda_url(public_url, settings.public_id)}>"
+        return _("on, but this bot's web side is not configured (its operator sets PUBLIC_URL and WEB_PORT)")
+    return _("on: <{url}>", url=agenda_url(public_url, settings.public_id))
 
 
-def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> str:
-    channel = f"<#{settings.channel_id}>" if settings.channel_id else "not set — announcements cannot be posted"
-    organizer = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else "not set (Manage Events only)"
-    timezone = settings.timezone or f"{default_tz} (default)"
-    reminders = format_offsets(settings.default_reminders())
-    if settings.reminders is None:
-        reminders += " (default)"
-    ping = f"<@&{settings.ping_role_id}>" if settings.ping_role_id else "none"
-    return (
-        f"**Announcement channel:** {channel}\n**Organizer role:** {organizer}\n**Time zone:** {timezone}\n"
-        f"**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}\n"
-        f"**Public calendar and agenda page:** {public_calendar_text(settings, public_url)}"
+def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> Text:
+    channel = f"<#{settings.channel_id}>" if settings.channel_id else _("not set — announcements cannot be posted")
+    organizer = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else _("not set (Manage Events only)")
+    timezone = settings.timezone or _("{zone} (default)", zone=default_tz)
+    offsets = format_offsets(settings.default_reminders())
+    reminders = _("{offsets} (default)", offsets=offsets) if settings.reminders is None else offsets
+    ping = f"<@&{settings.ping_role_id}>" if settings.ping_role_id else _("none")
+    language = (
+        display_name(settings.language)
+        if settings.language
+        else _("the server's preferred language (`/setup language:` to choose)")
+    )
+    return _(
+        "**Announcement channel:** {channel}\n**Organizer role:** {organizer}\n**Time zone:** {timezone}\n"
+        "**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}\n"
+        "**Public calendar and agenda page:** {public_calendar}\n**Language of announcements and reminders:** "
+        "{language}",
+        channel=channel,
+        organizer=organizer,
+        timezone=timezone,
+        reminders=reminders,
+        ping=ping,
+        public_calendar=public_calendar_text(settings, public_url),
+        language=language,
     )
 
 
 _NEEDED = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
+    "view_channel": _("View Channel"),
+    "send_messages": _("Send Messages"),
+    "embed_links": _("Embed Links"),
+    "attach_files": _("Attach Files"),
 }
 
 
-def missing_permissions(guild: discord.Guild | None, channel_id: int) -> str:
+def missing_permissions(guild: discord.Guild | None, channel_id: int) -> Text | str:
     """A warning when the bot could not post announcements in the chosen channel (from its cache)."""
     channel = guild.get_channel(channel_id) if guild else None
     if guild is None or channel is None or guild.me is None:
         return ""
     permissions = channel.permissions_for(guild.me)
-    missing = [label for name, label in _NEEDED.items() if not getattr(permissions, name)]
+    missing: list[Text | str] = [label for name, label in _NEEDED.items() if not getattr(permissions, name)]
     if not missing:
         return ""
-    return (
-        f"⚠️ I cannot post announcements in <#{channel.id}> yet: give me {', '.join(missing)} there "
-        "(channel settings → Permissions).\n"
+    return _(
+        "⚠️ I cannot post announcements in <#{channel}> yet: give me {permissions} there "
+        "(channel settings → Permissions).\n",
+        channel=channel.id,
+        permissions=Joined(missing),
     )
 
 
@@ -76,7 +91,9 @@ class Setup(commands.Cog):
         reminders="Default reminder offsets before each talk, e.g. 1d,1h",
         ping_role="Role mentioned in reminder posts",
         public_calendar="Publish the programme on the web: an agenda page and a calendar feed (no member data)",
+        language="Language of announcements, reminder posts, the feed and the agenda page",
     )
+    @app_commands.choices(language=[app_commands.Choice(name=display_name(code), value=code) for code in languages()])
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)
@@ -89,22 +106,29 @@ class Setup(commands.Cog):
         reminders: str | None = None,
         ping_role: discord.Role | None = None,
         public_calendar: bool | None = None,
+        language: app_commands.Choice[str] | None = None,
     ) -> None:
         bot = interaction.client
         guild = guild_id(interaction)
         default_tz = bot.settings.default_timezone
         public_url = bot.settings.public_url if bot.settings.web_enabled else None
-        if all(value is None for value in (channel, organizer_role, timezone, reminders, ping_role, public_calendar)):
+        given = (channel, organizer_role, timezone, reminders, ping_role, public_calendar, language)
+        if all(value is None for value in given):
             current = await bot.service.settings(guild)
-            hint = "" if current.channel_id else "\nStart with `/setup channel:#talks`."
+            hint = "" if current.channel_id else _("\nStart with `/setup channel:#talks`.")
             await respond(
-                interaction, f"Podium settings for this server:\n{describe(current, default_tz, public_url)}{hint}"
+                interaction,
+                _(
+                    "Podium settings for this server:\n{settings}{hint}",
+                    settings=describe(current, default_tz, public_url),
+                    hint=hint,
+                ),
             )
             return
         for role in (organizer_role, ping_role):
             if role is not None and role.is_default():
                 await respond(
-                    interaction, "Pick a real role, not @everyone: everyone would be an organizer or be pinged."
+                    interaction, _("Pick a real role, not @everyone: everyone would be an organizer or be pinged.")
                 )
                 return
         updated = await bot.service.update_settings(
@@ -115,21 +139,31 @@ class Setup(commands.Cog):
             reminders=reminders,
             ping_role_id=ping_role.id if ping_role else None,
             public_calendar=public_calendar,
+            language=language.value if language else None,
         )
         next_step = (
-            "Next: create a talk with `/talk create`."
+            _("Next: create a talk with `/talk create`.")
             if updated.channel_id
-            else "Next: choose where talks are announced with `/setup channel:#talks`."
+            else _("Next: choose where talks are announced with `/setup channel:#talks`.")
         )
         warning = missing_permissions(interaction.guild, channel.id) if channel is not None else ""
+        role_hint: Text | str = ""
         if organizer_role is not None:
             # /talk carries default_permissions (Manage Events): Discord hides it from the role until allowed.
-            warning += (
-                f"For <@&{organizer_role.id}> to see `/talk`, allow the role for it in Server Settings → "
-                "Integrations → Podium (Discord shows `/talk` only to members with Manage Events until then).\n"
+            role_hint = _(
+                "For <@&{role}> to see `/talk`, allow the role for it in Server Settings → "
+                "Integrations → Podium (Discord shows `/talk` only to members with Manage Events until then).\n",
+                role=organizer_role.id,
             )
         await respond(
-            interaction, f"Settings saved.\n{describe(updated, default_tz, public_url)}\n{warning}{next_step}"
+            interaction,
+            _(
+                "Settings saved.\n{settings}\n{warning}{role_hint}{next_step}",
+                settings=describe(updated, default_tz, public_url),
+                warning=warning,
+                role_hint=role_hint,
+                next_step=next_step,
+            ),
         )
 
 

