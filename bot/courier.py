@@ -19,6 +19,7 @@ import discord
 
 from bot import store
 from bot.emails import Parties, invite_email
+from bot.i18n import DEFAULT_LANGUAGE
 from bot.mailer import Mailer, MailError
 from bot.messages import (
     invite_file,
@@ -271,7 +272,11 @@ class Courier:
 
     async def _render(self, delivery: Delivery, talk: Talk, now: datetime) -> dict[str, Any]:
         if delivery.kind is DeliveryKind.REMINDER:
-            return {"content": reminder_message(talk, delivery.key), "view": reminder_view(talk, delivery.marker)}
+            language = await self._language(talk.guild_id, delivery.recipient_id)
+            return {
+                "content": reminder_message(talk, delivery.key, language),
+                "view": reminder_view(talk, delivery.marker, language),
+            }
         if delivery.kind is DeliveryKind.REMINDER_POST:
             settings = await self.service.settings(talk.guild_id)
             role = settings.ping_role_id
@@ -285,10 +290,19 @@ class Courier:
                 "view": reminder_post_view(talk, delivery.marker),
             }
         tz = await self.service.zone(talk.guild_id)
+        language = await self._language(talk.guild_id, delivery.recipient_id)
         return {
-            "content": invite_message(talk, delivery.kind),
+            "content": invite_message(talk, delivery.kind, language),
             "file": invite_file(talk, delivery.kind, tz, now, marker=delivery.marker),
         }
+
+    async def _language(self, guild_id: int, user_id: int) -> str:
+        # Languages keeps members' languages in memory, so a fan-out of reminders costs no query per member.
+        languages = getattr(self.client, "languages", None)
+        if languages is None:
+            return DEFAULT_LANGUAGE
+        language: str = await languages.member(guild_id, user_id)
+        return language
 
     async def _finish(
         self, delivery: Delivery, status: DeliveryStatus, *, message_id: int | None = None, error: str | None = None

@@ -10,41 +10,54 @@ import discord
 
 from bot.calendar import Method, build_invite, invite_filename
 from bot.embeds import REGISTER_ID, UNREGISTER_ID, static_view, when
+from bot.i18n import _, render
 from bot.models import DeliveryKind, Talk
 from bot.timeparse import format_offsets
 
 WITHDRAWING = frozenset({DeliveryKind.INVITE_CANCELLED, DeliveryKind.INVITE_WITHDRAWN})
 
 
-def invite_message(talk: Talk, kind: DeliveryKind) -> str:
+def invite_message(talk: Talk, kind: DeliveryKind, language: str = "en") -> str:
     title = discord.utils.escape_markdown(talk.title)
     place = f" · {talk.location}" if talk.location else ""
+    values = {"title": title, "speaker": talk.speaker, "when": when(talk), "place": place}
     if kind is DeliveryKind.INVITE_CONFIRMED:
-        return (
-            f"You're registered for **{title}** with {talk.speaker}, {when(talk)}{place}.\n"
+        text = _(
+            "You're registered for **{title}** with {speaker}, {when}{place}.\n"
             "Open the attached invite to add it to your calendar. Can't make it any more? "
-            "Use `/unregister` so someone on the waitlist gets your seat."
+            "Use `/unregister` so someone on the waitlist gets your seat.",
+            **values,
         )
-    if kind is DeliveryKind.INVITE_PROMOTED:
-        return (
-            f"Good news: a seat opened up and you're now **confirmed** for **{title}** with {talk.speaker}, "
-            f"{when(talk)}{place}.\nOpen the attached invite to add it to your calendar. Can't come? "
-            "Use `/unregister` to pass the seat on."
+    elif kind is DeliveryKind.INVITE_PROMOTED:
+        text = _(
+            "Good news: a seat opened up and you're now **confirmed** for **{title}** with {speaker}, "
+            "{when}{place}.\nOpen the attached invite to add it to your calendar. Can't come? "
+            "Use `/unregister` to pass the seat on.",
+            **values,
         )
-    if kind is DeliveryKind.INVITE_UPDATED:
-        return (
-            f"**{title}** has changed: it is now {when(talk)}{place}, {talk.duration_min} min.\n"
-            "Open the attached invite to update the event in your calendar."
+    elif kind is DeliveryKind.INVITE_UPDATED:
+        text = _(
+            "**{title}** has changed: it is now {when}{place}, {minutes} min.\n"
+            "Open the attached invite to update the event in your calendar.",
+            minutes=talk.duration_min,
+            **values,
         )
-    if kind is DeliveryKind.INVITE_CANCELLED:
-        reason = f" Reason: {talk.cancel_reason}" if talk.cancel_reason else ""
-        return (
-            f"**{title}** with {talk.speaker} has been **cancelled**.{reason}\n"
-            "Open the attached file to remove it from your calendar."
+    elif kind is DeliveryKind.INVITE_CANCELLED:
+        reason = render(_(" Reason: {reason}", reason=talk.cancel_reason), language) if talk.cancel_reason else ""
+        text = _(
+            "**{title}** with {speaker} has been **cancelled**.{reason}\n"
+            "Open the attached file to remove it from your calendar.",
+            reason=reason,
+            **values,
         )
-    if kind is DeliveryKind.INVITE_WITHDRAWN:
-        return f"You're no longer registered for **{title}**.\nOpen the attached file to remove it from your calendar."
-    raise ValueError(f"not an invite: {kind}")
+    elif kind is DeliveryKind.INVITE_WITHDRAWN:
+        text = _(
+            "You're no longer registered for **{title}**.\nOpen the attached file to remove it from your calendar.",
+            **values,
+        )
+    else:
+        raise ValueError(f"not an invite: {kind}")
+    return render(text, language)
 
 
 def invite_file(
@@ -60,19 +73,29 @@ def invite_file(
     return discord.File(io.BytesIO(data), filename=name)
 
 
-def reminder_message(talk: Talk, offset_minutes: int) -> str:
+def reminder_message(talk: Talk, offset_minutes: int, language: str = "en") -> str:
     title = discord.utils.escape_markdown(talk.title)
-    place = f"\nWhere: {talk.location}" if talk.location else ""
-    link = f"\nAnnouncement: {talk.announcement_url()}" if talk.announcement_url() else ""
-    return (
-        f"⏰ Reminder ({format_offsets((offset_minutes,))} before): **{title}** with {talk.speaker} starts "
-        f"{when(talk)}.{place}{link}\nCan't come after all? Press Unregister so your seat goes to the waitlist. "
-        "Turn these reminders off with `/notifications enabled:False`."
+    place = render(_("\nWhere: {location}", location=talk.location), language) if talk.location else ""
+    url = talk.announcement_url()
+    link = render(_("\nAnnouncement: {url}", url=url), language) if url else ""
+    text = _(
+        "⏰ Reminder ({offsets} before): **{title}** with {speaker} starts {when}.{place}{link}\n"
+        "Can't come after all? Press Unregister so your seat goes to the waitlist. "
+        "Turn these reminders off with `/notifications enabled:False`.",
+        offsets=format_offsets((offset_minutes,)),
+        title=title,
+        speaker=talk.speaker,
+        when=when(talk),
+        place=place,
+        link=link,
     )
+    return render(text, language)
 
 
-def reminder_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
-    return _one_button("Unregister", discord.ButtonStyle.secondary, UNREGISTER_ID.format(talk_id=talk.id), marker)
+def reminder_view(talk: Talk, marker: str | None = None, language: str = "en") -> discord.ui.View:
+    # limit: 80
+    label = render(_("Unregister"), language)
+    return _one_button(label, discord.ButtonStyle.secondary, UNREGISTER_ID.format(talk_id=talk.id), marker)
 
 
 def reminder_post_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
