@@ -17,8 +17,10 @@ from email.utils import parseaddr
 import aiosqlite
 
 from bot import email_limits, owed, store
+from bot.command_names import command
 from bot.database import Database
 from bot.errors import InputError, StateError
+from bot.i18n import Text, _
 from bot.models import Delivery, EmailCode, MemberEmail
 
 CODE_DIGITS = 6
@@ -27,7 +29,7 @@ MAX_CODE_ATTEMPTS = 5
 ADDRESS_MAX = 254  # RFC 5321: the longest path a mail server must accept, minus the angle brackets
 LOCAL_MAX = 64
 EXAMPLE_ADDRESS = "you@example.com"
-EXAMPLE_SET = f"`/email set address:{EXAMPLE_ADDRESS}`"
+EXAMPLE_SET = command("email set", address=EXAMPLE_ADDRESS)
 
 # A dot-atom local part (RFC 5322) and an ASCII host name with a real top-level domain. Quoted local parts,
 # IP literals, backquotes and raw Unicode are refused on purpose: they are legal but almost never real
@@ -42,41 +44,66 @@ def normalize_address(raw: str) -> str:
     """The address as stored (domain lower-cased), or InputError saying what is wrong and what to type."""
     address = raw.strip()
     if not address:
-        raise InputError(f"Give your email address, for example {EXAMPLE_SET}.")
+        raise InputError(_("Give your email address, for example {example}.", example=EXAMPLE_SET))
     if any(not char.isprintable() for char in address):
         raise InputError(
-            f"An email address is one line of plain characters, without line breaks or tabs. "
-            f"Type just the address, for example {EXAMPLE_SET}."
+            _(
+                "An email address is one line of plain characters, without line breaks or tabs. Type just the "
+                "address, for example {example}.",
+                example=EXAMPLE_SET,
+            )
         )
     if len(address) > ADDRESS_MAX:
         raise InputError(
-            f"That is {len(address)} characters long; an email address has at most {ADDRESS_MAX}. "
-            f"Check what you pasted and type just the address, for example {EXAMPLE_SET}."
+            _(
+                "That is {length} characters long; an email address has at most {limit}. Check what you pasted "
+                "and type just the address, for example {example}.",
+                length=len(address),
+                limit=ADDRESS_MAX,
+                example=EXAMPLE_SET,
+            )
         )
     if any(char.isspace() for char in address):
-        raise InputError(f"An email address has no spaces. Type just the address, for example {EXAMPLE_SET}.")
+        raise InputError(
+            _("An email address has no spaces. Type just the address, for example {example}.", example=EXAMPLE_SET)
+        )
     if not address.isascii():
         raise InputError(
-            "Only plain ASCII addresses are supported (for an international domain, use its xn-- form). "
-            f"For example {EXAMPLE_SET}."
+            _(
+                "Only plain ASCII addresses are supported (for an international domain, use its xn-- form). "
+                "For example {example}.",
+                example=EXAMPLE_SET,
+            )
         )
     # parseaddr sees through forms such as "Ann <ann@example.com>" or "a@b, c@d", which are not one address.
     name, parsed = parseaddr(address)
     local, at, domain = address.rpartition("@")
     if not at:
-        raise InputError(f"That is not an email address: it has no `@`. For example {EXAMPLE_SET}.")
+        raise InputError(_("That is not an email address: it has no `@`. For example {example}.", example=EXAMPLE_SET))
     if name or parsed != address or "@" in local:
-        raise InputError(f"Give just one address, without a name or brackets, for example {EXAMPLE_SET}.")
+        raise InputError(
+            _(
+                "Give just one address, without a name or brackets, for example {example}.",
+                example=EXAMPLE_SET,
+            )
+        )
     if not local or len(local) > LOCAL_MAX or not _LOCAL.fullmatch(local):
         raise InputError(
-            f"The part before the `@` is not valid (at most {LOCAL_MAX} letters, digits and . _ + - and no "
-            f"dot at either end or twice in a row). For example {EXAMPLE_SET}."
+            _(
+                "The part before the `@` is not valid (at most {limit} letters, digits and . _ + - and no dot at "
+                "either end or twice in a row). For example {example}.",
+                limit=LOCAL_MAX,
+                example=EXAMPLE_SET,
+            )
         )
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or not _TLD.fullmatch(labels[-1]):
         raise InputError(
-            "The part after the `@` must be a full domain name such as `example.com` or `student.uni.edu`. "
-            f"For example {EXAMPLE_SET}."
+            _(
+                "The part after the `@` must be a full domain name such as `example.com` or `student.uni.edu`. "
+                "For example {example}.",
+                example=EXAMPLE_SET,
+            )
         )
     return f"{local}@{domain.lower()}"
 
@@ -103,8 +130,11 @@ def clean_code(raw: str) -> str:
     code = re.sub(r"[\s-]", "", raw)
     if not _CODE.fullmatch(code):
         raise InputError(
-            f"A confirmation code is {CODE_DIGITS} digits, for example `/email confirm code:123456`. "
-            "Copy it from the email I sent you."
+            _(
+                "A confirmation code is {digits} digits, for example {example}. Copy it from the email I sent you.",
+                digits=CODE_DIGITS,
+                example=command("email confirm", code="123456"),
+            )
         )
     return code
 
@@ -163,8 +193,13 @@ class EmailAddresses:
             # Checked and recorded in one transaction, so two quick requests cannot both send a code.
             if current is not None and current.address == address:
                 raise StateError(
-                    f"`{address}` is already your confirmed address in this server; nothing changed. "
-                    "To use another one, run `/email set` with it; to stop emails, `/email remove`."
+                    _(
+                        "`{address}` is already your confirmed address in this server; nothing changed. To use "
+                        "another one, run {set} with it; to stop emails, {remove}.",
+                        address=address,
+                        set=command("email set"),
+                        remove=command("email remove"),
+                    )
                 )
             confirmed_at = current.verified_at if current is not None else None
             refusal = await email_limits.check(conn, guild_id, user_id, address, now, confirmed_at)
@@ -209,40 +244,61 @@ class EmailAddresses:
         """
         code = clean_code(raw_code)
         now = self.clock()
-        problem: str | None = None
+        problem: Text | None = None
         confirmed: MemberEmail | None = None
         invitations: list[Delivery] = []
         async with self.db.transaction() as conn:
             pending = await store.get_email_code(conn, guild_id, user_id)
             if pending is None:
                 raise StateError(
-                    f"You have no code waiting to be confirmed in this server. Ask for one with {EXAMPLE_SET}."
+                    _(
+                        "You have no code waiting to be confirmed in this server. Ask for one with {example}.",
+                        example=EXAMPLE_SET,
+                    )
                 )
-            again = f"`/email set address:{pending.address}`"
+            again = command("email set", address=pending.address)
             if pending.attempts >= MAX_CODE_ATTEMPTS:
                 raise StateError(
-                    f"The code for `{pending.address}` was entered wrongly {MAX_CODE_ATTEMPTS} times, so it no "
-                    f"longer works. Ask for a new one with {again}."
+                    _(
+                        "The code for `{address}` was entered wrongly {attempts} times, so it no longer works. Ask "
+                        "for a new one with {again}.",
+                        address=pending.address,
+                        attempts=MAX_CODE_ATTEMPTS,
+                        again=again,
+                    )
                 )
             if now >= pending.expires_at:
                 minutes = int(CODE_TTL.total_seconds() // 60)
                 raise StateError(
-                    f"The code for `{pending.address}` has expired (codes last {minutes} minutes). "
-                    f"Ask for a new one with {again}."
+                    _(
+                        "The code for `{address}` has expired (codes last {minutes} minutes). Ask for a new one with "
+                        "{again}.",
+                        address=pending.address,
+                        minutes=minutes,
+                        again=again,
+                    )
                 )
             if not code_matches(code, pending):
                 # The wrong guess must be counted, so the error is raised after this transaction commits.
                 attempts = await store.count_email_code_attempt(conn, guild_id, user_id)
                 left = MAX_CODE_ATTEMPTS - attempts
                 if left <= 0:
-                    problem = (
-                        f"That code is not right, and that was attempt {attempts} of {MAX_CODE_ATTEMPTS}: the code "
-                        f"no longer works. Ask for a new one with {again}."
+                    problem = _(
+                        "That code is not right, and that was attempt {attempts} of {limit}: the code no longer "
+                        "works. Ask for a new one with {again}.",
+                        attempts=attempts,
+                        limit=MAX_CODE_ATTEMPTS,
+                        again=again,
                     )
                 else:
-                    problem = (
-                        f"That code is not right (attempt {attempts} of {MAX_CODE_ATTEMPTS}; {left} left). Copy the "
-                        f"{CODE_DIGITS} digits from the latest email sent to `{pending.address}`."
+                    problem = _(
+                        "That code is not right (attempt {attempts} of {limit}; {left} left). Copy the {digits} "
+                        "digits from the latest email sent to `{address}`.",
+                        attempts=attempts,
+                        limit=MAX_CODE_ATTEMPTS,
+                        left=left,
+                        digits=CODE_DIGITS,
+                        address=pending.address,
                     )
             else:
                 await store.save_member_email(conn, guild_id, user_id, pending.address, display_name[:100], now)

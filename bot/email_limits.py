@@ -17,6 +17,8 @@ from enum import StrEnum
 import aiosqlite
 
 from bot import store
+from bot.command_names import command
+from bot.i18n import Text, _, _n
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -57,7 +59,7 @@ class Refusal:
 
 def address_key(address: str) -> bytes:
     """The same key for the spellings that reach the same mailbox at most providers: case, and a +tag."""
-    local, _, domain = address.lower().rpartition("@")
+    local, _at, domain = address.lower().rpartition("@")
     local = local.split("+", 1)[0] or local
     return hashlib.sha256(f"{local}@{domain}".encode()).digest()
 
@@ -96,7 +98,7 @@ async def check(
             [m for guild, m in by_member if guild == guild_id and (confirmed_at is None or m > confirmed_at)],
         ),
         *((Scope.ADDRESS, count, window, to_address) for count, window in PER_ADDRESS),
-        *((Scope.MEMBER, count, window, [moment for _, moment in by_member]) for count, window in PER_MEMBER),
+        *((Scope.MEMBER, count, window, [moment for _guild, moment in by_member]) for count, window in PER_MEMBER),
         (Scope.OVERALL, overall_count, overall_window, overall),
     ]
     refusals = []
@@ -121,32 +123,71 @@ def _when(moment: datetime) -> str:
     return f"<t:{stamp}:R> (<t:{stamp}:t>)"
 
 
-def _period(window: timedelta) -> str:
-    return "day" if window >= DAY else "hour"
-
-
-def refusal_text(refusal: Refusal, address: str, pending_address: str | None) -> str:
+def refusal_text(refusal: Refusal, address: str, pending_address: str | None) -> Text:
     when = _when(refusal.retry_at)
+    confirm = command("email confirm", code="")
     if refusal.scope is Scope.RESEND:
-        sent = f"to `{pending_address}`" if pending_address else "to you"
-        return (
-            f"I just sent a code {sent}. Check that inbox (and its spam folder) and confirm with "
-            f"`/email confirm code:`; you can ask for a new code {when}."
+        if pending_address:
+            return _(
+                "I just sent a code to `{address}`. Check that inbox (and its spam folder) and confirm with "
+                "{confirm}; you can ask for a new code {when}.",
+                address=pending_address,
+                confirm=confirm,
+                when=when,
+            )
+        return _(
+            "I just sent a code to you. Check that inbox (and its spam folder) and confirm with {confirm}; you can "
+            "ask for a new code {when}.",
+            confirm=confirm,
+            when=when,
         )
+    daily = refusal.window >= DAY
     if refusal.scope is Scope.ADDRESS:
-        return (
-            f"`{address}` has already been sent {refusal.count} confirmation codes in the last "
-            f"{_period(refusal.window)}, the most I send to one address, whoever asks. If it is your address, "
-            f"use the latest code in that inbox (or its spam folder) with `/email confirm code:`; "
-            f"otherwise ask again {when}."
+        params = {"address": address, "confirm": confirm, "when": when}
+        if daily:
+            return _n(
+                "`{address}` has already been sent {count} confirmation code in the last day, the most I send to "
+                "one address, whoever asks. If it is your address, use the latest code in that inbox (or its spam "
+                "folder) with {confirm}; otherwise ask again {when}.",
+                "`{address}` has already been sent {count} confirmation codes in the last day, the most I send to "
+                "one address, whoever asks. If it is your address, use the latest code in that inbox (or its spam "
+                "folder) with {confirm}; otherwise ask again {when}.",
+                refusal.count,
+                **params,
+            )
+        return _n(
+            "`{address}` has already been sent {count} confirmation code in the last hour, the most I send to one "
+            "address, whoever asks. If it is your address, use the latest code in that inbox (or its spam folder) "
+            "with {confirm}; otherwise ask again {when}.",
+            "`{address}` has already been sent {count} confirmation codes in the last hour, the most I send to one "
+            "address, whoever asks. If it is your address, use the latest code in that inbox (or its spam folder) "
+            "with {confirm}; otherwise ask again {when}.",
+            refusal.count,
+            **params,
         )
     if refusal.scope is Scope.MEMBER:
-        return (
-            f"You have asked for {refusal.count} confirmation codes in the last {_period(refusal.window)}, "
-            f"the most I send for one member. Use the latest code you got with `/email confirm code:`, "
-            f"or ask for a new one {when}."
+        if daily:
+            return _n(
+                "You have asked for {count} confirmation code in the last day, the most I send for one member. Use "
+                "the latest code you got with {confirm}, or ask for a new one {when}.",
+                "You have asked for {count} confirmation codes in the last day, the most I send for one member. Use "
+                "the latest code you got with {confirm}, or ask for a new one {when}.",
+                refusal.count,
+                confirm=confirm,
+                when=when,
+            )
+        return _n(
+            "You have asked for {count} confirmation code in the last hour, the most I send for one member. Use the "
+            "latest code you got with {confirm}, or ask for a new one {when}.",
+            "You have asked for {count} confirmation codes in the last hour, the most I send for one member. Use the "
+            "latest code you got with {confirm}, or ask for a new one {when}.",
+            refusal.count,
+            confirm=confirm,
+            when=when,
         )
-    return (
-        "I have sent as many confirmation codes as I may in an hour (a limit that keeps the bot's mail server "
-        f"off spam lists), so nothing was sent. Try again {when} with `/email set address:{address}`."
+    return _(
+        "I have sent as many confirmation codes as I may in an hour (a limit that keeps the bot's mail server off "
+        "spam lists), so nothing was sent. Try again {when} with {again}.",
+        when=when,
+        again=command("email set", address=address),
     )

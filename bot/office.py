@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.email_addresses import Confirmation, EmailAddresses
 from bot.errors import PodiumError
+from bot.i18n import Text
 from bot.models import Delivery, DeliveryStatus, Talk
 from bot.talks import (
     CancelOutcome,
@@ -45,7 +46,7 @@ class Published:
     """A talk after an attempt to post its announcement: ``problem`` says why it is not posted, if it is not."""
 
     talk: Talk
-    problem: str | None = None
+    problem: Text | str | None = None
 
 
 class Office:
@@ -150,7 +151,7 @@ class Office:
         try:
             talk = await self.announcer.publish(talk)
         except PodiumError as error:
-            return Published(talk, str(error))
+            return Published(talk, error.text)
         self.follow_up(plan=[talk])
         return Published(talk)
 

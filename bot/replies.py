@@ -12,7 +12,7 @@ from discord import app_commands
 
 from bot.embeds import choice_label
 from bot.errors import PermissionDeniedError, PodiumError
-from bot.i18n import Text, _, language_of, render
+from bot.i18n import Text, _, joined, language_of, render
 from bot.talks import ensure_organizer
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ async def answer_soon(interaction: discord.Interaction[PodiumBot], work: Awaitab
     """
     task = asyncio.ensure_future(work)
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    done, _ = await asyncio.wait({task}, timeout=min(max(DEFER_AFTER - age, 0.0), DEFER_AFTER))
+    done, _pending = await asyncio.wait({task}, timeout=min(max(DEFER_AFTER - age, 0.0), DEFER_AFTER))
     if not done:
         await defer(interaction)
     return await task
@@ -168,9 +168,21 @@ async def my_talk_autocomplete(
     pairs = await service.member_talks(interaction.guild_id, interaction.user.id)
     return [
         app_commands.Choice(name=choice_label(talk, tz), value=talk.id)
-        for talk, _ in pairs
+        for talk, _registration in pairs
         if _matches(f"#{talk.id} {choice_label(talk, tz)}", current.strip())
     ][:AUTOCOMPLETE_LIMIT]
+
+
+# The permissions Podium's commands ask for, named as Discord's own settings name them in each language.
+PERMISSION_NAMES = {
+    "administrator": _("Administrator"),
+    "manage_guild": _("Manage Server"),
+    "manage_events": _("Manage Events"),
+}
+
+
+def _permission_name(permission: str) -> Text | str:
+    return PERMISSION_NAMES.get(permission) or permission.replace("_", " ").title()
 
 
 APOLOGY = _("Sorry, something went wrong on my side and nothing was changed. Please try again in a minute.")
@@ -185,7 +197,8 @@ async def report_error(interaction: discord.Interaction[PodiumBot], error: BaseE
     elif isinstance(original, app_commands.NoPrivateMessage):
         text = _("This command only works inside a server, not in direct messages.")
     elif isinstance(original, app_commands.MissingPermissions):
-        needed = ", ".join(name.replace("_", " ").title() for name in original.missing_permissions)
+        language = reader_language(interaction)
+        needed = joined([_permission_name(name) for name in original.missing_permissions], language)
         text = _("You need the {permissions} permission for this. Ask a server admin.", permissions=needed)
     elif isinstance(original, app_commands.TransformerError):
         text = _("`{value}` is not valid here. Pick a value from the list as you type.", value=str(original.value))

@@ -9,23 +9,25 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.command_names import command
 from bot.feeds import FeedLink
-from bot.replies import guild_id, respond
+from bot.i18n import Text, _, render
+from bot.replies import guild_id, reader_language, respond
 from bot.web import agenda_url, member_feed_url, webcal
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
 
-WEB_OFF = (
+WEB_OFF = _(
     "Calendar feeds are switched off on this bot: whoever runs it needs to set `PUBLIC_URL` and `WEB_PORT` "
     "(see the README, “Calendar feeds and agenda page”). Until then, use the **Add to calendar** button on "
     "each announcement to get a calendar file."
 )
-WEB_DOWN = (
+WEB_DOWN = _(
     "The calendar web server is not running right now (it could not start), so a feed link would not work. "
     "Ask whoever runs the bot to check its log; nothing was changed."
 )
-HOW_TO = (
+HOW_TO = _(
     "**How to subscribe** (your calendar then follows every change; apps refresh every few hours):\n"
     "• **Google Calendar** (on a computer): Settings → Add calendar → From URL → paste the https link → "
     "Add calendar. It then shows on your phone too.\n"
@@ -40,33 +42,42 @@ def _stamp(moment: datetime) -> str:
     return f"<t:{int(moment.timestamp())}:R>"
 
 
-def new_link_text(link: FeedLink, https: str) -> str:
+def new_link_text(link: FeedLink, https: str) -> Text:
     lead = (
-        "Here is your **new** personal calendar feed; the previous link stopped working just now, so remove "
-        "that old subscription from your calendar app."
+        _(
+            "Here is your **new** personal calendar feed; the previous link stopped working just now, so remove "
+            "that old subscription from your calendar app."
+        )
         if link.replaced
-        else "Here is your personal calendar feed: the talks you registered for in this server."
+        else _("Here is your personal calendar feed: the talks you registered for in this server.")
     )
-    return (
-        f"{lead} Keep it private: anyone with the link can see which talks you signed up for.\n"
-        f"• https link: <{https}>\n"
-        f"• webcal link: `{webcal(https)}`\n\n"
-        f"{HOW_TO}\n"
-        "Lost the link or shared it by mistake? `/calendar reset:true` makes a new one."
+    return _(
+        "{lead} Keep it private: anyone with the link can see which talks you signed up for.\n"
+        "• https link: <{https}>\n"
+        "• webcal link: `{webcal}`\n\n"
+        "{how_to}\n"
+        "Lost the link or shared it by mistake? {reset} makes a new one.",
+        lead=lead,
+        https=https,
+        webcal=webcal(https),
+        how_to=HOW_TO,
+        reset=command("calendar", reset="true"),
     )
 
 
-def existing_link_text(link: FeedLink) -> str:
+def existing_link_text(link: FeedLink) -> Text:
     used = (
-        f"a calendar last fetched it {_stamp(link.last_used_at)}"
+        _("a calendar last fetched it {when}", when=_stamp(link.last_used_at))
         if link.last_used_at
-        else "no calendar has fetched it yet"
+        else _("no calendar has fetched it yet")
     )
-    return (
-        f"You already have a personal calendar feed (made {_stamp(link.created_at)}; {used}). I keep only a "
-        "fingerprint of the link, not the link itself, so I cannot show it again: it is in your calendar "
-        "app's subscription settings.\nLost it? `/calendar reset:true` makes a new link, and the old one "
-        "stops working at once."
+    return _(
+        "You already have a personal calendar feed (made {made}; {used}). I keep only a fingerprint of the link, "
+        "not the link itself, so I cannot show it again: it is in your calendar app's subscription settings.\n"
+        "Lost it? {reset} makes a new link, and the old one stops working at once.",
+        made=_stamp(link.created_at),
+        used=used,
+        reset=command("calendar", reset="true"),
     )
 
 
@@ -88,13 +99,15 @@ class Calendar(commands.Cog):
             return
         link = await bot.feeds.link(guild, interaction.user.id, reset=reset)
         if link.token is None:
-            text = existing_link_text(link)
+            parts = [existing_link_text(link)]
         else:
-            text = new_link_text(link, member_feed_url(bot.settings.public_url, link.token))
+            parts = [new_link_text(link, member_feed_url(bot.settings.public_url, link.token))]
         settings = await bot.service.settings(guild)
         if settings.public_calendar and settings.public_id:
-            text += f"\nThe whole programme of this server: <{agenda_url(bot.settings.public_url, settings.public_id)}>"
-        await respond(interaction, text)
+            agenda = agenda_url(bot.settings.public_url, settings.public_id)
+            parts.append(_("The whole programme of this server: <{agenda}>", agenda=agenda))
+        language = reader_language(interaction)
+        await respond(interaction, "\n".join(render(part, language) for part in parts))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -14,18 +14,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.command_names import command
 from bot.email_addresses import CODE_DIGITS, CODE_TTL, EXAMPLE_SET, MAX_CODE_ATTEMPTS, Removal
 from bot.emails import Parties, code_email
 from bot.errors import InputError, StateError
+from bot.i18n import Text, _, _n, render
 from bot.mailer import Mailer, MailError
-from bot.replies import defer, guild_id, respond
+from bot.replies import defer, guild_id, reader_language, respond
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
 
 log = logging.getLogger(__name__)
 
-NOT_AVAILABLE = (
+NOT_AVAILABLE = _(
     "Emailed invites are not available on this server's bot: its operator has not set up an email server. "
     "Your calendar invites still come by DM."
 )
@@ -38,15 +40,16 @@ def _mailer(interaction: discord.Interaction[PodiumBot]) -> Mailer:
     return mailer
 
 
-IN_A_SERVER = (
-    "Run `/email {command}` in the server whose talks you want by email: each server keeps its own address. "
-    "In a direct message, only `/email remove` works (it removes your addresses in every server)."
-)
-
-
-def _in_server(interaction: discord.Interaction[PodiumBot], command: str) -> int:
+def _in_server(interaction: discord.Interaction[PodiumBot], subcommand: str) -> int:
     if interaction.guild_id is None:
-        raise StateError(IN_A_SERVER.format(command=command))
+        raise StateError(
+            _(
+                "Run {command} in the server whose talks you want by email: each server keeps its own address. "
+                "In a direct message, only {remove} works (it removes your addresses in every server).",
+                command=command(f"email {subcommand}"),
+                remove=command("email remove"),
+            )
+        )
     return guild_id(interaction)
 
 
@@ -54,15 +57,20 @@ def _server_name(interaction: discord.Interaction[PodiumBot]) -> str | None:
     return interaction.guild.name if interaction.guild is not None else None
 
 
-def _removal_text(removal: Removal) -> str | None:
+def _removal_text(removal: Removal) -> Text | None:
     """What one server's removal did, or None when nothing was kept there."""
     if removal.verified is not None:
-        text = f"Removed `{removal.verified.address}`"
         if removal.pending is not None and removal.pending.address != removal.verified.address:
-            text += f", and the code sent to `{removal.pending.address}` no longer works"
-        return text
+            return _(
+                "Removed `{address}`, and the code sent to `{pending}` no longer works",
+                address=removal.verified.address,
+                pending=removal.pending.address,
+            )
+        return _("Removed `{address}`", address=removal.verified.address)
     if removal.pending is not None:
-        return f"Cancelled the confirmation of `{removal.pending.address}` (its code no longer works)"
+        return _(
+            "Cancelled the confirmation of `{address}` (its code no longer works)", address=removal.pending.address
+        )
     return None
 
 
@@ -110,22 +118,43 @@ class Email(commands.Cog):
             log.warning("Could not email a confirmation code (guild %s, member %s): %s", guild, user.id, error.reason)
             if error.permanent:
                 raise InputError(
-                    f"The mail server refused to deliver to `{request.address}` (it answered "
-                    f"{error.reason.split()[0]}). Check the address for typos and try again with {EXAMPLE_SET}."
+                    _(
+                        "The mail server refused to deliver to `{address}` (it answered {reply}). Check the address "
+                        "for typos and try again with {example}.",
+                        address=request.address,
+                        reply=error.reason.split()[0],
+                        example=EXAMPLE_SET,
+                    )
                 ) from None
             raise StateError(
-                "I could not send the email just now (the mail server is unreachable or busy), so nothing was "
-                f"saved. Try again in a few minutes with `/email set address:{request.address}`."
+                _(
+                    "I could not send the email just now (the mail server is unreachable or busy), so nothing was "
+                    "saved. Try again in a few minutes with {again}.",
+                    again=command("email set", address=request.address),
+                )
             ) from None
         log.info("Emailed a confirmation code (guild %s, member %s)", guild, user.id)
         lines = [
-            f"I emailed a {CODE_DIGITS}-digit code to `{request.address}`. Run `/email confirm code:` with it "
-            f"within {minutes} minutes ({MAX_CODE_ATTEMPTS} tries).",
-            "No email after a minute? Check your spam folder, or ask for a new code with `/email set` again.",
+            _n(
+                "I emailed a {digits}-digit code to `{address}`. Run {confirm} with it within {count} minute "
+                "({tries} tries).",
+                "I emailed a {digits}-digit code to `{address}`. Run {confirm} with it within {count} minutes "
+                "({tries} tries).",
+                minutes,
+                digits=CODE_DIGITS,
+                address=request.address,
+                confirm=command("email confirm", code=""),
+                tries=MAX_CODE_ATTEMPTS,
+            ),
+            _(
+                "No email after a minute? Check your spam folder, or ask for a new code with {again} again.",
+                again=command("email set"),
+            ),
         ]
         if request.current is not None:
-            lines.append(f"Until you confirm, invites keep going to `{request.current.address}`.")
-        await respond(interaction, "\n".join(lines))
+            lines.append(_("Until you confirm, invites keep going to `{address}`.", address=request.current.address))
+        language = reader_language(interaction)
+        await respond(interaction, "\n".join(render(line, language) for line in lines))
 
     @email.command(name="confirm", description="Confirm your email address with the code I emailed you")
     @app_commands.describe(code=f"The {CODE_DIGITS}-digit code from the email, for example 123456")
@@ -137,17 +166,31 @@ class Email(commands.Cog):
         confirmation = await bot.office.confirm_email(guild, user.id, code, user.display_name)
         log.info("Member %s confirmed an email address in guild %s", user.id, guild)
         lines = [
-            f"Confirmed: `{confirmation.email.address}` will get a calendar invitation for each talk you are "
-            "confirmed for in this server, updated when a talk moves and withdrawn when it is cancelled or you "
-            "unregister. DMs continue as before."
+            _(
+                "Confirmed: `{address}` will get a calendar invitation for each talk you are confirmed for in this "
+                "server, updated when a talk moves and withdrawn when it is cancelled or you unregister. DMs "
+                "continue as before.",
+                address=confirmation.email.address,
+            )
         ]
         if confirmation.owed:
-            lines.append(f"I'm emailing the invitations for your {len(confirmation.owed)} upcoming talk(s) now.")
+            lines.append(
+                # English keeps one form ("talk(s)"); languages with a catalogue write both.
+                _n(
+                    "I'm emailing the invitations for your {count} upcoming talk(s) now.",
+                    "I'm emailing the invitations for your {count} upcoming talk(s) now.",
+                    len(confirmation.owed),
+                )
+            )
         lines.append(
-            "To stop these emails, use `/email remove` (here or in a direct message to me), or the unsubscribe "
-            "link in any of them."
+            _(
+                "To stop these emails, use {remove} (here or in a direct message to me), or the unsubscribe link in "
+                "any of them.",
+                remove=command("email remove"),
+            )
         )
-        await respond(interaction, "\n".join(lines))
+        language = reader_language(interaction)
+        await respond(interaction, "\n".join(render(line, language) for line in lines))
 
     @email.command(name="remove", description="Delete your email address; no more invites by email")
     async def remove(self, interaction: discord.Interaction[PodiumBot]) -> None:
@@ -161,33 +204,52 @@ class Email(commands.Cog):
         if text is None:
             await respond(
                 interaction,
-                "You have no email address in this server, so there was nothing to remove. "
-                f"Add one with {EXAMPLE_SET}.",
+                _(
+                    "You have no email address in this server, so there was nothing to remove. Add one with {example}.",
+                    example=EXAMPLE_SET,
+                ),
             )
             return
         await respond(
             interaction,
-            f"{text}: I will not email you about this server's talks any more. Calendar invites still come by DM. "
-            "You can add an address again any time with `/email set`.",
+            _(
+                "{removed}: I will not email you about this server's talks any more. Calendar invites still come by "
+                "DM. You can add an address again any time with {again}.",
+                removed=text,
+                again=command("email set"),
+            ),
         )
 
     async def _remove_everywhere(self, interaction: discord.Interaction[PodiumBot]) -> None:
         bot = interaction.client
         removals = await bot.emails.remove_everywhere(interaction.user.id)
-        lines = []
+        lines: list[Text] = []
         for removal in removals:
             text = _removal_text(removal)
             if text is not None:
                 server = bot.server_name(removal.guild_id)
-                where = f"the server **{discord.utils.escape_markdown(server)}**" if server else "a server I left"
-                lines.append(f"- {text} in {where}.")
+                if server:
+                    line = _(
+                        "- {removed} in the server **{server}**.",
+                        removed=text,
+                        server=discord.utils.escape_markdown(server),
+                    )
+                else:
+                    line = _("- {removed} in a server I left.", removed=text)
+                lines.append(line)
         log.info("Member %s removed their email addresses in %d servers (from a DM)", interaction.user.id, len(lines))
         if not lines:
-            await respond(interaction, "You have no email address in any server, so there was nothing to remove.")
+            await respond(interaction, _("You have no email address in any server, so there was nothing to remove."))
             return
-        lines.insert(0, "I will not email you from any server any more:")
-        lines.append("Calendar invites still come by DM. To get emails again, run `/email set` in a server.")
-        await respond(interaction, "\n".join(lines))
+        lines.insert(0, _("I will not email you from any server any more:"))
+        lines.append(
+            _(
+                "Calendar invites still come by DM. To get emails again, run {again} in a server.",
+                again=command("email set"),
+            )
+        )
+        language = reader_language(interaction)
+        await respond(interaction, "\n".join(render(line, language) for line in lines))
 
 
 async def setup(bot: commands.Bot) -> None:

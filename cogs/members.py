@@ -10,10 +10,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.command_names import command
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
+from bot.i18n import Text, _, render
 from bot.messages import invite_file
 from bot.models import DeliveryKind
-from bot.replies import answer_soon, guild_id, my_talk_autocomplete, public_talk_autocomplete, report_error, respond
+from bot.replies import (
+    answer_soon,
+    guild_id,
+    my_talk_autocomplete,
+    public_talk_autocomplete,
+    reader_language,
+    report_error,
+    respond,
+)
 from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
@@ -22,13 +32,25 @@ if TYPE_CHECKING:
 LIST_LIMIT = 10
 
 
-def _dm_timing(held_until: datetime | None) -> str:
-    """When the member's DM goes: at once, or after the short wait that follows a quick change of mind."""
+def _invite_timing(held_until: datetime | None) -> Text:
+    """When the member's invite DM goes: at once, or after the short wait that follows a quick change of mind."""
     if held_until is None:
-        return "is on its way by DM"
-    return (
-        f"follows by DM {discord_timestamp(held_until, 'R')} (after a quick change I wait a moment, so that only "
-        "your latest choice is sent)"
+        return _("Your calendar invite is on its way by DM.")
+    return _(
+        "Your calendar invite follows by DM {when} (after a quick change I wait a moment, so that only your "
+        "latest choice is sent).",
+        when=discord_timestamp(held_until, "R"),
+    )
+
+
+def _removal_timing(held_until: datetime | None) -> Text:
+    """The same for the file that takes a talk out of the member's calendar."""
+    if held_until is None:
+        return _("A file that removes the talk from your calendar is on its way by DM.")
+    return _(
+        "A file that removes the talk from your calendar follows by DM {when} (after a quick change I wait a "
+        "moment, so that only your latest choice is sent).",
+        when=discord_timestamp(held_until, "R"),
     )
 
 
@@ -48,9 +70,12 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
         tz = await bot.service.zone(guild)
         await respond(
             interaction,
-            f"I could not DM you the calendar invite for **{title}** (your direct messages are closed for this "
-            "server), so here it is. To get updates when the talk changes, allow direct messages from server "
-            "members in this server's Privacy Settings.",
+            _(
+                "I could not DM you the calendar invite for **{title}** (your direct messages are closed for this "
+                "server), so here it is. To get updates when the talk changes, allow direct messages from server "
+                "members in this server's Privacy Settings.",
+                title=title,
+            ),
             file=invite_file(outcome.talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
         )
 
@@ -62,20 +87,34 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
     if not outcome.created:
         await respond(
             interaction,
-            f"You are already registered for **{title}** ({registration_text(registration)}); nothing changed. "
-            "Use `/mytalks` to see your registrations.",
+            _(
+                "You are already registered for **{title}** ({state}); nothing changed. Use {mytalks} to see your "
+                "registrations.",
+                title=title,
+                state=registration_text(registration),
+                mytalks=command("mytalks"),
+            ),
         )
     elif not registration.confirmed:
         await respond(
             interaction,
-            f"**{title}** is full, so you are **#{registration.position} on the waitlist**. If a seat opens up "
-            "you will be confirmed automatically and I will DM you the calendar invite.",
+            _(
+                "**{title}** is full, so you are **#{position} on the waitlist**. If a seat opens up you will be "
+                "confirmed automatically and I will DM you the calendar invite.",
+                title=title,
+                position=registration.position,
+            ),
         )
     else:
         await respond(
             interaction,
-            f"You're registered for **{title}**, {when(talk)}. Your calendar invite {_dm_timing(outcome.held_until)}. "
-            "Changed your mind? Use `/unregister`.",
+            _(
+                "You're registered for **{title}**, {when}. {invite} Changed your mind? Use {unregister}.",
+                title=title,
+                when=when(talk),
+                invite=_invite_timing(outcome.held_until),
+                unregister=command("unregister"),
+            ),
         )
 
 
@@ -91,7 +130,7 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
         tz = await bot.service.zone(guild)
         await respond(
             interaction,
-            f"I could not DM you, so open the attached file to remove **{title}** from your calendar.",
+            _("I could not DM you, so open the attached file to remove **{title}** from your calendar.", title=title),
             file=invite_file(outcome.talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
         )
 
@@ -100,16 +139,38 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
     )
     talk = outcome.talk
     title = discord.utils.escape_markdown(talk.title)
+    register = command("register")
     if not outcome.removed.confirmed:
-        await respond(interaction, f"You left the waitlist for **{title}**. Use `/register` if you change your mind.")
-    elif talk.cancelled:
-        await respond(interaction, f"You are no longer registered for **{title}** (it was cancelled).")
-    else:
-        passed_on = " Your seat went to the next person on the waitlist." if outcome.promoted else ""
         await respond(
             interaction,
-            f"You are no longer registered for **{title}**.{passed_on} A file that removes the talk from your "
-            f"calendar {_dm_timing(outcome.held_until)}. Use `/register` if you change your mind.",
+            _(
+                "You left the waitlist for **{title}**. Use {register} if you change your mind.",
+                title=title,
+                register=register,
+            ),
+        )
+    elif talk.cancelled:
+        await respond(interaction, _("You are no longer registered for **{title}** (it was cancelled).", title=title))
+    elif outcome.promoted:
+        await respond(
+            interaction,
+            _(
+                "You are no longer registered for **{title}**. Your seat went to the next person on the waitlist. "
+                "{removal} Use {register} if you change your mind.",
+                title=title,
+                removal=_removal_timing(outcome.held_until),
+                register=register,
+            ),
+        )
+    else:
+        await respond(
+            interaction,
+            _(
+                "You are no longer registered for **{title}**. {removal} Use {register} if you change your mind.",
+                title=title,
+                removal=_removal_timing(outcome.held_until),
+                register=register,
+            ),
         )
 
 
@@ -120,10 +181,13 @@ async def send_calendar_file(interaction: discord.Interaction[PodiumBot], talk_i
     tz = await bot.service.zone(guild)
     kind = DeliveryKind.INVITE_CANCELLED if talk.cancelled else DeliveryKind.INVITE_CONFIRMED
     note = (
-        "This talk was cancelled: the file removes it from your calendar."
+        _("This talk was cancelled: the file removes it from your calendar.")
         if talk.cancelled
-        else f"Open the file to add **{discord.utils.escape_markdown(talk.title)}** to your calendar. "
-        "Registering (the Register button) also sends you updates when the talk changes."
+        else _(
+            "Open the file to add **{title}** to your calendar. Registering (the Register button) also sends you "
+            "updates when the talk changes.",
+            title=discord.utils.escape_markdown(talk.title),
+        )
     )
     await respond(interaction, note, file=invite_file(talk, kind, tz, bot.service.clock()))
 
@@ -186,14 +250,28 @@ class Members(commands.Cog):
         bot = interaction.client
         upcoming = await bot.service.upcoming(guild_id(interaction), limit=LIST_LIMIT + 1)
         if not upcoming:
-            await respond(interaction, "No upcoming talks yet. Organizers can schedule one with `/talk create`.")
+            await respond(
+                interaction,
+                _("No upcoming talks yet. Organizers can schedule one with {create}.", create=command("talk create")),
+            )
             return
-        lines = [talk_line(talk, await bot.service.seats(talk)) for talk in upcoming[:LIST_LIMIT]]
-        more = "\n…and more: type in `/register`'s talk box to search." if len(upcoming) > LIST_LIMIT else ""
+        language = reader_language(interaction)
+        lines = [render(talk_line(talk, await bot.service.seats(talk)), language) for talk in upcoming[:LIST_LIMIT]]
+        if len(upcoming) > LIST_LIMIT:
+            lines[-1] += "\n" + render(
+                _("…and more: type in {register}'s talk box to search.", register=command("register")), language
+            )
         embed = discord.Embed(
-            title="Upcoming talks", description="\n\n".join(lines) + more, colour=discord.Colour.blurple()
+            # limit: 256
+            title=render(_("Upcoming talks"), language),
+            description="\n\n".join(lines),
+            colour=discord.Colour.blurple(),
         )
-        await respond(interaction, "Register with `/register` or the button on each announcement.", embed=embed)
+        await respond(
+            interaction,
+            _("Register with {register} or the button on each announcement.", register=command("register")),
+            embed=embed,
+        )
 
     @app_commands.command(name="register", description="Register for a talk (or join its waitlist)")
     @app_commands.describe(talk="The talk to attend")
@@ -216,16 +294,29 @@ class Members(commands.Cog):
         guild = guild_id(interaction)
         pairs = await bot.service.member_talks(guild, interaction.user.id)
         if not pairs:
-            await respond(interaction, "You are not registered for any upcoming talk. See `/talks` to find one.")
+            await respond(
+                interaction,
+                _("You are not registered for any upcoming talk. See {talks} to find one.", talks=command("talks")),
+            )
             return
+        language = reader_language(interaction)
         lines = []
         for talk, registration in pairs[:20]:
-            state = "cancelled" if talk.cancelled else registration_text(registration)
-            lines.append(f"{talk_line(talk)}\n→ **{state}**")
+            state = _("cancelled") if talk.cancelled else registration_text(registration)
+            lines.append(f"{render(talk_line(talk), language)}\n→ **{render(state, language)}**")
         notifications = await bot.service.notifications_enabled(guild, interaction.user.id)
-        footer = "Reminder DMs are on." if notifications else "Reminder DMs are off (`/notifications enabled:True`)."
-        embed = discord.Embed(title="Your talks", description="\n\n".join(lines), colour=discord.Colour.blurple())
-        embed.set_footer(text=footer)
+        footer = (
+            _("Reminder DMs are on.")
+            if notifications
+            else _("Reminder DMs are off ({turn_on}).", turn_on=command("notifications", enabled=True))
+        )
+        embed = discord.Embed(
+            # limit: 256
+            title=render(_("Your talks"), language),
+            description="\n\n".join(lines),
+            colour=discord.Colour.blurple(),
+        )
+        embed.set_footer(text=render(footer, language))
         await respond(interaction, embed=embed)
 
     @app_commands.command(name="notifications", description="Turn reminder DMs on or off for you")
@@ -235,11 +326,12 @@ class Members(commands.Cog):
         bot = interaction.client
         await bot.service.set_notifications(guild_id(interaction), interaction.user.id, enabled)
         if enabled:
-            text = "Reminder DMs are **on**: I will DM you before the talks you are confirmed for."
+            text = _("Reminder DMs are **on**: I will DM you before the talks you are confirmed for.")
         else:
-            text = (
+            text = _(
                 "Reminder DMs are **off**. You stay registered and still get calendar invites and changes. "
-                "Turn them back on with `/notifications enabled:True`."
+                "Turn them back on with {turn_on}.",
+                turn_on=command("notifications", enabled=True),
             )
         await respond(interaction, text)
 
