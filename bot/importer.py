@@ -8,6 +8,9 @@ A file is small, but a repeating event is a loop it asks the reader to run: one 
 of dates. So the reader refuses rules that repeat more than once a day, counts every date it goes through
 (past ones included: a rule is expanded from its first date) against MAX_EXAMINED, and reads the file in
 a separate process (bot.import_worker) that is stopped after a time and memory limit whatever the file does.
+
+What the organizer reads is written as Texts and rendered in their language: the worker sends its refusals
+back as checked JSON (bot.portable_text), and the summary is measured against Discord's limit once rendered.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from bot.talks import DESCRIPTION_MAX, DURATION_MAX, LOCATION_MAX, TITLE_MAX, Ta
 from bot.timeparse import discord_timestamp
 
 log = logging.getLogger(__name__)
+_SOURCE = "bot/importer.py"  # the worker's refusals are texts of this file (as the catalogue locates them)
 
 MAX_BYTES = 1024 * 1024  # "1 MB"
 LABEL_MAX = 60  # an event named in a refusal or the summary: its title, or its UID, shortened
@@ -226,26 +230,23 @@ def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
                 example=FILE_EXAMPLE,
             )
         ) from None
-    refusal, plan = _read_answer(answer)
-    if refusal is not None:
-        raise InputError(refusal)
-    assert plan is not None
-    return plan
+    return _checked_plan(answer)
 
 
-def _read_answer(answer: bytes) -> tuple[Text | None, ImportPlan | None]:
-    """The refusal or the plan the worker wrote, checked: it read a file anyone could upload, so what it says
-    is taken only in the shapes it could have written, and anything else becomes UNREADABLE."""
+def _checked_plan(answer: bytes) -> ImportPlan:
+    """The plan the worker wrote, or InputError with its refusal. The worker read a file anyone can upload, so
+    its answer is taken only in the shapes it could have written; anything else is refused as UNREADABLE."""
     try:
         fields = portable_text.read_json(answer)
         if not isinstance(fields, dict) or len(fields) != 1:
             raise MalformedTextError("neither a refusal nor a plan")
-        if "refusal" in fields:
-            return portable_text.load(fields["refusal"]), None
-        return None, _plan_from_json(fields["plan"])
+        if "plan" in fields:
+            return _plan_from_json(fields["plan"])
+        refusal = portable_text.load(fields["refusal"], portable_text.template(_SOURCE))
     except (MalformedTextError, KeyError, TypeError, ValueError) as error:
         log.warning("The calendar reader gave an answer it could not have written (%s); refused the file", error)
-        return UNREADABLE, None
+        refusal = UNREADABLE
+    raise InputError(refusal)
 
 
 def plan_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
@@ -330,6 +331,8 @@ def _plan_from_json(fields: Any) -> ImportPlan:
                 None if description is None else _string(description, DESCRIPTION_MAX),
             )
         )
+    if not isinstance(fields["skipped"], list) or not isinstance(fields["shortened"], list):
+        raise ValueError("skipped and shortened are lists")
     if not isinstance(fields["repeating"], bool):
         raise ValueError("repeating is true or false")
     return ImportPlan(

@@ -3,9 +3,10 @@
 The calendar reader (bot.import_worker) runs on an uploaded file in a child process and answers with texts
 (a refusal, for one). Unpickling what such a process writes would let it build any object in the bot, so a
 text travels as plain JSON: its message id, values, plural, count and context. It is rebuilt only if the
-catalogue template knows the message, the values fill exactly the message's placeholders, and each value is
-one of the few kinds a text holds (a short string, a finite number, a day, a command, another text, at most
-DEPTH_MAX texts deep). Anything else raises MalformedTextError, and the caller shows a generic text instead.
+catalogue template has the message among the texts of the files the caller names (see template()), the
+values fill exactly the message's placeholders, and each value is one of the few kinds a text holds (a short
+string, a finite number, a day, a command, another text, at most DEPTH_MAX texts deep). Anything else raises
+MalformedTextError, and the caller shows a generic text instead.
 
 Dates and quantities travel as values (Day, Number), not as English words, so they are written out in the
 reader's language when the text is rendered.
@@ -123,23 +124,27 @@ class Known:
 
 
 @cache
-def template() -> Known:
-    """The catalogue template, bot/locale/podium.pot, which `python -m bot.catalog` keeps in step with the code."""
+def template(*sources: str) -> Known:
+    """The texts of the catalogue template (bot/locale/podium.pot, which `python -m bot.catalog` keeps in step
+    with the code) written in ``sources`` (paths such as "bot/importer.py"; every file when none is given),
+    and every command and option name."""
     with (LOCALE_DIR / f"{DOMAIN}.pot").open("rb") as source:
         catalog = read_po(source)
     messages: dict[tuple[str | None, str], str | None] = {}
+    commands, options = set(), set()
     for message in catalog:
         if not message.id:
             continue
-        if isinstance(message.id, tuple | list):
-            messages[(message.context, message.id[0])] = message.id[1]
-        else:
-            messages[(message.context, message.id)] = None
-    return Known(
-        messages,
-        frozenset(msgid for context, msgid in messages if context == "command name"),
-        frozenset(msgid for context, msgid in messages if context == "option name"),
-    )
+        singular, plural = (
+            (message.id[0], message.id[1]) if isinstance(message.id, tuple | list) else (message.id, None)
+        )
+        if message.context == "command name":
+            commands.add(singular)
+        elif message.context == "option name":
+            options.add(singular)
+        if not sources or any(path in sources for path, _line in message.locations):
+            messages[(message.context, singular)] = plural
+    return Known(messages, frozenset(commands), frozenset(options))
 
 
 def read_json(raw: bytes | str) -> Any:

@@ -306,6 +306,9 @@ def refusal_json(text: object) -> bytes:
 
 MALFORMED = {
     "unknown msgid": refusal_json({"msgid": "Your token is {token}.", "params": [["token", "x"]]}),
+    "a text of another module": refusal_json(
+        {"msgid": "This command only works inside a server, not in direct messages.", "params": []}
+    ),
     "missing placeholder": refusal_json(no_start(label="Talk")),
     "extra placeholder": refusal_json(no_start(label="Talk", fix={"text": fix_text()}, evil="x")),
     "renamed placeholder": refusal_json(no_start(title="Talk", fix={"text": fix_text()})),
