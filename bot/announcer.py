@@ -57,8 +57,8 @@ class Announcer:
         if settings.channel_id is None:
             raise StateError(
                 _(
-                    "No announcement channel is set for this server. Run {setup}, then {announce}.",
-                    setup=command("setup", channel="#talks"),
+                    "No announcement channel is set for this server. Choose one with {setup}, then run {announce}.",
+                    setup=command("setup", channel=""),
                     announce=announce,
                 )
             )
