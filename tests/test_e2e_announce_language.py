@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.client import PodiumBot
+from bot.i18n import short_datetime
 from bot.jobplan import JobAction, PlannedJob
 from tests.emulator import DiscordEmulator
 from tests.harness import School
 
 NBSP = "\u00a0"
+PARIS = ZoneInfo("Europe/Paris")  # the harness's DEFAULT_TIMEZONE
 
 
 def field_names(message: dict[str, Any]) -> list[str]:
@@ -80,11 +83,22 @@ async def test_a_french_server_reads_french_and_a_new_language_edits_the_same_an
     gone = await emu.wait_for_message(lambda m: m["id"] == gone["id"] and m["embeds"][0]["title"].startswith("Annulée"))
 
     # The seats count follows a registration, still in French.
-    await school.run(school.students["alice"], "register", {"talk": 1})
+    await school.run(school.students["carol"], "register", {"talk": 1})
     edited = await emu.wait_for_message(
         lambda m: m["id"] == announcement["id"] and "1 place restante sur 2" in str(m["embeds"])
     )
     assert field_names(edited)[0] == "Intervenant·e"
+
+    # What one member asks for follows that member's language, not the server's.
+    alice, bob = school.students["alice"], school.students["bob"]
+    emu.world.users[alice].locale = "fr"
+    typed = await emu.autocomplete(school.guild_id, alice, "register", {"talk": "cardio"}, focused="talk")
+    await typed.wait_done()
+    zone = f"{start.astimezone(PARIS):%Z}"
+    assert typed.choices == [{"name": f"Cardiologie — {short_datetime(start, PARIS, 'fr')} {zone}", "value": 1}]
+    listing = await school.run(bob, "talks")  # bob's Discord is in English
+    assert "1 of 2 seats left" in listing.all_text()
+    assert "place restante" not in listing.all_text()
 
     # The reminder post in the channel, in French, with its French button.
     await remind(bot, 1)
