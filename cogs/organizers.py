@@ -122,7 +122,8 @@ class Organizers(commands.Cog):
         await respond(
             interaction,
             f"Created talk **#{talk.id}**. {status}\nPreview:",
-            embed=talk_embed(talk, seats, bot.service.clock()),
+            # The preview shows the announcement as the server will read it.
+            embed=talk_embed(talk, seats, bot.service.clock(), await bot.languages.server(guild)),
         )
 
     @talk.command(name="edit", description="Change a talk; registrants get an updated invite")
