@@ -57,10 +57,10 @@ def test_skipped_hour_is_refused_not_guessed() -> None:
 )
 def test_malformed_dates_explain_the_format(text: str) -> None:
     with pytest.raises(InputError) as info:
-        parse_when(text, PARIS)
+        parse_when(text, PARIS, now=datetime(2026, 3, 7, 12, 0, tzinfo=UTC))
     message = str(info.value)
     assert "YYYY-MM-DD HH:MM" in message
-    assert "2026-03-14 18:30" in message
+    assert "`2026-03-14 18:00`" in message  # a week after now, at 18:00
 
 
 def test_error_names_the_field() -> None:
