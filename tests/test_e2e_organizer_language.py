@@ -62,7 +62,7 @@ async def test_a_french_organizer_runs_talk_in_french_and_an_english_one_in_engl
     await school.run(school.students["alice"], "register", {"talk": talk.id})
     attendees = await school.run(organizer, "talk attendees", {"talk": talk.id})
     assert (attendees.content or "").startswith(
-        f"**#1 Cardiologie** — confirmées{NBSP}: 1 sur 2 places\u202f; liste d'attente{NBSP}: 0."
+        f"**#1 Cardiologie** — inscriptions confirmées{NBSP}: 1 sur 2 places\u202f; liste d'attente{NBSP}: 0."
     )
     assert "La liste complète est dans le fichier CSV joint." in attendees.all_text()
     [(_name, data)] = attendees.attachments
@@ -97,5 +97,5 @@ async def test_a_french_organizer_runs_talk_in_french_and_an_english_one_in_engl
     cancelled = await school.run(organizer, "talk cancel", {"talk": talk.id})
     assert (cancelled.content or "").startswith(
         f"Conférence **n°{NBSP}1** (Cardiologie) annulée. J'envoie l'annulation à la personne confirmée, avec un "
-        "fichier qui retire la conférence de leur agenda."
+        "fichier qui retire la conférence de l'agenda."
     )

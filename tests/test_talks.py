@@ -455,7 +455,11 @@ async def test_the_organizers_language_is_not_an_edit(service: TalkService) -> N
         ),
         ({"speaker": "x" * 101}, "`intervenant` compte 101 caractères, pour 100 au plus", "limit is 100"),
         ({"duration": 0}, "`duree` s'exprime en minutes, de 1 à 1440 (24 heures)", "`duration` is in minutes"),
-        ({"capacity": 0}, "`places` doit être compris entre 1 et 100000", "leave it empty for unlimited seats"),
+        (
+            {"capacity": 0},
+            "La valeur de `places` doit être comprise entre 1 et 100000",
+            "leave it empty for unlimited seats",
+        ),
         ({"reminders": "1w"}, "`1w` n'est pas un délai de rappel", "`1w` is not a reminder offset"),
         (
             {"announce_at": "15/03/2026 10h00"},
