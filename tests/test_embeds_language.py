@@ -143,7 +143,8 @@ def test_lines_and_choice_labels_follow_their_reader() -> None:
     seats = Seats(confirmed=10, waitlisted=2, capacity=10)
     assert "Complet (10 places) — 2 personnes en liste d'attente" in talk_line(talk, seats, language="fr")
     assert "Full (10 seats) — 2 on the waitlist" in talk_line(talk, seats, language="en")
-    assert choice_label(talk, PARIS, "fr") == "Cardiologie — 03/12/2026 18:00 CET"
+    assert choice_label(talk, PARIS, "fr") == "Cardiologie — 3 déc. 2026 18:00 CET"
+    assert choice_label(talk, PARIS, "en") == "Cardiologie — Dec 3, 2026 18:00 CET"
     cancelled = make_talk(status=TalkStatus.CANCELLED)
     assert choice_label(cancelled, PARIS, "fr").endswith("18:00 CET (annulée)")
     assert choice_label(cancelled, PARIS, "en").endswith("18:00 CET (cancelled)")
