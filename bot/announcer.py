@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 
+from bot.command_names import command
 from bot.embeds import talk_embed, talk_view
 from bot.errors import StateError
+from bot.i18n import DEFAULT_LANGUAGE, _
 from bot.models import Talk
 from bot.pacing import Pacer
 from bot.talks import TalkService
+
+if TYPE_CHECKING:
+    from bot.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +27,19 @@ class Announcer:
 
     Edits are coalesced per talk: when a hundred members register at once, the message is edited
     while the first edit is in flight plus once more with the final count, not a hundred times.
+    The whole server reads an announcement, so it speaks the server's language (``/setup language:``).
     """
 
-    def __init__(self, client: discord.Client, service: TalkService, pacer: Pacer | None = None) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        service: TalkService,
+        pacer: Pacer | None = None,
+        languages: Languages | None = None,
+    ) -> None:
         self.client = client
         self.service = service
+        self.languages = languages  # None: English (tests that need no server language)
         # Shared with the courier: during a registration storm the edits and the invite DMs together stay
         # under Discord's global limit.
         self._pacer = pacer or Pacer()
@@ -39,16 +53,21 @@ class Announcer:
         Scheduled posts pass a nonce, so a retry after a crash returns the message already posted.
         """
         settings = await self.service.settings(talk.guild_id)
+        announce = command("talk announce", talk=talk.id)
         if settings.channel_id is None:
             raise StateError(
-                "No announcement channel is set for this server. Run `/setup channel:#talks`, "
-                f"then `/talk announce talk:{talk.id}`."
+                _(
+                    "No announcement channel is set for this server. Choose one with {setup}, then run {announce}.",
+                    setup=command("setup", channel=""),
+                    announce=announce,
+                )
             )
         now = self.service.clock()
         seats = await self.service.seats(talk)
+        language = self._of_server(settings.language, talk.guild_id)
         channel = self.client.get_partial_messageable(settings.channel_id, guild_id=talk.guild_id)
         try:
-            embed, view = talk_embed(talk, seats, now), talk_view(talk, now)
+            embed, view = talk_embed(talk, seats, now, language), talk_view(talk, now, language)
             # discord.py types nonce as str | int, with no None: pass it only when there is one.
             if nonce is None:
                 message = await channel.send(embed=embed, view=view)
@@ -56,13 +75,20 @@ class Announcer:
                 message = await channel.send(embed=embed, view=view, nonce=nonce)
         except discord.Forbidden:
             raise StateError(
-                f"I am not allowed to post in <#{settings.channel_id}>. Give me the View Channel, Send Messages "
-                f"and Embed Links permissions there, then run `/talk announce talk:{talk.id}`."
+                _(
+                    "I am not allowed to post in <#{channel}>. Give me the View Channel, Send Messages and Embed "
+                    "Links permissions there, then run {announce}.",
+                    channel=settings.channel_id,
+                    announce=announce,
+                )
             ) from None
         except discord.NotFound:
             raise StateError(
-                "The announcement channel no longer exists. Pick another with `/setup channel:`, "
-                f"then run `/talk announce talk:{talk.id}`."
+                _(
+                    "The announcement channel no longer exists. Pick another with {setup}, then run {announce}.",
+                    setup=command("setup", channel=""),
+                    announce=announce,
+                )
             ) from None
         previous = (talk.announcement_channel_id, talk.announcement_message_id)
         updated = await self.service.set_announcement(talk, message.channel.id, message.id)
@@ -102,14 +128,22 @@ class Announcer:
             return
         now = self.service.clock()
         seats = await self.service.seats(talk)
+        language = await self.server_language(talk.guild_id)
         message = self.client.get_partial_messageable(
             talk.announcement_channel_id, guild_id=talk.guild_id
         ).get_partial_message(talk.announcement_message_id)
         await self._pacer.wait()
         try:
-            await message.edit(embed=talk_embed(talk, seats, now), view=talk_view(talk, now))
+            await message.edit(embed=talk_embed(talk, seats, now, language), view=talk_view(talk, now, language))
         except discord.NotFound:
             log.warning("The announcement of talk %s was deleted; /talk announce posts it again", talk.id)
+
+    async def server_language(self, guild_id: int) -> str:
+        return DEFAULT_LANGUAGE if self.languages is None else await self.languages.server(guild_id)
+
+    def _of_server(self, chosen: str | None, guild_id: int) -> str:
+        # The settings are already read: no second query for the language they hold.
+        return DEFAULT_LANGUAGE if self.languages is None else self.languages.of_server(chosen, guild_id)
 
     async def drain(self) -> None:
         while self._running:

@@ -63,7 +63,7 @@ class PodiumBot(commands.Bot):
         self.service = TalkService(db, settings.tz, email=self.mailer is not None)
         self.languages = Languages(db, lambda: self.service.clock(), self.preferred_locale)
         pacer = Pacer()  # one pace for everything the bot sends on its own
-        self.announcer = Announcer(self, self.service, pacer)
+        self.announcer = Announcer(self, self.service, pacer, self.languages)
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
         self.emails = EmailAddresses(db, lambda: self.service.clock())
         # Links in emails only when the web side runs to answer them.

@@ -29,3 +29,20 @@ class Command(Text):
 def command(path: str, /, **options: object) -> Command:
     """``command("email set", address="you@example.com")``; the English rendering is the command as declared."""
     return Command(msgid=f"/{path}", path=tuple(path.split()), options=tuple((k, str(v)) for k, v in options.items()))
+
+
+@dataclass(frozen=True)
+class Option(Text):
+    """`start:2026-03-14 18:30` (`debut:14/03/2026 18h30` to a French reader): an option, with a value or not."""
+
+    name: str = ""
+    value: Text | str | None = None
+
+    def render(self, language: str) -> str:
+        named = render(_named("option name", self.name), language)
+        return f"`{named}`" if self.value is None else f"`{named}:{render(self.value, language)}`"
+
+
+def option(name: str, value: Text | str | None = None) -> Option:
+    """``option("start")`` renders `start` / `debut`; ``option("start", example)`` adds ``:value``."""
+    return Option(msgid=name, name=name, value=value)

@@ -284,10 +284,12 @@ class Courier:
             mentions = discord.AllowedMentions(
                 everyone=False, users=False, roles=[discord.Object(id=role)] if role else False
             )
+            # The whole server reads the post: the server's language, from the settings just read.
+            language = self._server_language(settings.language, talk.guild_id)
             return {
-                "content": reminder_post(talk, delivery.key, role),
+                "content": reminder_post(talk, delivery.key, role, language),
                 "allowed_mentions": mentions,
-                "view": reminder_post_view(talk, delivery.marker),
+                "view": reminder_post_view(talk, delivery.marker, language),
             }
         tz = await self.service.zone(talk.guild_id)
         language = await self._language(talk.guild_id, delivery.recipient_id)
@@ -302,6 +304,13 @@ class Courier:
         if languages is None:
             return DEFAULT_LANGUAGE
         language: str = await languages.member(guild_id, user_id)
+        return language
+
+    def _server_language(self, chosen: str | None, guild_id: int) -> str:
+        languages = getattr(self.client, "languages", None)
+        if languages is None:
+            return DEFAULT_LANGUAGE
+        language: str = languages.of_server(chosen, guild_id)
         return language
 
     async def _finish(

@@ -1,18 +1,26 @@
-"""How talks look in Discord: the announcement embed, its buttons and one-line summaries."""
+"""How talks look in Discord: the announcement embed, its buttons and one-line summaries.
+
+The announcement is read by the whole server, so it is rendered in the server's language (``/setup
+language:``); lists and autocomplete choices that reuse these pieces are rendered in their reader's.
+Times stay Discord timestamps, which every member's client shows in their own zone and language.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import discord
 
+from bot.i18n import Text, _, _n, _p, duration, number, render, short_datetime
 from bot.models import Registration, Seats, Talk
-from bot.timeparse import discord_timestamp, format_local
+from bot.timeparse import discord_timestamp
 
 REGISTER_ID = "podium:register:{talk_id}"
 UNREGISTER_ID = "podium:unregister:{talk_id}"
 ICS_ID = "podium:ics:{talk_id}"
+CHOICE_MAX = 100  # Discord's limit on an autocomplete choice's name
 
 _COLOUR_OPEN = discord.Colour.blurple()
 _COLOUR_CLOSED = discord.Colour.dark_grey()
@@ -20,53 +28,107 @@ _COLOUR_CANCELLED = discord.Colour.red()
 _COLOUR_LIVE = discord.Colour.green()
 
 
+@dataclass(frozen=True)
+class Number(Text):
+    """A count that is not the one a text's plural follows, grouped the language's way (« 1 200 »)."""
+
+    value: int = 0
+
+    def render(self, language: str) -> str:
+        return number(self.value, language)
+
+
+def _count(value: int) -> Number:
+    return Number(msgid=str(value), value=value)
+
+
 def when(talk: Talk) -> str:
     return f"{discord_timestamp(talk.start_at, 'F')} ({discord_timestamp(talk.start_at, 'R')})"
 
 
-def seats_text(seats: Seats) -> str:
+def _waitlist(waitlisted: int) -> Text:
+    return _n("{count} on the waitlist", "{count} on the waitlist", waitlisted)
+
+
+def seats_text(seats: Seats) -> Text:
+    """Seats left, or full and how long the waitlist is; a lazy text, rendered in its reader's language."""
     if seats.capacity is None:
-        return f"Open seating — {seats.confirmed} registered"
-    text = f"{seats.left} of {seats.capacity} seats left" if seats.left else f"Full ({seats.capacity} seats)"
+        return _n("Open seating — {count} registered", "Open seating — {count} registered", seats.confirmed)
+    capacity = _count(seats.capacity)
+    if seats.left and seats.waitlisted:
+        return _n(
+            "{count} of {capacity} seats left — {waitlist}",
+            "{count} of {capacity} seats left — {waitlist}",
+            seats.left,
+            capacity=capacity,
+            waitlist=_waitlist(seats.waitlisted),
+        )
+    if seats.left:
+        return _n("{count} of {capacity} seats left", "{count} of {capacity} seats left", seats.left, capacity=capacity)
     if seats.waitlisted:
-        text += f" — {seats.waitlisted} on the waitlist"
-    elif not seats.left:
-        text += " — register to join the waitlist"
-    return text
+        return _n(
+            "Full ({count} seat) — {waitlist}",
+            "Full ({count} seats) — {waitlist}",
+            seats.capacity,
+            waitlist=_waitlist(seats.waitlisted),
+        )
+    return _n(
+        "Full ({count} seat) — register to join the waitlist",
+        "Full ({count} seats) — register to join the waitlist",
+        seats.capacity,
+    )
 
 
-def registration_text(registration: Registration) -> str:
+def registration_text(registration: Registration) -> Text:
     if registration.confirmed:
-        return "confirmed"
-    return f"waitlist #{registration.position}"
+        return _p("a registration", "confirmed")
+    return _("waitlist #{position}", position=registration.position)
 
 
-def talk_embed(talk: Talk, seats: Seats, now: datetime) -> discord.Embed:
+def _title(talk: Talk, now: datetime) -> tuple[Text | str, discord.Colour]:
+    if talk.cancelled:
+        # limit: 256
+        return _("Cancelled: {title}", title=talk.title), _COLOUR_CANCELLED
+    if talk.is_over(now):
+        # limit: 256
+        return _("Over: {title}", title=talk.title), _COLOUR_CLOSED
+    if talk.has_started(now):
+        # limit: 256
+        return _("Happening now: {title}", title=talk.title), _COLOUR_LIVE
+    return talk.title, _COLOUR_OPEN
+
+
+def talk_embed(talk: Talk, seats: Seats, now: datetime, language: str) -> discord.Embed:
     """The announcement: everything a student needs to decide, with times in their own zone."""
-    if talk.cancelled:
-        title, colour = f"Cancelled: {talk.title}", _COLOUR_CANCELLED
-    elif talk.is_over(now):
-        title, colour = f"Over: {talk.title}", _COLOUR_CLOSED
-    elif talk.has_started(now):
-        title, colour = f"Happening now: {talk.title}", _COLOUR_LIVE
-    else:
-        title, colour = talk.title, _COLOUR_OPEN
-    embed = discord.Embed(title=title, description=talk.description or None, colour=colour)
-    embed.add_field(name="Speaker", value=talk.speaker, inline=False)
+    title, colour = _title(talk, now)
+    embed = discord.Embed(title=render(title, language), description=talk.description or None, colour=colour)
+
+    def field(name: Text, value: Text | str, *, inline: bool) -> None:
+        embed.add_field(name=render(name, language), value=render(value, language), inline=inline)
+
+    # limit: 256
+    field(_("Speaker"), talk.speaker, inline=False)
     if talk.speaker_bio:
-        embed.add_field(name="About the speaker", value=talk.speaker_bio, inline=False)
-    embed.add_field(name="When", value=when(talk), inline=False)
-    embed.add_field(name="Duration", value=f"{talk.duration_min} min", inline=True)
+        # limit: 256
+        field(_("About the speaker"), talk.speaker_bio, inline=False)
+    # limit: 256
+    field(_("When"), when(talk), inline=False)
+    # limit: 256
+    field(_("Duration"), duration(talk.duration_min, language), inline=True)
     if talk.location:
-        embed.add_field(name="Where", value=talk.location, inline=True)
+        # limit: 256
+        field(_("Where"), talk.location, inline=True)
     if talk.cancelled:
-        reason = talk.cancel_reason or "No reason given."
-        embed.add_field(name="Cancelled", value=reason, inline=False)
+        # limit: 256
+        field(_p("a talk", "Cancelled"), talk.cancel_reason or _("No reason given."), inline=False)
     elif talk.is_over(now):
-        embed.add_field(name="Registration", value=f"Closed — {seats.confirmed} attended", inline=False)
+        closed = _n("Closed — {count} attended", "Closed — {count} attended", seats.confirmed)
+        # limit: 256
+        field(_("Registration"), closed, inline=False)
     else:
-        embed.add_field(name="Seats", value=seats_text(seats), inline=False)
-    embed.set_footer(text=f"Talk #{talk.id}")
+        # limit: 256
+        field(_("Seats"), seats_text(seats), inline=False)
+    embed.set_footer(text=render(_("Talk #{id}", id=talk.id), language))
     return embed
 
 
@@ -83,45 +145,56 @@ def static_view(*items: discord.ui.Item[discord.ui.View]) -> discord.ui.View:
     return view
 
 
-def talk_view(talk: Talk, now: datetime) -> discord.ui.View:
+def register_label(language: str) -> str:
+    # limit: 80
+    return render(_("Register"), language)
+
+
+def unregister_label(language: str) -> str:
+    # limit: 80
+    return render(_("Unregister"), language)
+
+
+def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
     """Register, Unregister and Add to calendar, with persistent ids."""
     closed = talk.cancelled or talk.is_over(now)
     return static_view(
         discord.ui.Button(
-            label="Register",
+            label=register_label(language),
             style=discord.ButtonStyle.success,
             custom_id=REGISTER_ID.format(talk_id=talk.id),
             disabled=closed,
         ),
         discord.ui.Button(
-            label="Unregister",
+            label=unregister_label(language),
             style=discord.ButtonStyle.secondary,
             custom_id=UNREGISTER_ID.format(talk_id=talk.id),
             disabled=closed,
         ),
         discord.ui.Button(
-            label="Add to calendar (.ics)",
+            # limit: 80
+            label=render(_("Add to calendar (.ics)"), language),
             style=discord.ButtonStyle.primary,
             custom_id=ICS_ID.format(talk_id=talk.id),
         ),
     )
 
 
-def talk_line(talk: Talk, seats: Seats | None = None) -> str:
+def talk_line(talk: Talk, seats: Seats | None = None, *, language: str) -> str:
     """One line for lists such as /talks and /mytalks."""
     line = f"**#{talk.id} {discord.utils.escape_markdown(talk.title)}** — {talk.speaker}\n{when(talk)}"
     if talk.location:
         line += f" · {talk.location}"
     if seats is not None:
-        line += f" · {seats_text(seats)}"
+        line += f" · {render(seats_text(seats), language)}"
     return line
 
 
-def choice_label(talk: Talk, tz: ZoneInfo) -> str:
+def choice_label(talk: Talk, tz: ZoneInfo, language: str) -> str:
     """Autocomplete label "title — date"; plain text because timestamps do not render there."""
-    suffix = f" — {format_local(talk.start_at, tz)}"
-    if talk.cancelled:
-        suffix += " (cancelled)"
-    room = 100 - len(suffix)
+    moment = f"{short_datetime(talk.start_at, tz, language)} {talk.start_at.astimezone(tz):%Z}"
+    # limit: 100
+    suffix = " — " + (render(_("{when} (cancelled)", when=moment), language) if talk.cancelled else moment)
+    room = CHOICE_MAX - len(suffix)
     title = talk.title if len(talk.title) <= room else talk.title[: room - 1] + "…"
     return title + suffix

@@ -163,9 +163,13 @@ def long_datetime(moment: datetime, tz: ZoneInfo, language: str) -> str:
 
 
 def short_datetime(moment: datetime, tz: ZoneInfo, language: str) -> str:
-    """E.g. « 03/12/2026 18:00 », "12/3/26, 18:00": compact, for lists and choice labels."""
+    """E.g. « 3 déc. 2026 18:00 », "Dec 3, 2026 18:00": compact, for lists and choice labels.
+
+    Babel's medium date, not its short one: English short dates are month first ("12/3/26"), which a school
+    in Europe reads as 12 March.
+    """
     local = moment.astimezone(tz)
-    return f"{format_date(local.date(), 'short', locale=language)} {format_time(local, 'HH:mm', locale=language)}"
+    return f"{format_date(local.date(), 'medium', locale=language)} {format_time(local, 'HH:mm', locale=language)}"
 
 
 def duration(minutes: int, language: str) -> str:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import discord
 
 from bot.calendar import Method, build_invite, invite_filename
-from bot.embeds import REGISTER_ID, UNREGISTER_ID, static_view, when
+from bot.embeds import REGISTER_ID, UNREGISTER_ID, register_label, static_view, when
 from bot.i18n import _, render
 from bot.models import DeliveryKind, Talk
 from bot.timeparse import format_offsets
@@ -98,9 +98,10 @@ def reminder_view(talk: Talk, marker: str | None = None, language: str = "en") -
     return _one_button(label, discord.ButtonStyle.secondary, UNREGISTER_ID.format(talk_id=talk.id), marker)
 
 
-def reminder_post_view(talk: Talk, marker: str | None = None) -> discord.ui.View:
+def reminder_post_view(talk: Talk, marker: str | None = None, language: str = "en") -> discord.ui.View:
     """A last chance to take a seat, right under the reminder in the channel."""
-    return _one_button("Register", discord.ButtonStyle.primary, REGISTER_ID.format(talk_id=talk.id), marker)
+    label = register_label(language)
+    return _one_button(label, discord.ButtonStyle.primary, REGISTER_ID.format(talk_id=talk.id), marker)
 
 
 def _one_button(label: str, style: discord.ButtonStyle, custom_id: str, marker: str | None) -> discord.ui.View:
@@ -109,9 +110,19 @@ def _one_button(label: str, style: discord.ButtonStyle, custom_id: str, marker: 
     return static_view(discord.ui.Button(label=label, style=style, custom_id=marked))
 
 
-def reminder_post(talk: Talk, offset_minutes: int, ping_role_id: int | None) -> str:
+def reminder_post(talk: Talk, offset_minutes: int, ping_role_id: int | None, language: str = "en") -> str:
+    """The reminder in the announcement channel, in the server's language (the whole server reads it)."""
     title = discord.utils.escape_markdown(talk.title)
     ping = f"<@&{ping_role_id}> " if ping_role_id else ""
     place = f" · {talk.location}" if talk.location else ""
-    link = f"\nDetails and registration: {talk.announcement_url()}" if talk.announcement_url() else ""
-    return f"{ping}⏰ **{title}** with {talk.speaker} starts {when(talk)}{place}.{link}"
+    url = talk.announcement_url()
+    link = render(_("\nDetails and registration: {url}", url=url), language) if url else ""
+    text = _(
+        "⏰ **{title}** with {speaker} starts {when}{place}.{link}",
+        title=title,
+        speaker=talk.speaker,
+        when=when(talk),
+        place=place,
+        link=link,
+    )
+    return ping + render(text, language)

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot import store
 from bot.email_addresses import Confirmation, EmailAddresses
 from bot.errors import PodiumError
 from bot.i18n import Text
-from bot.models import Delivery, DeliveryStatus, Talk
+from bot.models import Delivery, DeliveryStatus, GuildSettings, Talk
 from bot.talks import (
     CancelOutcome,
     EditOutcome,
@@ -180,6 +181,41 @@ class Office:
         outcome = await self.service.import_talks(guild_id, author_id, drafts)
         self.follow_up(plan=outcome.created)
         return outcome
+
+    # --- settings --------------------------------------------------------------------------------
+
+    async def update_settings(
+        self,
+        guild_id: int,
+        *,
+        channel_id: int | None = None,
+        organizer_role_id: int | None = None,
+        timezone: str | None = None,
+        reminders: str | None = None,
+        ping_role_id: int | None = None,
+        public_calendar: bool | None = None,
+        language: str | None = None,
+    ) -> GuildSettings:
+        """Save the server's settings; a new language re-renders every live announcement in it."""
+        before = await self.service.settings(guild_id)
+        updated = await self.service.update_settings(
+            guild_id,
+            channel_id=channel_id,
+            organizer_role_id=organizer_role_id,
+            timezone=timezone,
+            reminders=reminders,
+            ping_role_id=ping_role_id,
+            public_calendar=public_calendar,
+            language=language,
+        )
+        if updated.language != before.language:
+            self.follow_up(refresh=await self._live_announcements(guild_id))
+        return updated
+
+    async def _live_announcements(self, guild_id: int) -> list[Talk]:
+        # Over and cancelled talks keep their last words: nobody registers from them any more.
+        async with self.service.db.reading() as conn:
+            return await store.announced_talks(conn, guild_id, ends_after=self.service.clock())
 
     # --- members ---------------------------------------------------------------------------------
 

@@ -122,6 +122,7 @@ async def _choices(
         return []
     service = interaction.client.service
     tz = await service.zone(interaction.guild_id)
+    language = reader_language(interaction)
     if organizer:
         talks = await service.upcoming(interaction.guild_id, limit=100, public_only=False)
         talks += [talk for talk in await service.recent(interaction.guild_id, limit=50) if talk not in talks]
@@ -129,7 +130,7 @@ async def _choices(
         talks = await service.upcoming(interaction.guild_id, limit=100)
     choices = []
     for talk in talks:
-        label = choice_label(talk, tz)
+        label = choice_label(talk, tz, language)
         if _matches(f"#{talk.id} {label}", typed.strip()):
             choices.append(app_commands.Choice(name=label, value=talk.id))
         if len(choices) == AUTOCOMPLETE_LIMIT:
@@ -165,11 +166,13 @@ async def my_talk_autocomplete(
         return []
     service = interaction.client.service
     tz = await service.zone(interaction.guild_id)
+    language = reader_language(interaction)
     pairs = await service.member_talks(interaction.guild_id, interaction.user.id)
+    labels = [(talk, choice_label(talk, tz, language)) for talk, _registration in pairs]
     return [
-        app_commands.Choice(name=choice_label(talk, tz), value=talk.id)
-        for talk, _registration in pairs
-        if _matches(f"#{talk.id} {choice_label(talk, tz)}", current.strip())
+        app_commands.Choice(name=label, value=talk.id)
+        for talk, label in labels
+        if _matches(f"#{talk.id} {label}", current.strip())
     ][:AUTOCOMPLETE_LIMIT]
 
 

@@ -278,6 +278,22 @@ async def recent_talks(conn: aiosqlite.Connection, guild_id: int, *, limit: int 
     return [_talk(row) for row in fetched]
 
 
+async def announced_talks(conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime) -> list[Talk]:
+    """Talks whose announcement is posted and still live (not over, not cancelled): those a change of the
+    server's language re-renders."""
+    fetched = await _all(
+        conn,
+        """
+        SELECT * FROM talks
+        WHERE guild_id = ? AND status = 'scheduled' AND announcement_message_id IS NOT NULL
+          AND start_at + duration_min * 60 > ?
+        ORDER BY start_at, id
+        """,
+        (guild_id, to_unix(ends_after)),
+    )
+    return [_talk(row) for row in fetched]
+
+
 # --- registrations -------------------------------------------------------------------------------------
 
 

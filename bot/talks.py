@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,9 +12,10 @@ import aiosqlite
 
 from bot import owed, store
 from bot.batching import Batcher
+from bot.command_names import command, option
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
-from bot.i18n import _, languages
+from bot.i18n import DEFAULT_LANGUAGE, Text, _, _n, languages
 from bot.models import (
     Delivery,
     DeliveryKind,
@@ -26,7 +27,7 @@ from bot.models import (
     Talk,
     TalkStatus,
 )
-from bot.timeparse import DATE_EXAMPLE, discord_timestamp, format_local, parse_offsets, parse_timezone, parse_when
+from bot.timeparse import date_example, discord_timestamp, parse_offsets, parse_timezone, parse_when, typed_date
 
 TITLE_MAX = 100
 SPEAKER_MAX = 100
@@ -81,31 +82,40 @@ class ChangeLimit:
         return cutoff if changes and changes[0] < cutoff else None
 
 
-PICK_HINT = "Pick one from the list as you type, or see `/talks`."
-MINE_HINT = "See `/mytalks` for yours."
+PICK_HINT = _("Pick one from the list as you type, or see {talks}.", talks=command("talks"))
+MINE_HINT = _("See {mytalks} for yours.", mytalks=command("mytalks"))
 
 
-def no_such_talk(talk_id: int, hint: str = PICK_HINT) -> NotFoundError:
+def no_such_talk(talk_id: int, hint: Text = PICK_HINT) -> NotFoundError:
     """What a member is told about a talk they may not see: the same whether it is held back or does not exist."""
-    return NotFoundError(f"There is no talk #{talk_id} in this server. {hint}")
+    return NotFoundError(_("There is no talk #{talk_id} in this server. {hint}", talk_id=talk_id, hint=hint))
 
 
-def _state_text(registration: Registration | None) -> str:
+def _state_text(registration: Registration | None) -> Text:
     if registration is None:
-        return "not registered"
+        return _("not registered")
     if registration.confirmed:
-        return "registered, with a confirmed seat"
-    return f"#{registration.position} on the waitlist"
+        return _("registered, with a confirmed seat")
+    return _("#{position} on the waitlist", position=registration.position)
 
 
 def _too_many_changes(talk: Talk, limit: ChangeLimit, retry_at: datetime, current: Registration | None) -> StateError:
     hours = int(limit.window.total_seconds() // 3600)
-    window = "hour" if hours == 1 else f"{hours} hours"
     return StateError(
-        f"You have changed your registration for **{talk.title}** {limit.per_window} times in the last {window}, "
-        f"the most I accept, so that quick changes cannot flood your messages. Nothing changed: you are still "
-        f"{_state_text(current)}. You can change it again {discord_timestamp(retry_at, 'R')} "
-        f"(at {discord_timestamp(retry_at, 't')})."
+        _n(
+            "You have changed your registration for **{title}** {changes} times in the last hour, the most I "
+            "accept, so that quick changes cannot flood your messages. Nothing changed: you are still {state}. "
+            "You can change it again {relative} (at {time}).",
+            "You have changed your registration for **{title}** {changes} times in the last {count} hours, the "
+            "most I accept, so that quick changes cannot flood your messages. Nothing changed: you are still "
+            "{state}. You can change it again {relative} (at {time}).",
+            hours,
+            title=talk.title,
+            changes=limit.per_window,
+            state=_state_text(current),
+            relative=discord_timestamp(retry_at, "R"),
+            time=discord_timestamp(retry_at, "t"),
+        )
     )
 
 
@@ -123,9 +133,12 @@ class TalkInput:
     speaker_bio: str | None = None
     reminders: str | None = None
     announce_at: str | None = None
+    # The organizer's language: which ways of writing a date they may type (not a value of the talk).
+    language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
     def given(self) -> bool:
-        return any(value is not None for value in self.__dict__.values())
+        """Whether any of the talk's values was given (the organizer's language is not one)."""
+        return any(getattr(self, item.name) is not None for item in fields(self) if item.metadata.get("edits", True))
 
 
 @dataclass(frozen=True)
@@ -201,16 +214,23 @@ class ImportOutcome:
     already_imported: set[str]  # source UIDs this server had from an earlier import: left out
 
 
-def _text(value: str | None, name: str, limit: int, *, required: bool, example: str) -> str | None:
+def _text(value: str | None, name: str, limit: int, *, required: bool, example: Text | None = None) -> str | None:
     if value is None:
         return None
     cleaned = value.strip()
     if not cleaned:
         if required:
-            raise InputError(f"`{name}` cannot be empty, for example `{example}`.")
+            raise InputError(_("{name} cannot be empty, for example `{example}`.", name=option(name), example=example))
         return None
     if len(cleaned) > limit:
-        raise InputError(f"`{name}` is {len(cleaned)} characters long; the limit is {limit}. Shorten it and try again.")
+        raise InputError(
+            _(
+                "{name} is {length} characters long; the limit is {limit}. Shorten it and try again.",
+                name=option(name),
+                length=len(cleaned),
+                limit=limit,
+            )
+        )
     return cleaned
 
 
@@ -227,16 +247,24 @@ def ensure_organizer(
         return
     if settings.organizer_role_id is not None and settings.organizer_role_id in role_ids:
         return
-    role_hint = f"the <@&{settings.organizer_role_id}> role" if settings.organizer_role_id else "an organizer role"
+    mention = f"<@&{settings.organizer_role_id}>"
+    role_hint = _("the {role} role", role=mention) if settings.organizer_role_id else _("an organizer role")
     if in_channel_only:
         raise PermissionDeniedError(
-            "Only organizers can do this. You have Manage Events in this channel only, and organizing talks needs "
-            f"{role_hint} or Manage Events for the whole server (a role's permission, not a channel's). "
-            "Ask a server admin."
+            _(
+                "Only organizers can do this. You have Manage Events in this channel only, and organizing talks "
+                "needs {role} or Manage Events for the whole server (a role's permission, not a channel's). "
+                "Ask a server admin.",
+                role=role_hint,
+            )
         )
     raise PermissionDeniedError(
-        f"Only organizers can do this: you need {role_hint} or the Manage Events permission. "
-        "Ask a server admin to set one up with `/setup organizer_role:`."
+        _(
+            "Only organizers can do this: you need {role} or the Manage Events permission. Ask a server admin to "
+            "set one up with {setup}.",
+            role=role_hint,
+            setup=command("setup", organizer_role=""),
+        )
     )
 
 
@@ -348,10 +376,10 @@ class TalkService:
     def _validated(self, data: TalkInput, tz: ZoneInfo, *, creating: bool) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         now = self.clock()
-        title = _text(data.title, "title", TITLE_MAX, required=True, example="Drug discovery in 2030")
+        title = _text(data.title, "title", TITLE_MAX, required=True, example=_("Drug discovery in 2030"))
         if title is not None:
             fields["title"] = title
-        speaker = _text(data.speaker, "speaker", SPEAKER_MAX, required=True, example="Prof. Ada Lovelace")
+        speaker = _text(data.speaker, "speaker", SPEAKER_MAX, required=True, example=_("Prof. Ada Lovelace"))
         if speaker is not None:
             fields["speaker"] = speaker
         for name, value, limit in (
@@ -361,30 +389,45 @@ class TalkService:
         ):
             if value is not None:
                 # On edit, "-" clears an optional text; on create an empty value is simply absent.
-                fields[name] = None if value.strip() == CLEAR else _text(value, name, limit, required=False, example="")
+                fields[name] = None if value.strip() == CLEAR else _text(value, name, limit, required=False)
         if data.start is not None:
-            start = parse_when(data.start, tz, field="start")
+            start = parse_when(data.start, tz, field="start", language=data.language, now=now)
             if start <= now:
                 raise InputError(
-                    f"`start` ({format_local(start, tz)}) is in the past. Give a future date, "
-                    f"for example `{DATE_EXAMPLE}`."
+                    _(
+                        "{start} ({when}) is in the past. Give a future date, for example `{example}`.",
+                        start=option("start"),
+                        when=typed_date(start, tz),
+                        example=date_example(now, tz),
+                    )
                 )
             fields["start_at"] = start
         if data.duration is not None:
             if not 1 <= data.duration <= DURATION_MAX:
                 raise InputError(
-                    f"`duration` is in minutes, from 1 to {DURATION_MAX} (24 hours); you gave {data.duration}. "
-                    "For example `90` for an hour and a half."
+                    _(
+                        "{duration} is in minutes, from 1 to {limit} (24 hours); you gave {given}. For example `90` "
+                        "for an hour and a half.",
+                        duration=option("duration"),
+                        limit=DURATION_MAX,
+                        given=data.duration,
+                    )
                 )
             fields["duration_min"] = data.duration
         if data.capacity is not None:
             if data.capacity == UNLIMITED and not creating:
                 fields["capacity"] = None
             elif not 1 <= data.capacity <= CAPACITY_MAX:
-                unlimited = "leave it empty" if creating else f"give {UNLIMITED}"
+                unlimited = _("leave it empty") if creating else _("give {unlimited}", unlimited=UNLIMITED)
                 raise InputError(
-                    f"`capacity` must be at least 1 and at most {CAPACITY_MAX} (you gave {data.capacity}); "
-                    f"{unlimited} for unlimited seats. For example `120`."
+                    _(
+                        "{capacity} must be at least 1 and at most {limit} (you gave {given}); {unlimited} for "
+                        "unlimited seats. For example `120`.",
+                        capacity=option("capacity"),
+                        limit=CAPACITY_MAX,
+                        given=data.capacity,
+                        unlimited=unlimited,
+                    )
                 )
             else:
                 fields["capacity"] = data.capacity
@@ -394,18 +437,30 @@ class TalkService:
             if data.announce_at.strip() == CLEAR and not creating:
                 fields["announce_at"] = None
             else:
-                announce = parse_when(data.announce_at, tz, field="announce_at")
+                announce = parse_when(data.announce_at, tz, field="announce_at", language=data.language, now=now)
                 if announce <= now:
                     raise InputError(
-                        f"`announce_at` ({format_local(announce, tz)}) is in the past. Leave it empty to "
-                        f"announce at once, or give a future date, for example `{DATE_EXAMPLE}`."
+                        _(
+                            "{announce_at} ({when}) is in the past. Leave it empty to announce at once, or give a "
+                            "future date, for example `{example}`.",
+                            announce_at=option("announce_at"),
+                            when=typed_date(announce, tz),
+                            example=date_example(now, tz),
+                        )
                     )
                 fields["announce_at"] = announce
         return fields
 
     async def create_talk(self, guild_id: int, author_id: int, data: TalkInput) -> Talk:
         if data.title is None or data.speaker is None or data.start is None:
-            raise InputError("A talk needs a `title`, a `speaker` and a `start`.")
+            raise InputError(
+                _(
+                    "A talk needs a {title}, a {speaker} and a {start}.",
+                    title=option("title"),
+                    speaker=option("speaker"),
+                    start=option("start"),
+                )
+            )
         settings = await self.settings(guild_id)
         tz = settings.zone(self.default_tz)
         fields = self._validated(data, tz, creating=True)
@@ -428,7 +483,13 @@ class TalkService:
             try:
                 fields = self._validated(data, tz, creating=True)
             except InputError as error:
-                raise InputError(f"Nothing was imported: the event “{data.title}” breaks a rule. {error}") from None
+                raise InputError(
+                    _(
+                        "Nothing was imported: the event “{title}” breaks a rule. {problem}",
+                        title=data.title,
+                        problem=error.text,
+                    )
+                ) from None
             fields.setdefault("duration_min", 60)
             fields.setdefault("reminders", settings.default_reminders())
             fields["source_uid"] = source_uid
@@ -444,17 +505,27 @@ class TalkService:
         return ImportOutcome(created=created, already_imported=known)
 
     async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
-        if not data.given():
-            raise InputError("Nothing to change: give at least one field, for example `start:2026-03-14 18:30`.")
         tz = await self.zone(guild_id)
+        if not data.given():
+            raise InputError(
+                _(
+                    "Nothing to change: give at least one field, for example {example}.",
+                    example=option("start", date_example(self.clock(), tz)),
+                )
+            )
         fields = self._validated(data, tz, creating=False)
         async with self.db.transaction() as conn:
             talk = await store.get_talk(conn, guild_id, talk_id)
             talk = self._editable(talk, talk_id)
             if "announce_at" in fields and talk.announcement_message_id is not None:
                 raise StateError(
-                    f"**{talk.title}** is already announced, so `announce_at` no longer applies. "
-                    "Use `/talk announce` to post the announcement again."
+                    _(
+                        "**{title}** is already announced, so {announce_at} no longer applies. Use {announce} to "
+                        "post the announcement again.",
+                        title=talk.title,
+                        announce_at=option("announce_at"),
+                        announce=command("talk announce"),
+                    )
                 )
             start = fields.get("start_at", talk.start_at)
             announce_at = fields.get("announce_at", talk.announce_at)
@@ -509,7 +580,7 @@ class TalkService:
         return await owed.invites(conn, talk, DeliveryKind.INVITE_PROMOTED, targets, now, email=self.email)
 
     async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
-        reason = _text(reason, "reason", REASON_MAX, required=False, example="")
+        reason = _text(reason, "reason", REASON_MAX, required=False)
         async with self.db.transaction() as conn:
             talk = self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
             updated = await store.update_talk(
@@ -551,7 +622,7 @@ class TalkService:
         async with self.db.reading() as conn:
             talk = await store.get_talk_by_id(conn, talk_id)
         if talk is None:
-            raise NotFoundError(f"There is no talk #{talk_id}.")
+            raise NotFoundError(_("There is no talk #{talk_id}.", talk_id=talk_id))
         return talk
 
     async def owe_reminder(self, talk: Talk, offset: int, due_at: datetime) -> list[Delivery]:
@@ -578,9 +649,9 @@ class TalkService:
         if talk is None:
             raise no_such_talk(talk_id)
         if talk.cancelled:
-            raise StateError(f"**{talk.title}** was cancelled, so it cannot be changed any more.")
+            raise StateError(_("**{title}** was cancelled, so it cannot be changed any more.", title=talk.title))
         if talk.is_over(self.clock()):
-            raise StateError(f"**{talk.title}** is already over, so it cannot be changed any more.")
+            raise StateError(_("**{title}** is already over, so it cannot be changed any more.", title=talk.title))
         return talk
 
     # --- registrations ----------------------------------------------------------------------------
@@ -589,12 +660,22 @@ class TalkService:
         now = self.clock()
         if talk is None or not talk.is_public(now):
             raise NotFoundError(
-                f"There is no open talk #{talk_id} in this server. See `/talks` for the ones you can join."
+                _(
+                    "There is no open talk #{talk_id} in this server. See {talks} for the ones you can join.",
+                    talk_id=talk_id,
+                    talks=command("talks"),
+                )
             )
         if talk.cancelled:
-            raise StateError(f"**{talk.title}** was cancelled, so registration is closed.")
+            raise StateError(_("**{title}** was cancelled, so registration is closed.", title=talk.title))
         if talk.is_over(now):
-            raise StateError(f"**{talk.title}** is over, so registration is closed. See `/talks` for what's next.")
+            raise StateError(
+                _(
+                    "**{title}** is over, so registration is closed. See {talks} for what's next.",
+                    title=talk.title,
+                    talks=command("talks"),
+                )
+            )
         return talk
 
     async def register(self, guild_id: int, talk_id: int, user_id: int, display_name: str) -> RegisterOutcome:
@@ -688,11 +769,17 @@ class TalkService:
             if talk is None or (existing is None and not talk.is_public(now)):
                 raise no_such_talk(talk_id, MINE_HINT)
             if talk.is_over(now):
-                raise StateError(f"**{talk.title}** is already over; there is nothing to unregister from.")
+                raise StateError(
+                    _("**{title}** is already over; there is nothing to unregister from.", title=talk.title)
+                )
             if existing is None:
                 raise StateError(
-                    f"You are not registered for **{talk.title}**, so there is nothing to undo. "
-                    "See `/mytalks` for your registrations."
+                    _(
+                        "You are not registered for **{title}**, so there is nothing to undo. See {mytalks} for your "
+                        "registrations.",
+                        title=talk.title,
+                        mytalks=command("mytalks"),
+                    )
                 )
             changes = await store.registration_changes(conn, talk.id, user_id)
             retry_at = self.change_limit.next_allowed(changes, now)
@@ -762,6 +849,11 @@ class TalkService:
 def _check_announce_before_start(announce_at: datetime | None, start: datetime, tz: ZoneInfo) -> None:
     if announce_at is not None and announce_at >= start:
         raise InputError(
-            f"`announce_at` ({format_local(announce_at, tz)}) must come before the talk starts "
-            f"({format_local(start, tz)}). Pick an earlier time, or leave it empty to announce at once."
+            _(
+                "{announce_at} ({announce}) must come before the talk starts ({start}). Pick an earlier time, or "
+                "leave it empty to announce at once.",
+                announce_at=option("announce_at"),
+                announce=typed_date(announce_at, tz),
+                start=typed_date(start, tz),
+            )
         )

@@ -256,7 +256,7 @@ class Members(commands.Cog):
             )
             return
         language = reader_language(interaction)
-        lines = [render(talk_line(talk, await bot.service.seats(talk)), language) for talk in upcoming[:LIST_LIMIT]]
+        lines = [talk_line(talk, await bot.service.seats(talk), language=language) for talk in upcoming[:LIST_LIMIT]]
         if len(upcoming) > LIST_LIMIT:
             lines[-1] += "\n" + render(
                 _("…and more: type in {register}'s talk box to search.", register=command("register")), language
@@ -303,7 +303,7 @@ class Members(commands.Cog):
         lines = []
         for talk, registration in pairs[:20]:
             state = _("cancelled") if talk.cancelled else registration_text(registration)
-            lines.append(f"{render(talk_line(talk), language)}\n→ **{render(state, language)}**")
+            lines.append(f"{talk_line(talk, language=language)}\n→ **{render(state, language)}**")
         notifications = await bot.service.notifications_enabled(guild, interaction.user.id)
         footer = (
             _("Reminder DMs are on.")

@@ -11,12 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.command_names import command
+from bot.command_names import command, option
 from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
-from bot.i18n import Text, _, _n, render
+from bot.i18n import Joined, Text, _, _n, _p, render
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
-from bot.models import Registration, Talk
+from bot.models import Registration, RegistrationStatus, Talk
 from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
 from bot.talks import TalkInput
 from bot.timeparse import discord_timestamp
@@ -47,6 +47,9 @@ _FIELD_LABELS = {
     "start_at": "start",
     "duration_min": "duration",
 }
+UNREACHABLE_SHOWN = 20  # members named in the reply; the CSV has them all
+PREVIEW_SHOWN = 15
+MESSAGE_MAX = 2000  # Discord's limit for a message
 # Spreadsheet programs run cells that start with these as formulas.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,19 +58,39 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
-def attendees_csv(registrations: list[Registration]) -> bytes:
+_CSV_HEADERS = (
+    _p("csv header", "display_name"),
+    _p("csv header", "user_id"),
+    _p("csv header", "status"),
+    _p("csv header", "waitlist_position"),
+    _p("csv header", "registered_at"),
+    _p("csv header", "invite_dm"),
+)
+_CSV_STATUS = {
+    RegistrationStatus.CONFIRMED: _p("csv value", "confirmed"),
+    RegistrationStatus.WAITLISTED: _p("csv value", "waitlisted"),
+}
+_CSV_DM_FAILED = _p("csv value", "failed")
+_CSV_DM_SENT = _p("csv value", "sent")
+_CSV_DM_NONE = _p("csv value", "none yet")
+
+
+def attendees_csv(registrations: list[Registration], language: str) -> bytes:
+    """The attendees as a spreadsheet, its headers and words in the organizer's language."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["display_name", "user_id", "status", "waitlist_position", "registered_at", "invite_dm"])
+    writer.writerow([render(header, language) for header in _CSV_HEADERS])
     for registration in registrations:
+        sent = _CSV_DM_SENT if registration.confirmed else _CSV_DM_NONE
+        invite = _CSV_DM_FAILED if registration.dm_failed else sent
         writer.writerow(
             [
                 _csv_cell(registration.display_name),
                 str(registration.user_id),
-                registration.status.value,
+                render(_CSV_STATUS.get(registration.status, registration.status.value), language),
                 "" if registration.position is None else registration.position,
                 registration.registered_at.isoformat().replace("+00:00", "Z"),
-                "failed" if registration.dm_failed else ("sent" if registration.confirmed else "none yet"),
+                render(invite, language),
             ]
         )
     # A byte-order mark lets Excel open the names (accents, non-Latin scripts) correctly.
@@ -106,25 +129,40 @@ class Organizers(commands.Cog):
         guild = await organizer_guild(interaction)
         bot = interaction.client
         data = TalkInput(
-            title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
+            title,
+            speaker,
+            start,
+            duration,
+            location,
+            capacity,
+            description,
+            speaker_bio,
+            reminders,
+            announce_at,
+            language=reader_language(interaction),
         )
         await defer(interaction)
         published = await bot.office.create_talk(guild, interaction.user.id, data)
         talk = published.talk
+        status: Text
         if published.problem is not None:
-            status = f"Not announced yet: {published.problem}"
+            status = _("Not announced yet: {problem}", problem=published.problem)
         elif talk.announce_at is None:
-            status = f"Announced in <#{talk.announcement_channel_id}>: {talk.announcement_url()}"
+            channel = f"<#{talk.announcement_channel_id}>"
+            status = _("Announced in {channel}: {link}", channel=channel, link=talk.announcement_url())
         else:
-            status = (
-                f"It will be announced {discord_timestamp(talk.announce_at)} "
-                f"({discord_timestamp(talk.announce_at, 'R')}); run `/talk announce talk:{talk.id}` to post it earlier."
+            status = _(
+                "It will be announced {when} ({relative}); run {announce} to post it earlier.",
+                when=discord_timestamp(talk.announce_at),
+                relative=discord_timestamp(talk.announce_at, "R"),
+                announce=command("talk announce", talk=talk.id),
             )
         seats = await bot.service.seats(talk)
         await respond(
             interaction,
-            f"Created talk **#{talk.id}**. {status}\nPreview:",
-            embed=talk_embed(talk, seats, bot.service.clock()),
+            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=status),
+            # The preview shows the announcement as the server will read it.
+            embed=talk_embed(talk, seats, bot.service.clock(), await bot.languages.server(guild)),
         )
 
     @talk.command(name="edit", description="Change a talk; registrants get an updated invite")
@@ -147,31 +185,61 @@ class Organizers(commands.Cog):
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
+        language = reader_language(interaction)
         data = TalkInput(
-            title, speaker, start, duration, location, capacity, description, speaker_bio, reminders, announce_at
+            title,
+            speaker,
+            start,
+            duration,
+            location,
+            capacity,
+            description,
+            speaker_bio,
+            reminders,
+            announce_at,
+            language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
         updated = outcome.talk
         if not outcome.changed:
-            await respond(interaction, f"Nothing changed: talk #{updated.id} already has those values.")
+            await respond(
+                interaction, _("Nothing changed: talk #{talk_id} already has those values.", talk_id=updated.id)
+            )
             return
-        changed = ", ".join(sorted(_FIELD_LABELS.get(name, name) for name in outcome.changed))
-        lines = [f"Updated talk **#{updated.id}** ({changed})."]
+        changed = Joined([option(name) for name in sorted(_FIELD_LABELS.get(name, name) for name in outcome.changed)])
+        lines: list[Text] = [_("Updated talk **#{talk_id}** ({changed}).", talk_id=updated.id, changed=changed)]
         if outcome.updated:
-            lines.append(f"Sending an updated calendar invite to {outcome.updated} confirmed registrant(s).")
+            lines.append(
+                _n(
+                    "Sending an updated calendar invite to the confirmed registrant.",
+                    "Sending an updated calendar invite to {count} confirmed registrants.",
+                    outcome.updated,
+                )
+            )
         if outcome.promoted:
             lines.append(
-                f"{len(outcome.promoted)} member(s) moved from the waitlist to confirmed; they are being told by DM."
+                _n(
+                    "{count} member moved from the waitlist to confirmed; they are being told by DM.",
+                    "{count} members moved from the waitlist to confirmed; they are being told by DM.",
+                    len(outcome.promoted),
+                )
             )
-        if outcome.over_capacity:
+        if outcome.over_capacity and updated.capacity is not None:
             lines.append(
-                f"{outcome.seats.confirmed} members were already confirmed, {outcome.over_capacity} more than the new "
-                f"capacity of {updated.capacity}: they keep their seats, and new registrations go to the waitlist."
+                _n(
+                    "{confirmed} members were already confirmed, {over} more than the new capacity of {count} seat: "
+                    "they keep their seats, and new registrations go to the waitlist.",
+                    "{confirmed} members were already confirmed, {over} more than the new capacity of {count} seats: "
+                    "they keep their seats, and new registrations go to the waitlist.",
+                    updated.capacity,
+                    confirmed=outcome.seats.confirmed,
+                    over=outcome.over_capacity,
+                )
             )
-        lines.append(f"Seats: {seats_text(outcome.seats)}.")
+        lines.append(_("Seats: {seats}.", seats=seats_text(outcome.seats)))
         if updated.announcement_message_id is not None:
-            lines.append("The announcement is being updated.")
-        await respond(interaction, "\n".join(lines))
+            lines.append(_("The announcement is being updated."))
+        await respond(interaction, "\n".join(render(line, language) for line in lines))
 
     @talk.command(name="cancel", description="Cancel a talk; registrants are told and their invites withdrawn")
     @app_commands.describe(talk="The talk to cancel", reason="Shown to registrants and on the announcement")
@@ -179,14 +247,34 @@ class Organizers(commands.Cog):
     async def cancel(self, interaction: discord.Interaction[PodiumBot], talk: int, reason: str | None = None) -> None:
         guild = await organizer_guild(interaction)
         outcome = await interaction.client.office.cancel_talk(guild, talk, reason)
-        waitlist = f" and the {len(outcome.waitlisted)} on the waitlist" if outcome.waitlisted else ""
+        recipients: list[Text | str] = []
+        if outcome.confirmed:
+            recipients.append(
+                _n(
+                    "the confirmed registrant",
+                    "the {count} confirmed registrants",
+                    len(outcome.confirmed),
+                )
+            )
+        if outcome.waitlisted:
+            recipients.append(_n("the one on the waitlist", "the {count} on the waitlist", len(outcome.waitlisted)))
         told = (
-            f"Sending the cancellation to the {len(outcome.confirmed)} confirmed registrant(s){waitlist}, with a "
-            "file that removes it from their calendars."
-            if outcome.confirmed or outcome.waitlisted
-            else "Nobody had registered, so there was no one to tell."
+            _(
+                "Sending the cancellation to {recipients}, with a file that removes it from their calendars.",
+                recipients=Joined(recipients),
+            )
+            if recipients
+            else _("Nobody had registered, so there was no one to tell.")
         )
-        await respond(interaction, f"Cancelled talk **#{outcome.talk.id}** ({outcome.talk.title}). {told}")
+        await respond(
+            interaction,
+            _(
+                "Cancelled talk **#{talk_id}** ({title}). {told}",
+                talk_id=outcome.talk.id,
+                title=outcome.talk.title,
+                told=told,
+            ),
+        )
 
     @talk.command(name="announce", description="Post (or re-post) a talk's announcement now")
     @app_commands.describe(talk="The talk to announce")
@@ -197,8 +285,13 @@ class Organizers(commands.Cog):
         reposted = (await bot.service.changeable_talk(guild, talk)).announcement_message_id is not None
         await defer(interaction)
         record = await bot.office.announce(guild, talk)
-        verb = "Re-posted" if reposted else "Posted"
-        await respond(interaction, f"{verb} the announcement of talk **#{record.id}**: {record.announcement_url()}")
+        link = record.announcement_url()
+        posted = (
+            _("Re-posted the announcement of talk **#{talk_id}**: {link}", talk_id=record.id, link=link)
+            if reposted
+            else _("Posted the announcement of talk **#{talk_id}**: {link}", talk_id=record.id, link=link)
+        )
+        await respond(interaction, posted)
 
     @talk.command(name="attendees", description="Who registered for a talk (with a CSV file)")
     @app_commands.describe(talk="The talk")
@@ -206,31 +299,53 @@ class Organizers(commands.Cog):
     async def attendees(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
+        language = reader_language(interaction)
         record = await bot.service.get_talk(guild, talk)
         registrations = await bot.service.attendees(record)
         confirmed = [r for r in registrations if r.confirmed]
         waitlisted = [r for r in registrations if not r.confirmed]
         unreachable = [r for r in registrations if r.dm_failed]
-        capacity = f" of {record.capacity} seats" if record.capacity else ""
-        lines = [
-            f"**#{record.id} {discord.utils.escape_markdown(record.title)}**: {len(confirmed)} confirmed{capacity}, "
-            f"{len(waitlisted)} on the waitlist."
+        heading = f"#{record.id} {discord.utils.escape_markdown(record.title)}"
+        lines: list[Text | str] = [
+            _n(
+                "**{talk}**: {confirmed} confirmed of {count} seat, {waitlisted} on the waitlist.",
+                "**{talk}**: {confirmed} confirmed of {count} seats, {waitlisted} on the waitlist.",
+                record.capacity,
+                talk=heading,
+                confirmed=len(confirmed),
+                waitlisted=len(waitlisted),
+            )
+            if record.capacity
+            else _(
+                "**{talk}**: {confirmed} confirmed, {waitlisted} on the waitlist.",
+                talk=heading,
+                confirmed=len(confirmed),
+                waitlisted=len(waitlisted),
+            )
         ]
         if unreachable:
-            names = ", ".join(f"<@{r.user_id}>" for r in unreachable[:20])
-            more = f" and {len(unreachable) - 20} more" if len(unreachable) > 20 else ""
-            lines.append(f"Could not be reached by DM (their DMs are closed): {names}{more}.")
+            shown = UNREACHABLE_SHOWN
+            names = ", ".join(f"<@{r.user_id}>" for r in unreachable[:shown])
+            listed: Text | str = (
+                _n("{names} and {count} more", "{names} and {count} more", len(unreachable) - shown, names=names)
+                if len(unreachable) > shown
+                else names
+            )
+            lines.append(_("Could not be reached by DM (their DMs are closed): {names}.", names=listed))
         if registrations:
             preview = "\n".join(
-                f"{index}. {discord.utils.escape_markdown(r.display_name)} — {registration_text(r)}"
-                for index, r in enumerate(registrations[:15], start=1)
+                f"{index}. {discord.utils.escape_markdown(r.display_name)} — {render(registration_text(r), language)}"
+                for index, r in enumerate(registrations[:PREVIEW_SHOWN], start=1)
             )
-            lines.append(preview + ("\n…" if len(registrations) > 15 else ""))
-            lines.append("The full list is in the attached CSV.")
+            lines.append(preview + ("\n…" if len(registrations) > PREVIEW_SHOWN else ""))
+            lines.append(_("The full list is in the attached CSV."))
         else:
-            lines.append("No registrations yet.")
-        file = discord.File(io.BytesIO(attendees_csv(registrations)), filename=f"talk-{record.id}-attendees.csv")
-        await respond(interaction, "\n".join(lines)[:2000], file=file)
+            lines.append(_("No registrations yet."))
+        file = discord.File(
+            io.BytesIO(attendees_csv(registrations, language)), filename=f"talk-{record.id}-attendees.csv"
+        )
+        reply = "\n".join(render(line, language) for line in lines)
+        await respond(interaction, reply[:MESSAGE_MAX], file=file)
 
     @talk.command(name="import", description="Create talks from a calendar file (.ics), e.g. a season's programme")
     @app_commands.describe(
@@ -294,7 +409,7 @@ class Organizers(commands.Cog):
         problem = results[-1].problem
         if problem is not None:
             if not posted:
-                return _("Not announced yet: {problem}", problem=problem)
+                return _("None of them is announced yet: {problem}", problem=problem)
             return _n(
                 "Announced {count}, then stopped. Not announced yet: {problem}",
                 "Announced {count}, then stopped. Not announced yet: {problem}",

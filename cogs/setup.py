@@ -131,7 +131,7 @@ class Setup(commands.Cog):
                     interaction, _("Pick a real role, not @everyone: everyone would be an organizer or be pinged.")
                 )
                 return
-        updated = await bot.service.update_settings(
+        updated = await bot.office.update_settings(
             guild,
             channel_id=channel.id if channel else None,
             organizer_role_id=organizer_role.id if organizer_role else None,

@@ -210,7 +210,7 @@ async def test_capacity_changes_by_edit(emu: DiscordEmulator, school: School, bo
     for user in (alice, bob, carol):
         await school.run(user, "register", {"talk": 1})
     raised = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 3})
-    assert "2 member(s) moved from the waitlist to confirmed" in raised.all_text()
+    assert "2 members moved from the waitlist to confirmed" in raised.all_text()
     for user in (bob, carol):
         await emu.wait_for_message(
             lambda m, u=user: m["channel_id"] == str(emu.dm_channel_id(u) or 0) and "now **confirmed**" in m["content"]
@@ -226,7 +226,7 @@ async def test_capacity_changes_by_edit(emu: DiscordEmulator, school: School, bo
     assert (await bot.service.get_talk(school.guild_id, 1)).capacity == 1
     # capacity 0: unlimited seats again, and the whole waitlist is confirmed
     unlimited = await school.run(school.organizer, "talk edit", {"talk": 1, "capacity": 0})
-    assert "1 member(s) moved from the waitlist to confirmed" in unlimited.all_text()
+    assert "1 member moved from the waitlist to confirmed" in unlimited.all_text()
     assert "Open seating" in unlimited.all_text()
     assert (await bot.service.get_talk(school.guild_id, 1)).capacity is None
     dave = school.students["dave"]

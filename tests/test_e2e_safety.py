@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.client import PodiumBot
+from bot.i18n import short_datetime
 from bot.talks import TalkInput
 from tests.emulator import DiscordEmulator, EmulatorUsageError
 from tests.harness import School, build_school, running_bot
@@ -159,7 +160,9 @@ async def test_autocomplete_talks_and_calendar_button(emu: DiscordEmulator, scho
 
     typed = await emu.autocomplete(school.guild_id, alice, "register", {"talk": "immuno"}, focused="talk")
     await typed.wait_done()
-    assert typed.choices == [{"name": f"Immunotherapy today — {start.astimezone(PARIS):%Y-%m-%d %H:%M %Z}", "value": 1}]
+    # In the member's language (English here): Babel's short date, then the server's zone.
+    label = f"Immunotherapy today — {short_datetime(start, PARIS, 'en')} {start.astimezone(PARIS):%Z}"
+    assert typed.choices == [{"name": label, "value": 1}]
     everything = await emu.autocomplete(school.guild_id, alice, "register", {"talk": ""}, focused="talk")
     await everything.wait_done()
     assert [c["value"] for c in everything.choices or []] == [1]  # the held-back talk is not public yet

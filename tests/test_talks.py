@@ -400,3 +400,121 @@ async def test_migrations_are_recorded(db: object) -> None:
     assert isinstance(db, Database)
     assert await db.schema_version() >= 1
     assert await db.migrate() == await db.schema_version()  # running again is a no-op
+
+
+# --- errors in the reader's language, dates the organizer's way -------------------------------------------
+
+
+def french_input(**overrides: object) -> TalkInput:
+    values: dict[str, object] = {"title": "Cardiologie", "speaker": "Dr Martin", "start": "14/03/2026 18h30"}
+    values.update(overrides)
+    return TalkInput(language="fr", **values)  # type: ignore[arg-type]
+
+
+async def test_a_french_organizer_types_the_day_first(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, french_input(announce_at="10/03/2026 9h"))
+    assert talk.start_at == datetime(2026, 3, 14, 17, 30, tzinfo=UTC)
+    assert talk.announce_at == datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    with pytest.raises(InputError):  # the same typed in English is refused: 14/03 is no month-first date
+        await service.create_talk(GUILD, ORGANIZER, talk_input(start="14/03/2026 18h30"))
+
+
+async def test_the_organizers_language_is_not_an_edit(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    assert not TalkInput(language="fr").given()
+    assert TalkInput(start="15/03/2026 18h00", language="fr").given()
+    with pytest.raises(InputError) as nothing:
+        await service.edit_talk(GUILD, talk.id, TalkInput(language="fr"))
+    # the example is a week after the clock (2026-03-01), at 18:00, written the reader's way
+    assert (
+        nothing.value.render("fr")
+        == "Rien à modifier\u00a0: indiquez au moins un champ, par exemple `debut:08/03/2026 18h00`."
+    )
+    assert (
+        nothing.value.render("en")
+        == "Nothing to change: give at least one field, for example `start:2026-03-08 18:00`."
+    )
+    moved = await service.edit_talk(GUILD, talk.id, TalkInput(start="15/03/2026 18h00", language="fr"))
+    assert moved.changed == frozenset({"start_at"})
+    assert moved.talk.start_at == datetime(2026, 3, 15, 17, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "french", "english"),
+    [
+        (
+            {"start": "14/02/2026 18h00"},
+            "`debut` (14/02/2026 18h00) est déjà passé. Indiquez une date à venir, par exemple `08/03/2026 18h00`.",
+            "`start` (2026-02-14 18:00) is in the past. Give a future date, for example `2026-03-08 18:00`.",
+        ),
+        ({"start": "31/02/2026 18h00"}, "n'est pas une date et une heure qui existent", "is not a real date"),
+        (
+            {"title": "   "},
+            "`titre` ne peut pas rester vide. Par exemple\u00a0: `La découverte",
+            "`title` cannot be empty",
+        ),
+        ({"speaker": "x" * 101}, "`intervenant` compte 101 caractères, pour 100 au plus", "limit is 100"),
+        ({"duration": 0}, "`duree` s'exprime en minutes, de 1 à 1440 (24 heures)", "`duration` is in minutes"),
+        (
+            {"capacity": 0},
+            "La valeur de `places` doit être comprise entre 1 et 100000",
+            "leave it empty for unlimited seats",
+        ),
+        ({"reminders": "1w"}, "`1w` n'est pas un délai de rappel", "`1w` is not a reminder offset"),
+        (
+            {"announce_at": "15/03/2026 10h00"},
+            "`annonce_le` (15/03/2026 10h00) doit précéder le début de la conférence (14/03/2026 18h30)",
+            "`announce_at` (2026-03-15 10:00) must come before the talk starts (2026-03-14 18:30)",
+        ),
+    ],
+)
+async def test_validation_errors_read_in_each_language(
+    service: TalkService, overrides: dict[str, object], french: str, english: str
+) -> None:
+    with pytest.raises(InputError) as refused:
+        await service.create_talk(GUILD, ORGANIZER, french_input(**overrides))
+    assert french in refused.value.render("fr")
+    assert english in refused.value.render("en")
+    assert await service.upcoming(GUILD, public_only=False) == []
+
+
+async def test_not_found_not_allowed_and_closed_in_each_language(service: TalkService, clock: Clock) -> None:
+    with pytest.raises(NotFoundError) as missing:
+        await service.get_talk(GUILD, 404)
+    assert missing.value.render("en") == (
+        "There is no talk #404 in this server. Pick one from the list as you type, or see `/talks`."
+    )
+    assert missing.value.render("fr") == (
+        "Il n'y a pas de conférence n°\u00a0404 sur ce serveur. Choisissez-en une dans la liste proposée pendant la "
+        "saisie, ou consultez `/conferences`."
+    )
+    with pytest.raises(PermissionDeniedError) as refused:
+        ensure_organizer(GuildSettings(guild_id=GUILD), [], server_wide=False)
+    assert "`/configuration role_organisateur:`" in refused.value.render("fr")
+    assert refused.value.render("fr").startswith("Seule l'équipe d'organisation peut faire cela")
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    await service.cancel_talk(GUILD, talk.id, None)
+    with pytest.raises(StateError) as cancelled:
+        await service.edit_talk(GUILD, talk.id, TalkInput(title="again", language="fr"))
+    assert cancelled.value.render("fr") == (
+        "La conférence **Drug discovery** a été annulée\u202f; elle ne peut plus être modifiée."
+    )
+    assert cancelled.value.render("en") == "**Drug discovery** was cancelled, so it cannot be changed any more."
+    with pytest.raises(StateError) as closed:
+        await service.register(GUILD, talk.id, 10, "a")
+    assert (
+        closed.value.render("fr")
+        == "La conférence **Drug discovery** a été annulée\u00a0: les inscriptions sont closes."
+    )
+
+
+async def test_the_change_limit_speaks_french(service: TalkService) -> None:
+    talk = await service.create_talk(GUILD, ORGANIZER, talk_input())
+    for _ in range(2):
+        await service.register(GUILD, talk.id, 10, "a")
+        await service.unregister(GUILD, talk.id, 10)
+    with pytest.raises(StateError) as refused:
+        await service.register(GUILD, talk.id, 10, "a")
+    french = refused.value.render("fr")
+    assert "4 fois au cours de la dernière heure" in french
+    assert "vous êtes toujours non inscrit·e" in french

@@ -57,10 +57,10 @@ def test_skipped_hour_is_refused_not_guessed() -> None:
 )
 def test_malformed_dates_explain_the_format(text: str) -> None:
     with pytest.raises(InputError) as info:
-        parse_when(text, PARIS)
+        parse_when(text, PARIS, now=datetime(2026, 3, 7, 12, 0, tzinfo=UTC))
     message = str(info.value)
     assert "YYYY-MM-DD HH:MM" in message
-    assert "2026-03-14 18:30" in message
+    assert "`2026-03-14 18:00`" in message  # a week after now, at 18:00
 
 
 def test_error_names_the_field() -> None:
@@ -108,3 +108,132 @@ def test_discord_timestamp() -> None:
     moment = datetime(2026, 3, 14, 17, 30, tzinfo=UTC)
     assert discord_timestamp(moment) == f"<t:{int(moment.timestamp())}:F>"
     assert discord_timestamp(moment, "R").endswith(":R>")
+
+
+# --- the organizer's own way of writing dates ----------------------------------------------------------------
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # a Thursday; examples fall a week later, at 18:00
+DECEMBER_3_18H = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)  # 18:00 in Paris (winter, UTC+1)
+
+
+def refusal(text: str, language: str, **options: str) -> InputError:
+    with pytest.raises(InputError) as info:
+        parse_when(text, PARIS, language=language, now=NOW, **options)
+    return info.value
+
+
+def refusal_at(text: str, now: datetime) -> InputError:
+    with pytest.raises(InputError) as info:
+        parse_when(text, PARIS, now=now)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "03/12/2026 18h00",
+        "03/12/2026 18:00",
+        "3/12/2026 18h",
+        "3/12/2026 18h00",
+        "03/12/2026 à 18h00",
+        "03/12/2026 18H00",
+    ],
+)
+def test_french_organizers_may_write_the_day_first(text: str) -> None:
+    assert parse_when(text, PARIS, language="fr", now=NOW) == DECEMBER_3_18H
+
+
+@pytest.mark.parametrize("text", ["03/12/2026 18h00", "03/12/2026 18:00", "3/12/2026 18h"])
+def test_day_first_dates_are_refused_in_english(text: str) -> None:
+    refused = refusal(text, "en")
+    assert "YYYY-MM-DD HH:MM" in refused.render("en")
+    assert "`2026-12-10 18:00`" in refused.render("en")
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize(
+    "text", ["2026-12-03 18:00", "2026-12-03T18:00", "2026-12-03T17:00Z", "2026-12-03T18:00+01:00"]
+)
+def test_iso_works_for_everyone(language: str, text: str) -> None:
+    assert parse_when(text, PARIS, language=language, now=NOW) == DECEMBER_3_18H
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "31/02/2026 18h00",
+        "32/12/2026 18h00",
+        "03/12/2026 25h00",
+        "03/12/2026 18h60",
+        "03/13/2026 18:00",
+        "00/12/2026 18h",
+    ],
+)
+def test_impossible_french_dates_are_refused_in_french(text: str) -> None:
+    refused = refusal(text, "fr")
+    french = refused.render("fr")
+    assert f"`{text}` n'est pas une date et une heure qui existent, pour `debut`" in french
+    assert "JJ/MM/AAAA HH:MM" in french
+    assert "`10/12/2026 18h00`" in french  # the example, written the French way
+    assert "`2026-12-10 18:00`" in refused.render("en")
+
+
+def test_a_french_date_with_no_time_is_explained() -> None:
+    refused = refusal("03/12/2026", "fr", field="announce_at")
+    french = refused.render("fr")
+    assert "Je ne parviens pas à lire `03/12/2026` comme une date pour `annonce_le`" in french
+    assert "`10/12/2026 18h00`" in french and "`2026-12-10T18:00+01:00`" in french
+
+
+def test_the_skipped_hour_is_refused_in_french_too() -> None:
+    refused = refusal("29/03/2026 02h30", "fr")
+    assert "n'existe pas dans le fuseau Europe/Paris" in refused.render("fr")
+
+
+@pytest.mark.parametrize("text", ["1" * 5000, "03/12/2026 18h00" + " et puis encore" * 300, "`" * 41])
+def test_overly_long_input_is_refused_unread_and_not_quoted(text: str) -> None:
+    refused = refusal(text, "fr")
+    for language in ("en", "fr"):
+        message = refused.render(language)
+        assert len(message) < 300
+        assert text[:41] not in message
+    assert f"compte {len(text.strip())} caractères" in refused.render("fr")
+    assert "`10/12/2026 18h00`" in refused.render("fr")
+
+
+def test_quoted_values_are_bounded_and_cannot_end_the_code_span() -> None:
+    refused = refusal("a`b", "en")
+    assert "`a'b`" in refused.render("en")
+
+
+def test_the_example_is_a_real_upcoming_date_each_language_can_type_back() -> None:
+    for language, written in (("fr", "10/12/2026 18h00"), ("en", "2026-12-10 18:00")):
+        message = refusal("bientôt", language).render(language)
+        assert f"`{written}`" in message
+        assert parse_when(written, PARIS, language=language, now=NOW) == datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+
+
+def test_the_example_is_18h_local_across_a_clock_change() -> None:
+    # A week after 2026-10-20 is after the clocks go back: the example still reads 18:00 in Paris.
+    refused = refusal_at("bad", datetime(2026, 10, 20, 12, 0, tzinfo=UTC))
+    assert "`2026-10-27 18:00`" in refused.render("en") and "`27/10/2026 18h00`" in refused.render("fr")
+
+
+def test_offset_errors_in_both_languages() -> None:
+    with pytest.raises(InputError) as info:
+        parse_offsets("1w")
+    assert "`1w` is not a reminder offset" in info.value.render("en")
+    assert "`1w` n'est pas un délai de rappel" in info.value.render("fr")
+    with pytest.raises(InputError) as info:
+        parse_offsets("31d")
+    assert "Le délai de rappel `31d` doit être compris entre 1m et 30d" in info.value.render("fr")
+    with pytest.raises(InputError) as info:
+        parse_offsets("1d,2d,3d,4d,5d,6d")
+    assert info.value.render("fr").startswith("5 rappels au plus par conférence")
+    assert parse_offsets("aucun") == ()
+
+
+def test_timezone_errors_in_both_languages() -> None:
+    with pytest.raises(InputError) as info:
+        parse_timezone("Mars/Olympus")
+    assert "`Mars/Olympus` is not a time zone I know" in info.value.render("en")
+    assert "Je ne connais pas le fuseau horaire `Mars/Olympus`" in info.value.render("fr")
