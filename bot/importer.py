@@ -8,12 +8,16 @@ A file is small, but a repeating event is a loop it asks the reader to run: one 
 of dates. So the reader refuses rules that repeat more than once a day, counts every date it goes through
 (past ones included: a rule is expanded from its first date) against MAX_EXAMINED, and reads the file in
 a separate process (bot.import_worker) that is stopped after a time and memory limit whatever the file does.
+
+What the organizer reads is written as Texts and rendered in their language: the worker sends its refusals
+back as checked JSON (bot.portable_text), and the summary is measured against Discord's limit once rendered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Collection, Iterator
@@ -29,13 +33,20 @@ from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, Event, vRecur
 
 from bot import ical_values as ical
-from bot import import_worker
+from bot import import_worker, portable_text
+from bot.command_names import command
 from bot.errors import InputError, StateError
+from bot.i18n import Text, _, _n, render
 from bot.models import Talk
+from bot.portable_text import Day, MalformedTextError, Number
 from bot.talks import DESCRIPTION_MAX, DURATION_MAX, LOCATION_MAX, TITLE_MAX, TalkInput
 from bot.timeparse import discord_timestamp
 
+log = logging.getLogger(__name__)
+_SOURCE = "bot/importer.py"  # the worker's refusals are texts of this file (as the catalogue locates them)
+
 MAX_BYTES = 1024 * 1024  # "1 MB"
+LABEL_MAX = 60  # an event named in a refusal or the summary: its title, or its UID, shortened
 MAX_EVENTS = 500  # upcoming events in the window, counted after repeating events are expanded
 # Dates the reader may go through in one file: every event, every RDATE and EXDATE value, and every date of
 # every repeating rule from its first one (DTSTART) to the end of the window. A school year of weekly talks
@@ -46,30 +57,58 @@ MAX_EXAMINED = 50_000
 UPCOMING_DATES_MAX = 4 * MAX_EVENTS
 HORIZON = timedelta(days=365)
 DEFAULT_DURATION_MIN = 60  # as /talk create, for events with no end (or an end equal to the start)
-DEFAULT_SPEAKER = "To be announced"
+# The speaker of imported talks when the organizer names none, stored in the server's language.
+DEFAULT_SPEAKER = _("To be confirmed")
 ELLIPSIS = "…"
 SOURCE_UID_MAX = 300  # longer UIDs are stored as a digest: still stable, still unique
-FILE_EXAMPLE = "`/talk import file:season.ics`"
+FILE_EXAMPLE = command("talk import", file="season.ics")
 _EXTENSIONS = (".ics", ".ical", ".icalendar")
 _CONTENT_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
 _TEXT_PROPERTIES = ("UID", "SUMMARY", "DESCRIPTION", "LOCATION", "STATUS")
 _DATE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
-_FIX = "Fix it in your calendar app, export the file again and run " + FILE_EXAMPLE + " again; nothing was imported."
-_SUB_DAILY = {"SECONDLY": "every second", "MINUTELY": "every minute", "HOURLY": "every hour"}
+_FIX = _(
+    "Fix it in your calendar app, export the file again and run {example} again; nothing was imported.",
+    example=FILE_EXAMPLE,
+)
+_SUB_DAILY = {"SECONDLY": _("every second"), "MINUTELY": _("every minute"), "HOURLY": _("every hour")}
+# What the organizer reads when the reader's answer is not one it could have written (see bot.portable_text).
+UNREADABLE = _(
+    "I could not read this calendar file, so nothing was imported. Export the calendar again from your calendar "
+    "app and attach that file: {example}.",
+    example=FILE_EXAMPLE,
+)
 _TIMES_OF_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")  # several values: several times a day, whatever FREQ says
 
 
 class SkipReason(StrEnum):
-    """Why an event of the file did not become a talk; the value is how the summary names the group."""
+    """Why an event of the file did not become a talk; the value is how the reader's answer names it."""
 
-    PAST = "already started or over"
-    LATER = "more than 12 months ahead"
-    DUPLICATE = "listed twice in the file"
-    ALREADY_IMPORTED = "already imported"
-    CANCELLED = "marked cancelled in the calendar"
-    NO_TITLE = "without a title (SUMMARY)"
-    ALL_DAY = "all-day, with no start time"
-    TOO_LONG = "longer than 24 hours"
+    PAST = "past"
+    LATER = "later"
+    DUPLICATE = "duplicate"
+    ALREADY_IMPORTED = "already_imported"
+    CANCELLED = "cancelled"
+    NO_TITLE = "no_title"
+    ALL_DAY = "all_day"
+    TOO_LONG = "too_long"
+
+    def group(self, count: int) -> Text:
+        """How the summary names ``count`` events skipped for this reason: "3 already started or over"."""
+        if self is SkipReason.PAST:
+            return _n("{count} already started or over", "{count} already started or over", count)
+        if self is SkipReason.LATER:
+            return _n("{count} more than 12 months ahead", "{count} more than 12 months ahead", count)
+        if self is SkipReason.DUPLICATE:
+            return _n("{count} listed twice in the file", "{count} listed twice in the file", count)
+        if self is SkipReason.ALREADY_IMPORTED:
+            return _n("{count} already imported", "{count} already imported", count)
+        if self is SkipReason.CANCELLED:
+            return _n("{count} marked cancelled in the calendar", "{count} marked cancelled in the calendar", count)
+        if self is SkipReason.NO_TITLE:
+            return _n("{count} without a title (SUMMARY)", "{count} without a title (SUMMARY)", count)
+        if self is SkipReason.ALL_DAY:
+            return _n("{count} all-day, with no start time", "{count} all-day, with no start time", count)
+        return _n("{count} longer than 24 hours", "{count} longer than 24 hours", count)
 
 
 @dataclass(frozen=True)
@@ -121,19 +160,29 @@ def check_upload(filename: str, content_type: str | None, size: int) -> None:
     """Refuse a file before downloading it: too large, empty, or plainly not a calendar."""
     if size > MAX_BYTES:
         raise InputError(
-            f"`{filename}` is {size / (1024 * 1024):.1f} MB; I import calendars of up to 1 MB. Export a shorter "
-            f"period (for example one term at a time) and import each file, e.g. {FILE_EXAMPLE}."
+            _(
+                "`{filename}` is {size} MB; I import calendars of up to 1 MB. Export a shorter period (for example "
+                "one term at a time) and import each file, e.g. {example}.",
+                filename=filename,
+                size=Number.of(size / (1024 * 1024), digits=1),
+                example=FILE_EXAMPLE,
+            )
         )
     if size == 0:
-        raise InputError(f"`{filename}` is empty. Export your calendar again and attach the .ics file.")
+        raise InputError(
+            _("`{filename}` is empty. Export your calendar again and attach the .ics file.", filename=filename)
+        )
     kind = (content_type or "").split(";")[0].strip().lower()
     # Some apps send calendars as text/plain or application/octet-stream: the name is enough, and the parse
     # that follows is strict anyway.
     if not filename.lower().endswith(_EXTENSIONS) and kind not in _CONTENT_TYPES:
         raise InputError(
-            f"`{filename}` is not an iCalendar (.ics) file. Export the calendar as .ics (Google Calendar: "
-            "Settings → Import & export → Export; Outlook: Save calendar) and attach it, e.g. "
-            f"{FILE_EXAMPLE}."
+            _(
+                "`{filename}` is not an iCalendar (.ics) file. Export the calendar as .ics (Google Calendar: "
+                "Settings → Import & export → Export; Outlook: Save calendar) and attach it, e.g. {example}.",
+                filename=filename,
+                example=FILE_EXAMPLE,
+            )
         )
 
 
@@ -148,28 +197,56 @@ def read_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
     _check_size(data)
     request = json.dumps({"zone": zone.key, "now": now.isoformat()}).encode() + b"\n" + data
     try:
-        answer = json.loads(import_worker.run(request))
+        answer = import_worker.run(request)
     except import_worker.OutOfTimeError:
         raise InputError(
-            f"Reading this file took more than {import_worker.TIME_LIMIT_S:g} seconds, so I stopped. A repeating "
-            "event with an unusual rule (one that almost never happens, or that starts long ago) is the likely "
-            "cause: simplify it or give it a recent start in your calendar app, or export only the period you "
-            f"need. Then run {FILE_EXAMPLE} again; nothing was imported."
+            _(
+                "Reading this file took more than {seconds} seconds, so I stopped. A repeating event with an "
+                "unusual rule (one that almost never happens, or that starts long ago) is the likely cause: "
+                "simplify it or give it a recent start in your calendar app, or export only the period you need. "
+                "Then run {example} again; nothing was imported.",
+                seconds=Number.of(import_worker.TIME_LIMIT_S),
+                example=FILE_EXAMPLE,
+            )
         ) from None
     except import_worker.OutOfMemoryError:
         raise InputError(
-            f"Reading this file needed more than {import_worker.MEMORY_LIMIT_MB} MB of memory, so I stopped. Export "
-            "a shorter period (for example one term at a time) with fewer repeating events and import each file, "
-            f"e.g. {FILE_EXAMPLE}; nothing was imported."
+            _(
+                "Reading this file needed more than {megabytes} MB of memory, so I stopped. Export a shorter period "
+                "(for example one term at a time) with fewer repeating events and import each file, e.g. "
+                "{example}; nothing was imported.",
+                megabytes=Number.of(import_worker.MEMORY_LIMIT_MB),
+                example=FILE_EXAMPLE,
+            )
         ) from None
     except import_worker.BusyError:
         raise StateError(
-            f"I am already reading {import_worker.AT_ONCE} calendar files for other organizers. Try again in a "
-            f"minute: {FILE_EXAMPLE}; nothing was imported."
+            _n(
+                "I am already reading {count} calendar file for other organizers. Try again in a minute: "
+                "{example}; nothing was imported.",
+                "I am already reading {count} calendar files for other organizers. Try again in a minute: "
+                "{example}; nothing was imported.",
+                import_worker.AT_ONCE,
+                example=FILE_EXAMPLE,
+            )
         ) from None
-    if "refusal" in answer:
-        raise InputError(answer["refusal"])
-    return _plan_from_json(answer["plan"])
+    return _checked_plan(answer)
+
+
+def _checked_plan(answer: bytes) -> ImportPlan:
+    """The plan the worker wrote, or InputError with its refusal. The worker read a file anyone can upload, so
+    its answer is taken only in the shapes it could have written; anything else is refused as UNREADABLE."""
+    try:
+        fields = portable_text.read_json(answer)
+        if not isinstance(fields, dict) or len(fields) != 1:
+            raise MalformedTextError("neither a refusal nor a plan")
+        if "plan" in fields:
+            return _plan_from_json(fields["plan"])
+        refusal = portable_text.load(fields["refusal"], portable_text.template(_SOURCE))
+    except (MalformedTextError, KeyError, TypeError, ValueError) as error:
+        log.warning("The calendar reader gave an answer it could not have written (%s); refused the file", error)
+        refusal = UNREADABLE
+    raise InputError(refusal)
 
 
 def plan_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
@@ -182,13 +259,16 @@ def plan_calendar(data: bytes, *, zone: ZoneInfo, now: datetime) -> ImportPlan:
     events = [component for component in calendar.walk("VEVENT") if isinstance(component, Event)]
     if not events:
         raise InputError(
-            "This calendar has no events (VEVENT) in it. Check that you exported the calendar with the talks, "
-            f"not an empty one or a task list, then try again: {FILE_EXAMPLE}."
+            _(
+                "This calendar has no events (VEVENT) in it. Check that you exported the calendar with the talks, "
+                "not an empty one or a task list, then try again: {example}.",
+                example=FILE_EXAMPLE,
+            )
         )
     try:
         return _Reader(zone, now).read(calendar, events)
     except OverflowError:
-        raise InputError(f"A date in this file is out of range (such as the year 9999). {_FIX}") from None
+        raise InputError(_("A date in this file is out of range (such as the year 9999). {fix}", fix=_FIX)) from None
 
 
 def answer_request(request: bytes) -> bytes:
@@ -198,14 +278,23 @@ def answer_request(request: bytes) -> bytes:
     try:
         plan = plan_calendar(data, zone=ZoneInfo(fields["zone"]), now=datetime.fromisoformat(fields["now"]))
     except InputError as refusal:
-        return json.dumps({"refusal": str(refusal)}).encode()
-    return json.dumps({"plan": _plan_to_json(plan)}).encode()
+        # Texts cross as JSON (bot.portable_text), never pickled: the bot checks them before showing them.
+        text = refusal.text if isinstance(refusal.text, Text) else UNREADABLE
+        try:
+            written = portable_text.dump(text)
+        except TypeError:
+            written = portable_text.dump(UNREADABLE)
+        return json.dumps({"refusal": written}, allow_nan=False, ensure_ascii=False).encode()
+    return json.dumps({"plan": _plan_to_json(plan)}, ensure_ascii=False).encode()
 
 
 def _check_size(data: bytes) -> None:
     if len(data) > MAX_BYTES:
         raise InputError(
-            f"The file is larger than 1 MB. Export a shorter period and import each file, e.g. {FILE_EXAMPLE}."
+            _(
+                "The file is larger than 1 MB. Export a shorter period and import each file, e.g. {example}.",
+                example=FILE_EXAMPLE,
+            )
         )
 
 
@@ -222,46 +311,96 @@ def _plan_to_json(plan: ImportPlan) -> dict[str, object]:
     }
 
 
-def _plan_from_json(fields: dict[str, Any]) -> ImportPlan:
+def _plan_from_json(fields: Any) -> ImportPlan:
+    """The plan _plan_to_json wrote, in the shapes and within the bounds the reader keeps; ValueError otherwise."""
+    if not isinstance(fields, dict) or set(fields) != {"drafts", "skipped", "until", "shortened", "repeating"}:
+        raise ValueError("not a plan")
+    if not isinstance(fields["drafts"], list) or len(fields["drafts"]) > MAX_EVENTS:
+        raise ValueError("not a list of at most MAX_EVENTS drafts")
+    drafts = []
+    for uid, title, start, duration, location, description in fields["drafts"]:
+        if not isinstance(duration, int) or isinstance(duration, bool) or not 0 < duration <= DURATION_MAX:
+            raise ValueError("a duration out of range")
+        drafts.append(
+            TalkDraft(
+                _string(uid, SOURCE_UID_MAX),
+                _string(title, TITLE_MAX),
+                _moment(start),
+                duration,
+                None if location is None else _string(location, LOCATION_MAX),
+                None if description is None else _string(description, DESCRIPTION_MAX),
+            )
+        )
+    if not isinstance(fields["skipped"], list) or not isinstance(fields["shortened"], list):
+        raise ValueError("skipped and shortened are lists")
+    if not isinstance(fields["repeating"], bool):
+        raise ValueError("repeating is true or false")
     return ImportPlan(
-        drafts=[
-            TalkDraft(uid, title, datetime.fromisoformat(start), duration, location, description)
-            for uid, title, start, duration, location, description in fields["drafts"]
-        ],
-        skipped=[Skipped(SkipReason(reason), label) for reason, label in fields["skipped"]],
-        until=datetime.fromisoformat(fields["until"]),
-        shortened=list(fields["shortened"]),
-        repeating=bool(fields["repeating"]),
+        drafts=drafts,
+        skipped=[Skipped(SkipReason(reason), _string(label, LABEL_MAX)) for reason, label in fields["skipped"]],
+        until=_moment(fields["until"]),
+        shortened=[_string(title, TITLE_MAX) for title in fields["shortened"]],
+        repeating=fields["repeating"],
+    )
+
+
+def _string(value: object, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"not a string of at most {limit} characters")
+    return value
+
+
+def _moment(value: object) -> datetime:
+    moment = datetime.fromisoformat(_string(value, 40))
+    if moment.tzinfo is None:
+        raise ValueError("a moment without its offset")
+    return moment
+
+
+def _not_calendar(detail: Text | str | None = None) -> InputError:
+    """The file is not a calendar; ``detail`` says why when it is known (the parser's own words are English)."""
+    if detail is None:
+        return InputError(
+            _(
+                "This file is not a valid iCalendar (.ics) file. Export the calendar again from your calendar app "
+                "(Google Calendar: Settings → Import & export → Export) and attach that file: {example}.",
+                example=FILE_EXAMPLE,
+            )
+        )
+    return InputError(
+        _(
+            "This file is not a valid iCalendar (.ics) file ({detail}). Export the calendar again from your "
+            "calendar app (Google Calendar: Settings → Import & export → Export) and attach that file: {example}.",
+            detail=detail,
+            example=FILE_EXAMPLE,
+        )
     )
 
 
 def _parse(data: bytes) -> Calendar:
-    not_calendar = (
-        "This file is not a valid iCalendar (.ics) file{detail}. Export the calendar again from your calendar app "
-        f"(Google Calendar: Settings → Import & export → Export) and attach that file: {FILE_EXAMPLE}."
-    )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(not_calendar.format(detail=" (it is not UTF-8 text)")) from None
+        raise _not_calendar(_("it is not UTF-8 text")) from None
     try:
         calendar = Calendar.from_ical(text)
     except (ValueError, KeyError, IndexError, TypeError) as error:
         detail = str(error).splitlines()[0][:120] if str(error) else ""
-        raise InputError(not_calendar.format(detail=f" ({detail})" if detail else "")) from None
+        raise _not_calendar(detail or None) from None
     if not isinstance(calendar, Calendar) or calendar.name != "VCALENDAR":
-        raise InputError(not_calendar.format(detail=" (it does not start with BEGIN:VCALENDAR)"))
+        raise _not_calendar(_("it does not start with BEGIN:VCALENDAR"))
     try:
         # Google Calendar exports name the calendar's zone in X-WR-TIMEZONE; make the file plain RFC 5545.
         return x_wr_timezone.to_standard(calendar)
     except (ValueError, KeyError) as error:
-        raise InputError(not_calendar.format(detail=f" (its X-WR-TIMEZONE is unusable: {error})")) from None
+        unusable = _("its X-WR-TIMEZONE is unusable: {error}", error=str(error)[:120])
+        raise _not_calendar(unusable) from None
 
 
 def _label(event: Component) -> str:
     summary = " ".join((ical.text(event, "SUMMARY") or "").split())
     uid = ical.text(event, "UID")
-    return _cut(summary or f"UID {'?' if uid is None else uid}", 60)
+    return _cut(summary or f"UID {'?' if uid is None else uid}", LABEL_MAX)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -375,7 +514,7 @@ class _Reader:
                 end = ical.required_moment(occurrence, "DTEND")
                 self.consider(occurrence, start, end, _source_uid(uid, start if recurrence is None else recurrence))
         except (ValueError, KeyError, TypeError, OverflowError) as error:
-            raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+            raise _not_expanded(error) from None
         firsts: dict[str, Event] = {}
         for event in events:
             firsts.setdefault(str(event["UID"]), event)
@@ -405,7 +544,7 @@ class _Reader:
                         self.in_window(upcoming)
                         dates += 1
             except (ValueError, TypeError, OverflowError) as error:
-                raise InputError(f"A repeating event could not be expanded ({str(error)[:120]}). {_FIX}") from None
+                raise _not_expanded(error) from None
             if "RECURRENCE-ID" not in event:
                 by_series[str(event["UID"])] = by_series.get(str(event["UID"]), 0) + dates
         for event in events:
@@ -452,11 +591,17 @@ class _Reader:
         if self.examined > MAX_EXAMINED:
             start = ical.required_moment(event, "DTSTART")
             raise InputError(
-                f"This file asks me to go through more than {MAX_EXAMINED:,} dates, and “{_label(event)}” "
-                f"(first date {start:%d %B %Y}) takes it over. I count every event, every date in RDATE and "
-                "EXDATE, and every date of a repeating event from its first one (DTSTART) to 12 months ahead. "
-                "Give repeating events a recent first date (for example this term's) in your calendar app, or "
-                f"export only the period you need, then run {FILE_EXAMPLE} again; nothing was imported."
+                _(
+                    "This file asks me to go through more than {limit} dates, and “{label}” (first date {first}) "
+                    "takes it over. I count every event, every date in RDATE and EXDATE, and every date of a "
+                    "repeating event from its first one (DTSTART) to 12 months ahead. Give repeating events a recent "
+                    "first date (for example this term's) in your calendar app, or export only the period you "
+                    "need, then run {example} again; nothing was imported.",
+                    limit=Number.of(MAX_EXAMINED),
+                    label=_label(event),
+                    first=Day.of(start.date() if isinstance(start, datetime) else start),
+                    example=FILE_EXAMPLE,
+                )
             )
 
     def skip(self, reason: SkipReason, event: Component, start: datetime) -> None:
@@ -471,9 +616,13 @@ class _Reader:
 
     def too_many_events(self) -> NoReturn:
         raise InputError(
-            f"This file has more than {MAX_EVENTS} events in the next 12 months, counting each repetition of "
-            f"a repeating event. Import at most {MAX_EVENTS} at once: export a shorter period (for example one "
-            f"term) and import each file, e.g. {FILE_EXAMPLE}. Nothing was imported."
+            _(
+                "This file has more than {limit} events in the next 12 months, counting each repetition of a "
+                "repeating event. Import at most {limit} at once: export a shorter period (for example one term) "
+                "and import each file, e.g. {example}. Nothing was imported.",
+                limit=Number.of(MAX_EVENTS),
+                example=FILE_EXAMPLE,
+            )
         )
 
     def consider(self, event: Component, start: date | datetime, end: date | datetime, source_uid: str) -> None:
@@ -522,36 +671,72 @@ def _check_dates(event: Event) -> None:
     label = _label(event)
     for name, detail in getattr(event, "errors", []):
         if str(name).upper() in _DATE_PROPERTIES:
-            raise InputError(f"The event “{label}” has a broken {name} ({str(detail)[:100]}). {_FIX}")
+            raise InputError(
+                _(
+                    "The event “{label}” has a broken {name} ({detail}). {fix}",
+                    label=label,
+                    name=str(name)[:40],
+                    detail=str(detail)[:100],
+                    fix=_FIX,
+                )
+            )
     if "DTSTART" not in event:
-        raise InputError(f"The event “{label}” has no start (DTSTART). {_FIX}")
+        raise InputError(_("The event “{label}” has no start (DTSTART). {fix}", label=label, fix=_FIX))
     for name in ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
         if isinstance(event.get(name), list):
-            raise InputError(f"The event “{label}” has more than one {name}. {_FIX}")
+            raise InputError(_("The event “{label}” has more than one {name}. {fix}", label=label, name=name, fix=_FIX))
     for name, kind in (("DTSTART", date), ("DTEND", date), ("RECURRENCE-ID", date), ("DURATION", timedelta)):
         # icalendar also reads a bare time ("DTSTART:202603" is 20:26:03) or a period here: neither is a start.
         if name in event and not isinstance(ical.value(event, name), kind):
-            expected = "a duration" if kind is timedelta else "a date or a date-time"
-            raise InputError(f"The event “{label}” has a broken {name} (it is not {expected}). {_FIX}")
+            if kind is timedelta:
+                raise InputError(
+                    _(
+                        "The event “{label}” has a broken {name} (it is not a duration). {fix}",
+                        label=label,
+                        name=name,
+                        fix=_FIX,
+                    )
+                )
+            raise InputError(
+                _(
+                    "The event “{label}” has a broken {name} (it is not a date or a date-time). {fix}",
+                    label=label,
+                    name=name,
+                    fix=_FIX,
+                )
+            )
     for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
         tzid = ical.tzid(event, name)
         when = ical.moment(event, name)
         # icalendar reads a TZID it cannot resolve as a floating time: refuse rather than guess the zone.
         if tzid and isinstance(when, datetime) and when.tzinfo is None:
             raise InputError(
-                f"The event “{label}” uses the time zone `{tzid}`, which I do not know. Use a zone name such as "
-                f"Europe/Paris in your calendar app (or export with time zone definitions). {_FIX}"
+                _(
+                    "The event “{label}” uses the time zone `{tzid}`, which I do not know. Use a zone name such as "
+                    "Europe/Paris in your calendar app (or export with time zone definitions). {fix}",
+                    label=label,
+                    tzid=_cut(tzid, 100),
+                    fix=_FIX,
+                )
             )
     start = ical.required_moment(event, "DTSTART")
     end = ical.moment(event, "DTEND")
     length = ical.duration(event, "DURATION")
     if end is not None:
         if isinstance(start, datetime) != isinstance(end, datetime):
-            raise InputError(f"The event “{label}” mixes a date and a date-time in DTSTART and DTEND. {_FIX}")
+            raise InputError(
+                _("The event “{label}” mixes a date and a date-time in DTSTART and DTEND. {fix}", label=label, fix=_FIX)
+            )
         if _comparable(end) < _comparable(start):
-            raise InputError(f"The event “{label}” ends (DTEND) before it starts (DTSTART). {_FIX}")
+            raise InputError(
+                _("The event “{label}” ends (DTEND) before it starts (DTSTART). {fix}", label=label, fix=_FIX)
+            )
     elif length is not None and length < timedelta(0):
-        raise InputError(f"The event “{label}” has a negative DURATION. {_FIX}")
+        raise InputError(_("The event “{label}” has a negative DURATION. {fix}", label=label, fix=_FIX))
+
+
+def _not_expanded(error: Exception) -> InputError:
+    return InputError(_("A repeating event could not be expanded ({detail}). {fix}", detail=str(error)[:120], fix=_FIX))
 
 
 def _rules(event: Event) -> list[vRecur]:
@@ -574,9 +759,15 @@ def _check_rules(event: Event) -> None:
         frequency = str(next(iter(rule.get("FREQ", [])), "")).upper()
         if frequency in _SUB_DAILY:
             raise InputError(
-                f"The repeating event “{_label(event)}” repeats {_SUB_DAILY[frequency]} (RRULE FREQ={frequency}). "
-                "I import talks that repeat at most once a day: give it a daily, weekly or monthly rule in your "
-                f"calendar app, or make each talk an event of its own. {_FIX}"
+                _(
+                    "The repeating event “{label}” repeats {how} (RRULE FREQ={frequency}). I import talks that "
+                    "repeat at most once a day: give it a daily, weekly or monthly rule in your calendar app, or make "
+                    "each talk an event of its own. {fix}",
+                    label=_label(event),
+                    how=_SUB_DAILY[frequency],
+                    frequency=frequency,
+                    fix=_FIX,
+                )
             )
         for name in _TIMES_OF_DAY:
             values = set(rule.get(name, []))
@@ -584,9 +775,15 @@ def _check_rules(event: Event) -> None:
                 listed = sorted(int(value) for value in values)
                 shown = ",".join(str(value) for value in listed[:6]) + (",…" if len(listed) > 6 else "")
                 raise InputError(
-                    f"The repeating event “{_label(event)}” repeats several times a day (RRULE {name}={shown}). I "
-                    "import talks that repeat at most once a day: keep one time of day per repeating event in "
-                    f"your calendar app, or make each talk an event of its own. {_FIX}"
+                    _(
+                        "The repeating event “{label}” repeats several times a day (RRULE {name}={shown}). I import "
+                        "talks that repeat at most once a day: keep one time of day per repeating event in your "
+                        "calendar app, or make each talk an event of its own. {fix}",
+                        label=_label(event),
+                        name=name,
+                        shown=shown,
+                        fix=_FIX,
+                    )
                 )
 
 
@@ -610,11 +807,23 @@ def _plain(text: str, limit: int) -> str:
 
 
 def import_summary(
-    plan: ImportPlan, created: list[Talk], *, filename: str, speaker: str, announced: str | None = None
+    plan: ImportPlan,
+    created: list[Talk],
+    *,
+    filename: str,
+    language: str,
+    default_speaker: str | None = None,
+    announced: Text | None = None,
 ) -> str:
-    """What the organizer reads after /talk import: created, skipped and why, and what to do next."""
-    for shown, examples in ((10, 3), (5, 2), (3, 1), (0, 0)):
-        text = _summary(plan, created, filename, speaker, announced, shown, examples)
+    """What the organizer reads after /talk import, in ``language``: created, skipped and why, what to do next.
+
+    ``default_speaker`` is the speaker every talk got because the organizer named none. Discord takes
+    MESSAGE_MAX characters: the length is checked on the rendered text (French runs longer than English), and
+    fewer talks and examples are listed ("…and N more") until it fits.
+    """
+    text = ""
+    for shown, examples in ((10, 3), (7, 2), (5, 2), (3, 1), (1, 1), (0, 0)):
+        text = "\n".join(_summary(plan, created, filename, default_speaker, announced, shown, examples, language))
         if len(text) <= MESSAGE_MAX:
             return text
     return _cut(text, MESSAGE_MAX)
@@ -624,53 +833,91 @@ def _summary(
     plan: ImportPlan,
     created: list[Talk],
     filename: str,
-    speaker: str,
-    announced: str | None,
+    default_speaker: str | None,
+    announced: Text | None,
     shown: int,
     examples: int,
-) -> str:
+    language: str,
+) -> list[str]:
+    def say(text: Text) -> None:
+        lines.append(render(text, language))
+
     lines: list[str] = []
     if created:
-        lines.append(f"Imported **{len(created)}** talk{'s' if len(created) != 1 else ''} from `{filename}`:")
+        say(
+            _n(
+                "Imported **{count}** talk from `{filename}`:",
+                "Imported **{count}** talks from `{filename}`:",
+                len(created),
+                filename=filename,
+            )
+        )
         lines += [
             f"• #{talk.id} **{_plain(talk.title, 60)}** — {discord_timestamp(talk.start_at, 'f')}"
             for talk in created[:shown]
         ]
         if len(created) > shown:
-            lines.append(f"…and {len(created) - shown} more (see `/talks`).")
+            rest = len(created) - shown
+            say(
+                _n("…and {count} more (see {talks}).", "…and {count} more (see {talks}).", rest, talks=command("talks"))
+            )
     else:
-        lines.append(f"Nothing was imported from `{filename}`: none of its events makes a new talk.")
+        say(_("Nothing was imported from `{filename}`: none of its events makes a new talk.", filename=filename))
     if plan.skipped:
-        lines.append(f"Skipped {len(plan.skipped)}:")
+        say(_n("Skipped {count}:", "Skipped {count}:", len(plan.skipped)))
         for reason in SkipReason:
             labels = [skipped.label for skipped in plan.skipped if skipped.reason is reason]
             if not labels:
                 continue
+            group = render(reason.group(len(labels)), language)
             distinct = list(dict.fromkeys(labels))  # a repeating event's dates share one title
             names = ", ".join(_plain(label, 40) for label in distinct[:examples])
-            more = ", …" if len(distinct) > examples else ""
-            lines.append(f"• {len(labels)} {reason.value}" + (f": {names}{more}" if names else ""))
+            if not names:
+                lines.append(f"• {group}")
+                continue
+            ellipsis = ", …" if len(distinct) > examples else ""
+            say(_("• {group}: {names}", group=group, names=names + ellipsis))
     if plan.shortened:
-        lines.append(
-            f"{len(plan.shortened)} talk(s) had a title, place or abstract too long for Podium; it was shortened "
-            "and ends in “…”. Fix it with `/talk edit` if needed."
+        say(
+            _n(
+                "{count} talk had a title, place or abstract too long for Podium; it was shortened and ends in “…”. "
+                "Fix it with {edit} if needed.",
+                "{count} talks had a title, place or abstract too long for Podium; they were shortened and end in "
+                "“…”. Fix them with {edit} if needed.",
+                len(plan.shortened),
+                edit=command("talk edit"),
+            )
         )
     if plan.repeating:
-        lines.append(
-            f"Repeating events were read up to {discord_timestamp(plan.until, 'D')}. Import the same file again "
-            "later for the next dates: talks already imported are skipped."
+        say(
+            _(
+                "Repeating events were read up to {until}. Import the same file again later for the next dates: "
+                "talks already imported are skipped.",
+                until=discord_timestamp(plan.until, "D"),
+            )
         )
     if created:
         first = created[0].id
-        if speaker == DEFAULT_SPEAKER:
-            lines.append(f"The speaker is “{DEFAULT_SPEAKER}”: set it with `/talk edit talk:{first} speaker:...`.")
-        lines.append(
+        if default_speaker is not None:
+            edit = command("talk edit", talk=first, speaker="...")
+            say(_("The speaker is “{speaker}”: set it with {edit}.", speaker=_plain(default_speaker, 100), edit=edit))
+        say(
             announced
-            or (
-                "Next step: they are listed in `/talks` and open for registration, but not announced in the "
-                f"channel yet: post each with `/talk announce talk:{first}`."
+            or _n(
+                "Next step: it is listed in {talks} and open for registration, but not announced in the channel "
+                "yet: post it with {announce}.",
+                "Next step: they are listed in {talks} and open for registration, but not announced in the channel "
+                "yet: post each with {announce}.",
+                len(created),
+                talks=command("talks"),
+                announce=command("talk announce", talk=first),
             )
         )
     elif not plan.skipped:
-        lines.append(f"Check that you exported the calendar that holds the talks, then try again: {FILE_EXAMPLE}.")
-    return "\n".join(lines)
+        say(
+            _(
+                "Check that you exported the calendar that holds the talks, then try again: {example}.",
+                example=FILE_EXAMPLE,
+            )
+        )
+    return lines

@@ -350,7 +350,7 @@ class Organizers(commands.Cog):
     @talk.command(name="import", description="Create talks from a calendar file (.ics), e.g. a season's programme")
     @app_commands.describe(
         file="The .ics file exported from your calendar app (up to 1 MB and 500 events)",
-        speaker=f"Speaker of every imported talk (default: {DEFAULT_SPEAKER}); change each with /talk edit",
+        speaker=f"Speaker of every imported talk (default: {DEFAULT_SPEAKER.msgid}); change each with /talk edit",
         capacity="Seats for every imported talk (leave empty for unlimited)",
         announce=f"Post the announcements now (the first {ANNOUNCE_AT_ONCE}); by default use /talk announce later",
     )
@@ -358,7 +358,7 @@ class Organizers(commands.Cog):
         self,
         interaction: discord.Interaction[PodiumBot],
         file: discord.Attachment,
-        speaker: app_commands.Range[str, 1, 100] = DEFAULT_SPEAKER,
+        speaker: app_commands.Range[str, 1, 100] | None = None,
         capacity: app_commands.Range[int, 1, 100_000] | None = None,
         announce: bool = False,
     ) -> None:
@@ -370,9 +370,18 @@ class Organizers(commands.Cog):
             data = await file.read()
         except discord.HTTPException:
             raise StateError(
-                f"I could not download `{file.filename}` from Discord. Attach it again and retry: {FILE_EXAMPLE}."
+                _(
+                    "I could not download `{filename}` from Discord. Attach it again and retry: {example}.",
+                    filename=file.filename,
+                    example=FILE_EXAMPLE,
+                )
             ) from None
         zone = await bot.service.zone(guild)
+        # A talk has one speaker for every reader: the placeholder one is written in the server's language.
+        if speaker is None:
+            speaker = default_speaker = render(DEFAULT_SPEAKER, await bot.languages.server(guild))
+        else:
+            default_speaker = None
         # Parsing and expanding up to 1 MB of calendar takes a moment: keep the event loop free meanwhile.
         plan = await asyncio.to_thread(read_calendar, data, zone=zone, now=bot.service.clock())
         outcome = await bot.office.import_talks(
@@ -385,25 +394,42 @@ class Organizers(commands.Cog):
             plan.after_import(outcome.already_imported),
             outcome.created,
             filename=file.filename,
-            speaker=speaker,
+            language=reader_language(interaction),
+            default_speaker=default_speaker,
             announced=announced,
         )
         await respond(interaction, summary)
 
-    async def _announce_imported(self, bot: PodiumBot, talks: list[Talk]) -> str | None:
+    async def _announce_imported(self, bot: PodiumBot, talks: list[Talk]) -> Text | None:
         """Post the first imported talks' announcements; stop at the first failure (no channel, no rights)."""
         if not talks:
             return None
         results = await bot.office.announce_first(talks, ANNOUNCE_AT_ONCE)
         posted = [result.talk for result in results if result.problem is None]
-        if results[-1].problem is not None:
-            status = f"Not announced yet: {results[-1].problem}"
-            return f"Announced {len(posted)}, then stopped. {status}" if posted else status
-        text = f"Announced {len(posted)} in <#{posted[-1].announcement_channel_id}>."
-        if len(talks) > len(posted):
-            rest = len(talks) - len(posted)
-            text += f" Post the other {rest} with `/talk announce talk:{talks[len(posted)].id}` and so on."
-        return text
+        problem = results[-1].problem
+        if problem is not None:
+            if not posted:
+                return _("None of them is announced yet: {problem}", problem=problem)
+            return _n(
+                "Announced {count}, then stopped. Not announced yet: {problem}",
+                "Announced {count}, then stopped. Not announced yet: {problem}",
+                len(posted),
+                problem=problem,
+            )
+        channel = posted[-1].announcement_channel_id
+        rest = len(talks) - len(posted)
+        if not rest:
+            return _n(
+                "Announced {count} in <#{channel}>.", "Announced {count} in <#{channel}>.", len(posted), channel=channel
+            )
+        return _n(
+            "Announced {posted} in <#{channel}>. Post the other one with {announce}.",
+            "Announced {posted} in <#{channel}>. Post the other {count} with {announce} and so on.",
+            rest,
+            posted=len(posted),
+            channel=channel,
+            announce=command("talk announce", talk=talks[len(posted)].id),
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -117,7 +117,7 @@ async def test_a_season_is_imported_once(
     assert talks[0].description == "The opening talk of the season."
     assert talks[1].source_uid == f"seminar@uni.example/{stamp(first)}"
     for talk in talks:
-        assert talk.speaker == DEFAULT_SPEAKER
+        assert talk.speaker == str(DEFAULT_SPEAKER)
         assert talk.capacity is None
         assert talk.reminders == (1440, 60)  # the server's default
         assert talk.created_by == school.organizer
@@ -287,3 +287,54 @@ async def test_members_are_answered_while_a_costly_file_is_read(
     assert "Reading this file took more than 6 seconds, so I stopped" in text, text
     assert "/talk import file:" in text and "nothing was imported" in text
     assert await all_talks(bot, school) == talks
+
+
+async def test_a_french_organizer_reads_the_import_in_french(
+    emu: DiscordEmulator, school: School, bot: PodiumBot
+) -> None:
+    """The summary and the refusals follow the organizer's Discord language; the default speaker is stored in
+    the server's (English here), whoever imports."""
+    await configure(school)
+    emu.world.users[school.organizer].locale = "fr"
+    data, _, keynote = season()
+
+    reply = await school.run(school.organizer, "talk import", {"file": ("season.ics", data)}, timeout=20)
+    text = reply.all_text()
+    assert reply.ephemeral
+    assert text.startswith("**4** conférences importées depuis `season.ics`\u00a0:"), text
+    assert f"<t:{int(keynote.timestamp())}:f>" in text
+    assert "\n2 événements ignorés\u00a0:\n" in text
+    assert "• 1 déjà commencé ou terminé\u00a0: Last year's talk" in text
+    assert "• 1 sur la journée entière, sans heure de début\u00a0: Spring break" in text
+    assert "Les événements répétitifs ont été lus jusqu'au <t:" in text
+    assert "Intervenant·e indiqué·e\u00a0: «\u00a0To be confirmed\u00a0»" in text  # the server speaks English
+    assert "`/conference modifier conference:1 intervenant:...`" in text
+    assert "Publiez chacune avec `/conference annoncer conference:1`." in text
+    assert "Imported" not in text and "Skipped" not in text
+    assert {talk.speaker for talk in await all_talks(bot, school)} == {"To be confirmed"}
+
+    refused = await school.run(school.organizer, "talk import", {"file": ("bomb.ics", every_second())}, timeout=20)
+    assert refused.ephemeral
+    assert "L'événement répétitif «\u00a0Bomb\u00a0» se répète chaque seconde" in refused.all_text()
+    assert "`/conference importer fichier:season.ics`" in refused.all_text()
+    assert len(await all_talks(bot, school)) == 4
+
+
+async def test_an_english_organizer_in_a_french_server_reads_english(
+    emu: DiscordEmulator, school: School, bot: PodiumBot
+) -> None:
+    await configure(school)
+    await bot.service.update_settings(school.guild_id, language="fr")
+    emu.world.users[school.organizer].locale = "en-US"
+    data, _, _ = season()
+
+    reply = await school.run(school.organizer, "talk import", {"file": ("season.ics", data)}, timeout=20)
+    text = reply.all_text()
+    assert reply.ephemeral
+    assert text.startswith("Imported **4** talks from `season.ics`:"), text
+    assert "\nSkipped 2:\n• 1 already started or over: Last year's talk\n" in text
+    assert "The speaker is “À préciser”: set it with `/talk edit talk:1 speaker:...`." in text
+    assert "post each with `/talk announce talk:1`." in text
+    assert "conférence" not in text
+    # the talks' placeholder speaker is the one every member of this French server reads
+    assert {talk.speaker for talk in await all_talks(bot, school)} == {"À préciser"}

@@ -753,7 +753,7 @@ def made(draft: TalkDraft, talk_id: int) -> Talk:
         id=talk_id,
         guild_id=GUILD,
         title=draft.title,
-        speaker=DEFAULT_SPEAKER,
+        speaker=str(DEFAULT_SPEAKER),
         speaker_bio=None,
         description=None,
         location=None,
@@ -784,7 +784,9 @@ def test_summary_lists_created_talks_skips_and_the_next_step() -> None:
         )
     )
     talks = [made(draft, 7 + index) for index, draft in enumerate(plan.drafts)]
-    text = import_summary(plan.after_import({"b"}), talks[:1], filename="season.ics", speaker=DEFAULT_SPEAKER)
+    text = import_summary(
+        plan.after_import({"b"}), talks[:1], filename="season.ics", language="en", default_speaker=str(DEFAULT_SPEAKER)
+    )
     assert "Imported **1** talk from `season.ics`" in text
     assert f"#7 **\\*Bold\\* talk** — <t:{int(utc(2026, 3, 10, 17).timestamp())}:f>" in text
     assert "Skipped 3:" in text
@@ -797,7 +799,7 @@ def test_summary_lists_created_talks_skips_and_the_next_step() -> None:
 
 def test_summary_of_an_import_that_created_nothing() -> None:
     plan = read(ics(vevent("a", "A"))).after_import({"a"})
-    text = import_summary(plan, [], filename="season.ics", speaker="Dr. X")
+    text = import_summary(plan, [], filename="season.ics", language="en")
     assert text.startswith("Nothing was imported from `season.ics`")
     assert "1 already imported" in text
     assert "/talk announce" not in text
@@ -817,7 +819,7 @@ def test_summary_stays_under_discords_limit() -> None:
     ]
     plan = read(ics(*events, *skipped))
     talks = [made(draft, index + 1) for index, draft in enumerate(plan.drafts)]
-    text = import_summary(plan, talks, filename="season.ics", speaker=DEFAULT_SPEAKER)
+    text = import_summary(plan, talks, filename="season.ics", language="en", default_speaker=str(DEFAULT_SPEAKER))
     assert len(text) <= MESSAGE_MAX
     assert "more (see `/talks`)" in text
     assert "Imported **300** talks" in text
@@ -859,7 +861,7 @@ async def test_import_creates_every_talk_with_server_defaults(service: TalkServi
         "seminar@x/20260331T160000Z",
     ]
     for talk in outcome.created:
-        assert talk.speaker == DEFAULT_SPEAKER
+        assert talk.speaker == str(DEFAULT_SPEAKER)
         assert talk.capacity == 40
         assert talk.reminders == (120,)
         assert talk.created_by == ORGANIZER
