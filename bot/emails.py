@@ -229,7 +229,7 @@ def invite_email(
     note = render(_calendar_note(method), language)
     footer = _footer(parties, language)
 
-    message = _envelope(parties, invite_subject(talk, kind, tz, language), now, message_id, language)
+    message = _envelope(parties, invite_subject(talk, kind, tz, language), now, message_id)
     text_details = "\n".join(
         render(_("{label}: {value}", label=label, value=value), language) for label, value in details
     )
@@ -253,7 +253,7 @@ def invite_email(
         ics, maintype="text", subtype="calendar", params={"method": method.value, "charset": "utf-8"}
     )
     message.add_attachment(ics, maintype="application", subtype="ics", filename=invite_filename(talk))
-    return message
+    return _in_language(message, language)
 
 
 def code_email(
@@ -270,7 +270,7 @@ def code_email(
     minutes = int(expires_in.total_seconds() // 60)
     sender = sender_label(parties)
     subject = render(_("{code} is your {sender} confirmation code", code=code, sender=sender), language)
-    message = _envelope(parties, subject, now, message_id, language)
+    message = _envelope(parties, subject, now, message_id)
     name = plain_name(parties.attendee_name)
     lines: list[Text] = [
         _("Hello {name},", name=name) if name else _("Hello there,"),
@@ -294,22 +294,27 @@ def code_email(
         )
     greeting, request, code_line, run, expiry, ignore, *stop = (render(line, language) for line in lines)
     message.set_content("\n\n".join([greeting, request, code_line, f"{run}\n{expiry}", ignore, *stop]) + "\n")
-    return message
+    return _in_language(message, language)
 
 
-def _envelope(parties: Parties, subject: str, now: datetime, message_id: str, language: str) -> EmailMessage:
+def _envelope(parties: Parties, subject: str, now: datetime, message_id: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = plain_subject(subject)
     message["From"] = Address(display_name=sender_label(parties), addr_spec=parties.sender)
     message["To"] = Address(display_name=plain_name(parties.attendee_name), addr_spec=parties.address)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
-    # RFC 3282: the language the texts are written in (mail apps offer to translate, screen readers pick a voice).
-    message["Content-Language"] = language
     # RFC 3834: out-of-office robots must not answer these.
     message["Auto-Submitted"] = "auto-generated"
     for name, value in unsubscribe_headers(parties.unsubscribe_url).items():
         message[name] = value
+    return message
+
+
+def _in_language(message: EmailMessage, language: str) -> EmailMessage:
+    """RFC 3282's Content-Language: mail apps offer to translate, screen readers pick a voice. Set once the
+    body is built: making a message multipart moves its Content- headers into the first part."""
+    message["Content-Language"] = language
     return message
 
 
