@@ -15,6 +15,7 @@ and ``<html lang>``, and its links open the unsubscribe page in the same languag
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -319,5 +320,6 @@ def _in_language(message: EmailMessage, language: str) -> EmailMessage:
 
 
 def plain_subject(subject: str) -> str:
-    """Titles are typed by organizers: no line breaks in a header."""
-    return " ".join(subject.split())[:200]
+    """Titles are typed by organizers: no line breaks in a header. French typography's no-break spaces (before
+    « : », inside guillemets) are kept: they are not line breaks, and they keep the colon on its word's line."""
+    return re.sub(r"[^\S\u00a0\u202f]+", " ", subject).strip()[:200]
