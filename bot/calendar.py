@@ -1,4 +1,10 @@
-"""Calendar files (.ics) for talks, built with icalendar: DM invites, and the pieces feeds reuse."""
+"""Calendar files (.ics) for talks, built with icalendar: DM invites, and the pieces feeds reuse.
+
+Podium's own words in a file (the description's labels, the alarm's text) are in the reader's ``language``,
+and the properties that carry them say so with RFC 5545's LANGUAGE parameter (``SUMMARY;LANGUAGE=fr:``), so
+calendar apps and screen readers know what they are reading. The talk's title, speaker and abstract are
+shown as the organizers typed them.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from icalendar import Alarm, Calendar, Event
+from icalendar import Alarm, Calendar, Component, Event
 
+from bot.i18n import Text, _, render
 from bot.models import Talk
 
 PRODID = "-//Podium//Speaker talks//EN"
@@ -30,6 +37,11 @@ def summary(talk: Talk) -> str:
     return f"{talk.title} — {talk.speaker}"
 
 
+def add_text(component: Component, name: str, text: Text | str, language: str) -> None:
+    """A text property in ``language``, marked with its LANGUAGE parameter."""
+    component.add(name, render(text, language), parameters={"LANGUAGE": language})
+
+
 def invite_filename(talk: Talk) -> str:
     return f"podium-talk-{talk.id}.ics"
 
@@ -43,16 +55,16 @@ def new_calendar(method: Method) -> Calendar:
     return calendar
 
 
-def talk_event(talk: Talk, *, tz: ZoneInfo, now: datetime, cancelled: bool = False) -> Event:
-    """The talk's VEVENT: same UID and SEQUENCE wherever it appears (DM, feed, email)."""
+def talk_event(talk: Talk, *, tz: ZoneInfo, now: datetime, language: str, cancelled: bool = False) -> Event:
+    """The talk's VEVENT: same UID and SEQUENCE wherever it appears (DM, feed, email), whatever the language."""
     event = Event()
     event.add("uid", talk_uid(talk))
     event.add("sequence", talk.sequence)
     event.add("dtstamp", now)
     event.add("dtstart", talk.start_at.astimezone(tz))
     event.add("dtend", talk.end_at.astimezone(tz))
-    event.add("summary", summary(talk))
-    event.add("description", _description(talk))
+    add_text(event, "summary", summary(talk), language)
+    add_text(event, "description", description(talk, language), language)
     if talk.location:
         event.add("location", talk.location)
     url = talk.announcement_url()
@@ -64,7 +76,7 @@ def talk_event(talk: Talk, *, tz: ZoneInfo, now: datetime, cancelled: bool = Fal
     if not cancelled:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
-        alarm.add("description", f"Starting soon: {summary(talk)}")
+        add_text(alarm, "description", _("Starting soon: {summary}", summary=summary(talk)), language)
         minutes = min(talk.reminders) if talk.reminders else DEFAULT_ALARM_MINUTES
         alarm.add("trigger", timedelta(minutes=-minutes))
         event.add_component(alarm)
@@ -83,26 +95,27 @@ def finish(calendar: Calendar, talks: Iterable[Talk]) -> bytes:
     return calendar.to_ical()
 
 
-def build_invite(talk: Talk, *, tz: ZoneInfo, now: datetime, method: Method = Method.PUBLISH) -> bytes:
+def build_invite(talk: Talk, *, tz: ZoneInfo, now: datetime, language: str, method: Method = Method.PUBLISH) -> bytes:
     """One VEVENT for ``talk``; METHOD:CANCEL (and STATUS:CANCELLED) withdraws the member's copy.
 
     Times carry the server's TZID with its VTIMEZONE so calendars show the talk in the organizers'
     zone and keep the right instant across daylight-saving changes.
     """
     calendar = new_calendar(method)
-    calendar.add_component(talk_event(talk, tz=tz, now=now, cancelled=method is Method.CANCEL))
+    calendar.add_component(talk_event(talk, tz=tz, now=now, language=language, cancelled=method is Method.CANCEL))
     return finish(calendar, [talk])
 
 
-def _description(talk: Talk) -> str:
-    parts = [f"Speaker: {talk.speaker}"]
+def description(talk: Talk, language: str) -> str:
+    """The event's DESCRIPTION: who speaks, the bio and abstract as typed, why it was cancelled, the link."""
+    parts: list[Text | str] = [_("Speaker: {speaker}", speaker=talk.speaker)]
     if talk.speaker_bio:
         parts.append(talk.speaker_bio)
     if talk.description:
         parts.append(talk.description)
     if talk.cancelled and talk.cancel_reason:
-        parts.append(f"Cancelled: {talk.cancel_reason}")
+        parts.append(_("Cancelled: {reason}", reason=talk.cancel_reason))
     url = talk.announcement_url()
     if url:
-        parts.append(f"Announcement: {url}")
-    return "\n\n".join(parts)
+        parts.append(_("Announcement: {url}", url=url))
+    return "\n\n".join(render(part, language) for part in parts)

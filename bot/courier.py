@@ -246,7 +246,8 @@ class Courier:
         # re-send after a crash carries the same Message-ID and mail systems can recognise it.
         message_id = self.mailer.message_id(f"podium-delivery-{delivery.id}.{to_unix(talk.created_at)}")
         tz = await self.service.zone(talk.guild_id)
-        message = invite_email(talk, delivery.kind, parties, tz=tz, now=now, message_id=message_id)
+        language = await self._language(delivery.guild_id, delivery.recipient_id)
+        message = invite_email(talk, delivery.kind, parties, tz=tz, now=now, message_id=message_id, language=language)
         try:
             await self.mailer.send(message)
         except MailError as error:
@@ -295,7 +296,7 @@ class Courier:
         language = await self._language(talk.guild_id, delivery.recipient_id)
         return {
             "content": invite_message(talk, delivery.kind, language),
-            "file": invite_file(talk, delivery.kind, tz, now, marker=delivery.marker),
+            "file": invite_file(talk, delivery.kind, tz, now, language=language, marker=delivery.marker),
         }
 
     async def _language(self, guild_id: int, user_id: int) -> str:

@@ -7,11 +7,15 @@ unsubscribe (RFC 8058) when the web side runs.
 An invitation is multipart/mixed: a multipart/alternative (text, HTML, ``text/calendar; method=...``) that
 calendar-aware clients act on, plus the same .ics as an ``application/ics`` attachment, the way Google
 Calendar sends its own invitations, for clients that only offer attachments.
+
+Every email is in its recipient's language (subject, both bodies, the .ics texts), says so in Content-Language
+and ``<html lang>``, and its links open the unsubscribe page in the same language.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -19,9 +23,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_time, get_timezone_name
 from icalendar import vCalAddress
 
 from bot.calendar import Method, finish, invite_filename, new_calendar, talk_event
+from bot.command_names import command
+from bot.i18n import Text, _, _n, _p, long_datetime, render
 from bot.models import DeliveryKind, Talk
 
 _WITHDRAWING = frozenset({DeliveryKind.EMAIL_CANCELLED, DeliveryKind.EMAIL_WITHDRAWN})
@@ -49,10 +56,10 @@ def unsubscribe_headers(url: str | None) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def server_label(parties: Parties) -> str:
+def server_label(parties: Parties) -> Text:
     """The server as the text names it: quoted, and marked as a name someone chose."""
     name = plain_name(parties.server_name or "")
-    return f"the Discord server “{name}”" if name else "a Discord server"
+    return _("the Discord server “{name}”", name=name) if name else _("a Discord server")
 
 
 def sender_label(parties: Parties) -> str:
@@ -69,11 +76,13 @@ def invite_method(talk: Talk, kind: DeliveryKind) -> Method:
     return Method.CANCEL if kind in _WITHDRAWING or talk.cancelled else Method.REQUEST
 
 
-def invite_calendar(talk: Talk, kind: DeliveryKind, parties: Parties, *, tz: ZoneInfo, now: datetime) -> bytes:
+def invite_calendar(
+    talk: Talk, kind: DeliveryKind, parties: Parties, *, tz: ZoneInfo, now: datetime, language: str
+) -> bytes:
     """The iTIP message (RFC 5546): the talk's VEVENT with the same UID and SEQUENCE as the DM invite."""
     method = invite_method(talk, kind)
     calendar = new_calendar(method)
-    event = talk_event(talk, tz=tz, now=now, cancelled=method is Method.CANCEL)
+    event = talk_event(talk, tz=tz, now=now, language=language, cancelled=method is Method.CANCEL)
     organizer = vCalAddress(f"mailto:{parties.sender}")
     # The CN is shown as who sent the invitation: the operator's name, like From.
     organizer.params["CN"] = sender_label(parties)
@@ -91,14 +100,28 @@ def invite_calendar(talk: Talk, kind: DeliveryKind, parties: Parties, *, tz: Zon
     return finish(calendar, [talk])
 
 
-def _local(moment: datetime, tz: ZoneInfo, pattern: str) -> str:
-    return moment.astimezone(tz).strftime(pattern)
+def localised_link(url: str, language: str) -> str:
+    """A link to one of Podium's pages that opens in the email's language (the page honours ``?lang=``)."""
+    return f"{url}?lang={language}"
 
 
-def _when(talk: Talk, tz: ZoneInfo) -> str:
-    start = _local(talk.start_at, tz, "%A %d %B %Y, %H:%M")
-    end = _local(talk.end_at, tz, "%H:%M %Z")
-    return f"{start}–{end}"
+def typed_command(path: str, language: str, **options: object) -> str:
+    """A slash command as the reader types it (« /courriel supprimer »), without Discord's code span."""
+    return render(command(path, **options), language).strip("`")
+
+
+def _when(talk: Talk, tz: ZoneInfo, language: str) -> Text:
+    """E.g. « dimanche 29 mars 2026 à 10:00, jusqu'à 11:30 (heure d'été d'Europe centrale) »."""
+    start, end = talk.start_at.astimezone(tz), talk.end_at.astimezone(tz)
+    # A talk that ends on another day says which; most end the same day and only need the time.
+    until = format_time(end, "HH:mm", locale=language) if end.date() == start.date() else None
+    return _(
+        "{start}, until {end} ({zone})",
+        start=long_datetime(start, tz, language),
+        end=until or long_datetime(end, tz, language),
+        # The zone's name for the talk's own date: summer or winter time.
+        zone=get_timezone_name(start, "long", locale=language),
+    )
 
 
 def _effective(talk: Talk, kind: DeliveryKind) -> DeliveryKind:
@@ -108,63 +131,85 @@ def _effective(talk: Talk, kind: DeliveryKind) -> DeliveryKind:
     return kind
 
 
-def invite_subject(talk: Talk, kind: DeliveryKind, tz: ZoneInfo) -> str:
-    short = _local(talk.start_at, tz, "%a %d %b %Y %H:%M %Z")
-    subjects = {
-        DeliveryKind.EMAIL_CONFIRMED: f"Registered: {talk.title} ({short})",
-        DeliveryKind.EMAIL_PROMOTED: f"A seat opened up, you're confirmed: {talk.title} ({short})",
-        DeliveryKind.EMAIL_UPDATED: f"Updated: {talk.title} is now {short}",
-        DeliveryKind.EMAIL_CANCELLED: f"Cancelled: {talk.title} ({short})",
-        DeliveryKind.EMAIL_WITHDRAWN: f"Unregistered: {talk.title} ({short})",
-    }
-    return subjects[_effective(talk, kind)]
-
-
-def _headline(talk: Talk, kind: DeliveryKind) -> str:
+def invite_subject(talk: Talk, kind: DeliveryKind, tz: ZoneInfo, language: str) -> str:
+    values = {"title": talk.title, "when": long_datetime(talk.start_at, tz, language)}
     effective = _effective(talk, kind)
     if effective is DeliveryKind.EMAIL_CONFIRMED:
-        return f"You're registered for {talk.title} with {talk.speaker}."
+        subject = _("Registered: {title} ({when})", **values)
+    elif effective is DeliveryKind.EMAIL_PROMOTED:
+        subject = _("A seat opened up, you're confirmed: {title} ({when})", **values)
+    elif effective is DeliveryKind.EMAIL_UPDATED:
+        subject = _("Updated: {title} is now {when}", **values)
+    elif effective is DeliveryKind.EMAIL_CANCELLED:
+        subject = _("Cancelled: {title} ({when})", **values)
+    else:
+        subject = _("Unregistered: {title} ({when})", **values)
+    return render(subject, language)
+
+
+def _headline(talk: Talk, kind: DeliveryKind) -> Text:
+    values = {"title": talk.title, "speaker": talk.speaker}
+    effective = _effective(talk, kind)
+    if effective is DeliveryKind.EMAIL_CONFIRMED:
+        return _("You're registered for {title} with {speaker}.", **values)
     if effective is DeliveryKind.EMAIL_PROMOTED:
-        return f"Good news: a seat opened up and you're now confirmed for {talk.title} with {talk.speaker}."
+        return _("Good news: a seat opened up and you're now confirmed for {title} with {speaker}.", **values)
     if effective is DeliveryKind.EMAIL_UPDATED:
-        return f"{talk.title} with {talk.speaker} has changed. Here are the new details."
+        return _("{title} with {speaker} has changed. Here are the new details.", **values)
     if effective is DeliveryKind.EMAIL_CANCELLED:
-        reason = f" Reason: {talk.cancel_reason}" if talk.cancel_reason else ""
-        return f"{talk.title} with {talk.speaker} has been cancelled.{reason}"
-    return f"You're no longer registered for {talk.title}."
+        reason = _(" Reason: {reason}", reason=talk.cancel_reason) if talk.cancel_reason else ""
+        return _("{title} with {speaker} has been cancelled.{reason}", reason=reason, **values)
+    return _("You're no longer registered for {title}.", title=talk.title)
 
 
-def _calendar_note(method: Method) -> str:
+def _calendar_note(method: Method) -> Text:
     if method is Method.CANCEL:
-        return "This email removes the talk from your calendar (most calendar apps do it on their own)."
-    return (
+        return _("This email removes the talk from your calendar (most calendar apps do it on their own).")
+    return _(
         "This email is a calendar invitation: your calendar app adds the talk and updates it if the talk "
         "changes. If it does not, open the attached .ics file."
     )
 
 
-def _details(talk: Talk, tz: ZoneInfo) -> list[tuple[str, str]]:
-    rows = [("When", _when(talk, tz)), ("Speaker", talk.speaker)]
+def _details(talk: Talk, tz: ZoneInfo, language: str) -> list[tuple[str, str]]:
+    """(label, value) rows of the talk, in the email's language; the values typed by organizers as they are."""
+    rows: list[tuple[Text, Text | str]] = [
+        (_p("email details", "When"), _when(talk, tz, language)),
+        (_p("email details", "Speaker"), talk.speaker),
+    ]
     if talk.location:
-        rows.append(("Where", talk.location))
+        rows.append((_p("email details", "Where"), talk.location))
     url = talk.announcement_url()
     if url:
-        rows.append(("Announcement", url))
-    return rows
+        rows.append((_p("email details", "Announcement"), url))
+    return [(render(label, language), render(value, language)) for label, value in rows]
 
 
-def _footer(parties: Parties) -> str:
-    stop = f"To stop them, open {parties.unsubscribe_url} or run" if parties.unsubscribe_url else "To stop them, run"
-    return (
-        f"You get these emails because you confirmed this address with {sender_label(parties)} in "
-        f"{server_label(parties)}. {stop} /email remove in that server or in a direct message to the bot."
+def _footer(parties: Parties, language: str) -> str:
+    remove = typed_command("email remove", language)
+    if parties.unsubscribe_url:
+        stop = _(
+            "To stop them, open {url} or run {remove} in that server or in a direct message to the bot.",
+            url=localised_link(parties.unsubscribe_url, language),
+            remove=remove,
+        )
+    else:
+        stop = _("To stop them, run {remove} in that server or in a direct message to the bot.", remove=remove)
+    footer = _(
+        "You get these emails because you confirmed this address with {sender} in {server}. {stop}",
+        sender=sender_label(parties),
+        server=server_label(parties),
+        stop=stop,
     )
+    return render(footer, language)
 
 
-def _html_unsubscribe(parties: Parties) -> str:
+def _html_unsubscribe(parties: Parties, language: str) -> str:
     if parties.unsubscribe_url is None:
         return ""
-    return f"<p><small><a href='{html.escape(parties.unsubscribe_url)}'>Unsubscribe</a></small></p>"
+    link = html.escape(localised_link(parties.unsubscribe_url, language))
+    label = html.escape(render(_p("email link", "Unsubscribe"), language))
+    return f"<p><small><a href='{link}'>{label}</a></small></p>"
 
 
 def invite_email(
@@ -175,16 +220,20 @@ def invite_email(
     tz: ZoneInfo,
     now: datetime,
     message_id: str,
+    language: str,
 ) -> EmailMessage:
+    """The invitation in the member's ``language``: subject, both bodies and the calendar's own texts."""
     method = invite_method(talk, kind)
-    ics = invite_calendar(talk, kind, parties, tz=tz, now=now)
-    headline = _headline(talk, kind)
-    details = _details(talk, tz)
-    note = _calendar_note(method)
-    footer = _footer(parties)
+    ics = invite_calendar(talk, kind, parties, tz=tz, now=now, language=language)
+    headline = render(_headline(talk, kind), language)
+    details = _details(talk, tz, language)
+    note = render(_calendar_note(method), language)
+    footer = _footer(parties, language)
 
-    message = _envelope(parties, invite_subject(talk, kind, tz), now, message_id)
-    text_details = "\n".join(f"{label}: {value}" for label, value in details)
+    message = _envelope(parties, invite_subject(talk, kind, tz, language), now, message_id)
+    text_details = "\n".join(
+        render(_("{label}: {value}", label=label, value=value), language) for label, value in details
+    )
     abstract = f"\n\n{talk.description}" if talk.description and method is Method.REQUEST else ""
     message.set_content(f"{headline}\n\n{text_details}{abstract}\n\n{note}\n\n-- \n{footer}\n")
     html_rows = "".join(
@@ -193,9 +242,10 @@ def invite_email(
     )
     html_abstract = f"<p>{html.escape(talk.description)}</p>" if talk.description and method is Method.REQUEST else ""
     message.add_alternative(
-        "<!DOCTYPE html><html lang='en'><body>"
+        f"<!DOCTYPE html><html lang='{html.escape(language)}'><body>"
         f"<p><strong>{html.escape(headline)}</strong></p><table>{html_rows}</table>{html_abstract}"
-        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p>{_html_unsubscribe(parties)}"
+        f"<p>{html.escape(note)}</p><hr><p><small>{html.escape(footer)}</small></p>"
+        f"{_html_unsubscribe(parties, language)}"
         "</body></html>",
         subtype="html",
     )
@@ -204,7 +254,7 @@ def invite_email(
         ics, maintype="text", subtype="calendar", params={"method": method.value, "charset": "utf-8"}
     )
     message.add_attachment(ics, maintype="application", subtype="ics", filename=invite_filename(talk))
-    return message
+    return _in_language(message, language)
 
 
 def code_email(
@@ -214,27 +264,38 @@ def code_email(
     expires_in: timedelta,
     now: datetime,
     message_id: str,
+    language: str,
 ) -> EmailMessage:
-    """The confirmation code; the subject carries it too, so it shows in a notification."""
+    """The confirmation code, in the ``language`` of the member who asked for it; the subject carries the code
+    too, so it shows in a notification."""
     minutes = int(expires_in.total_seconds() // 60)
     sender = sender_label(parties)
-    message = _envelope(parties, f"{code} is your {sender} confirmation code", now, message_id)
-    stop = (
-        f"\nTo get no more email about this from that server: {parties.unsubscribe_url}\n"
-        if parties.unsubscribe_url
-        else ""
-    )
-    message.set_content(
-        f"Hello {plain_name(parties.attendee_name) or 'there'},\n\n"
-        f"Someone, hopefully you, asked {sender} (a Discord bot) in {server_label(parties)} to email "
-        "calendar invitations for the talks they register for to this address.\n\n"
-        f"Your confirmation code: {code}\n\n"
-        f"In Discord, run: /email confirm code:{code}\n"
-        f"The code works for {minutes} minutes.\n\n"
-        "If this wasn't you, ignore this email: nothing is sent to this address without the code.\n"
-        f"{stop}"
-    )
-    return message
+    subject = render(_("{code} is your {sender} confirmation code", code=code, sender=sender), language)
+    message = _envelope(parties, subject, now, message_id)
+    name = plain_name(parties.attendee_name)
+    lines: list[Text] = [
+        _("Hello {name},", name=name) if name else _("Hello there,"),
+        _(
+            "Someone, hopefully you, asked {sender} (a Discord bot) in {server} to email calendar invitations "
+            "for the talks they register for to this address.",
+            sender=sender,
+            server=server_label(parties),
+        ),
+        _("Your confirmation code: {code}", code=code),
+        _("In Discord, run: {confirm}", confirm=typed_command("email confirm", language, code=code)),
+        _n("The code works for {count} minute.", "The code works for {count} minutes.", minutes),
+        _("If this wasn't you, ignore this email: nothing is sent to this address without the code."),
+    ]
+    if parties.unsubscribe_url:
+        lines.append(
+            _(
+                "To get no more email about this from that server: {url}",
+                url=localised_link(parties.unsubscribe_url, language),
+            )
+        )
+    greeting, request, code_line, run, expiry, ignore, *stop = (render(line, language) for line in lines)
+    message.set_content("\n\n".join([greeting, request, code_line, f"{run}\n{expiry}", ignore, *stop]) + "\n")
+    return _in_language(message, language)
 
 
 def _envelope(parties: Parties, subject: str, now: datetime, message_id: str) -> EmailMessage:
@@ -251,6 +312,14 @@ def _envelope(parties: Parties, subject: str, now: datetime, message_id: str) ->
     return message
 
 
+def _in_language(message: EmailMessage, language: str) -> EmailMessage:
+    """RFC 3282's Content-Language: mail apps offer to translate, screen readers pick a voice. Set once the
+    body is built: making a message multipart moves its Content- headers into the first part."""
+    message["Content-Language"] = language
+    return message
+
+
 def plain_subject(subject: str) -> str:
-    """Titles are typed by organizers: no line breaks in a header."""
-    return " ".join(subject.split())[:200]
+    """Titles are typed by organizers: no line breaks in a header. French typography's no-break spaces (before
+    « : », inside guillemets) are kept: they are not line breaks, and they keep the colon on its word's line."""
+    return re.sub(r"[^\S\u00a0\u202f]+", " ", subject).strip()[:200]

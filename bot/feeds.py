@@ -17,7 +17,7 @@ import aiosqlite
 from icalendar import Calendar, Event, vDuration, vText
 
 from bot import store
-from bot.calendar import Method, finish, new_calendar, summary, talk_event
+from bot.calendar import Method, add_text, finish, new_calendar, summary, talk_event
 from bot.i18n import Text, _, render
 from bot.models import GuildSettings, Registration, Seats, Talk
 from bot.talks import TalkService
@@ -86,6 +86,7 @@ class PublicTalk:
     talk: Talk
     tz: ZoneInfo
     version: Version = (0, 0)
+    chosen_language: str | None = None  # the server's /setup language:, if it chose one
 
 
 def changes_at(talks: Iterable[Talk], now: datetime, *, until_over: bool = False) -> datetime | None:
@@ -214,7 +215,7 @@ class FeedService:
             settings = await store.get_settings(conn, guild_id)
         if talk is None or not talk.is_public(now) or not settings.public_calendar:
             return None
-        return PublicTalk(talk, settings.zone(self.talks.default_tz), version)
+        return PublicTalk(talk, settings.zone(self.talks.default_tz), version, settings.language)
 
     async def agenda(self, guild_id: int) -> tuple[PublicFeed, list[AgendaItem]] | None:
         """The talks of the public agenda page: those not over yet (cancelled ones too, marked), with seats."""
@@ -256,7 +257,8 @@ def _feed_calendar(name: Text, description: Text, tz: ZoneInfo, language: str) -
     calendar = new_calendar(Method.PUBLISH)
     name_text = render(name, language)
     description_text = render(description, language)
-    calendar.add("name", vText(name_text))
+    # NAME is RFC 7986's and takes LANGUAGE; the X-WR- names older apps read stay plain.
+    calendar.add("name", vText(name_text), parameters={"LANGUAGE": language})
     calendar.add("x-wr-calname", vText(name_text))
     calendar.add("x-wr-caldesc", vText(description_text))
     calendar.add("x-wr-timezone", tz.key)
@@ -265,17 +267,17 @@ def _feed_calendar(name: Text, description: Text, tz: ZoneInfo, language: str) -
     return calendar
 
 
-def _event(talk: Talk, tz: ZoneInfo) -> Event:
+def _event(talk: Talk, tz: ZoneInfo, language: str) -> Event:
     # DTSTAMP is the talk's last change rather than the time of the request, so an unchanged feed gives
     # the same bytes (and ETag) on every fetch; UID and SEQUENCE are the DM invite's.
-    return talk_event(talk, tz=tz, now=talk.updated_at)
+    return talk_event(talk, tz=tz, now=talk.updated_at, language=language)
 
 
 def _as_tentative(event: Event, talk: Talk, position: int | None, language: str) -> None:
     """A waitlisted seat: shown, but tentative, free time, and without an alarm."""
     place = _("waitlist #{position}", position=position) if position else _("waitlist")
     del event["SUMMARY"], event["STATUS"], event["TRANSP"]
-    event.add("summary", f"{summary(talk)} ({render(place, language)})")
+    add_text(event, "summary", f"{summary(talk)} ({render(place, language)})", language)
     event.add("status", "TENTATIVE")
     event.add("transp", "TRANSPARENT")
     if position:
@@ -292,7 +294,7 @@ def _as_tentative(event: Event, talk: Talk, position: int | None, language: str)
     note = render(waiting, language)
     description = str(event.get("DESCRIPTION", ""))
     del event["DESCRIPTION"]
-    event.add("description", f"{note}\n\n{description}" if description else note)
+    add_text(event, "description", f"{note}\n\n{description}" if description else note, language)
     event.subcomponents.clear()
 
 
@@ -307,7 +309,7 @@ def member_calendar(feed: MemberFeed, server_name: str, language: str) -> bytes:
         language,
     )
     for talk, registration in feed.entries:
-        event = _event(talk, feed.tz)
+        event = _event(talk, feed.tz, language)
         if not registration.confirmed and not talk.cancelled:
             _as_tentative(event, talk, registration.position, language)
         calendar.add_component(event)
@@ -325,12 +327,12 @@ def public_calendar(feed: PublicFeed, server_name: str, language: str) -> bytes:
         language,
     )
     for talk in feed.talks:
-        calendar.add_component(_event(talk, feed.tz))
+        calendar.add_component(_event(talk, feed.tz, language))
     return finish(calendar, feed.talks)
 
 
-def talk_calendar(talk: Talk, tz: ZoneInfo) -> bytes:
-    """One talk for "Add to calendar": the same event as in the feeds."""
+def talk_calendar(talk: Talk, tz: ZoneInfo, language: str) -> bytes:
+    """One talk for "Add to calendar": the same event as in the feeds, Podium's words in ``language``."""
     calendar = new_calendar(Method.PUBLISH)
-    calendar.add_component(_event(talk, tz))
+    calendar.add_component(_event(talk, tz, language))
     return finish(calendar, [talk])

@@ -61,12 +61,12 @@ def invite_message(talk: Talk, kind: DeliveryKind, language: str = "en") -> str:
 
 
 def invite_file(
-    talk: Talk, kind: DeliveryKind, tz: ZoneInfo, now: datetime, *, marker: str | None = None
+    talk: Talk, kind: DeliveryKind, tz: ZoneInfo, now: datetime, *, language: str, marker: str | None = None
 ) -> discord.File:
-    """The .ics of an invite; a DM's file name carries its delivery's marker, so the bot can recognise the
-    message in the channel's history (``podium-talk-7-m42.ics``)."""
+    """The .ics of an invite, its texts in the member's ``language``; a DM's file name carries its delivery's
+    marker, so the bot can recognise the message in the channel's history (``podium-talk-7-m42.ics``)."""
     method = Method.CANCEL if kind in WITHDRAWING or talk.cancelled else Method.PUBLISH
-    data = build_invite(talk, tz=tz, now=now, method=method)
+    data = build_invite(talk, tz=tz, now=now, language=language, method=method)
     name = invite_filename(talk)
     if marker is not None:
         name = name.removesuffix(".ics") + f"-{marker}.ics"

@@ -95,8 +95,10 @@ def agenda_url(public_url: str, public_id: str) -> str:
     return f"{public_url}/g/{public_id}/"
 
 
-def talk_file_path(public_id: str) -> str:
-    return f"/t/{public_id}.ics"
+def talk_file_path(public_id: str, language: str | None = None) -> str:
+    """The "Add to calendar" file; with ``language``, its texts in that language (the page's own)."""
+    path = f"/t/{public_id}.ics"
+    return f"{path}?lang={language}" if language else path
 
 
 def webcal(url: str) -> str:
@@ -179,7 +181,7 @@ def agenda_entry(item: AgendaItem, tz: ZoneInfo, language: str) -> AgendaEntry:
         end_text=f"{end:%H:%M %Z}",
         duration_text=duration(talk.duration_min, language),
         seats_text=render(seats_text(item), language) or None,
-        ics_url=talk_file_path(talk.public_id or ""),
+        ics_url=talk_file_path(talk.public_id or "", language),
         announcement_url=talk.announcement_url(),
     )
 
@@ -420,7 +422,7 @@ class WebServer:
         app.router.add_get(f"/g/{public_id}", self.agenda_slash)
         app.router.add_get(f"/t/{public_id}.ics", self.talk_file)
         if self.unsubscribes is not None:
-            web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name)
+            web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name, self._member_language, page_language)
         return app
 
     async def start(self) -> None:
@@ -649,22 +651,28 @@ class WebServer:
 
     async def talk_file(self, request: web.Request) -> web.Response:
         public_id = request.match_info["public_id"]
-        key = ("t", public_id)
+        # In the language the agenda page links it in (?lang=), else as the page itself picks one.
+        wanted = page_language(request.query.get("lang"), request.headers.get("Accept-Language", ""), "")
+        key = ("t", public_id, wanted or None)
 
         async def build() -> Page | None:
             found = await self.feeds.public_talk(public_id)
             if found is None:
                 return None
             talk = found.talk
+            language = wanted or self._server_language(found.chosen_language, talk.guild_id)
             return self._page(
                 key,
-                await self._render("talk_file", talk_calendar, talk, found.tz),
+                await self._render("talk_file", talk_calendar, talk, found.tz, language),
                 guild_id=talk.guild_id,
                 stamp=self._stamp(talk.guild_id, people=False, version=found.version),
                 valid_until=None,  # once announced, a talk stays announced
                 content_type="text/calendar",
                 cache="public, max-age=300",
-                extra={"Content-Disposition": f'attachment; filename="podium-talk-{public_id}.ics"'},
+                extra={
+                    "Content-Disposition": f'attachment; filename="podium-talk-{public_id}.ics"',
+                    "Vary": "Accept-Encoding, Accept-Language",
+                },
             )
 
         known = self.cache.peek(key)

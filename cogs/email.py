@@ -110,6 +110,8 @@ class Email(commands.Cog):
             expires_in=CODE_TTL,
             now=bot.service.clock(),
             message_id=mailer.message_id(f"podium-code-{secrets.token_hex(12)}"),
+            # The member who asked reads it: in their language, as the reply that tells them to look.
+            language=reader_language(interaction),
         )
         try:
             await mailer.send(message)

@@ -76,7 +76,13 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
                 "members in this server's Privacy Settings.",
                 title=title,
             ),
-            file=invite_file(outcome.talk, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock()),
+            file=invite_file(
+                outcome.talk,
+                DeliveryKind.INVITE_CONFIRMED,
+                tz,
+                bot.service.clock(),
+                language=reader_language(interaction),
+            ),
         )
 
     outcome = await answer_soon(
@@ -131,7 +137,13 @@ async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id
         await respond(
             interaction,
             _("I could not DM you, so open the attached file to remove **{title}** from your calendar.", title=title),
-            file=invite_file(outcome.talk, DeliveryKind.INVITE_WITHDRAWN, tz, bot.service.clock()),
+            file=invite_file(
+                outcome.talk,
+                DeliveryKind.INVITE_WITHDRAWN,
+                tz,
+                bot.service.clock(),
+                language=reader_language(interaction),
+            ),
         )
 
     outcome = await answer_soon(
@@ -189,7 +201,9 @@ async def send_calendar_file(interaction: discord.Interaction[PodiumBot], talk_i
             title=discord.utils.escape_markdown(talk.title),
         )
     )
-    await respond(interaction, note, file=invite_file(talk, kind, tz, bot.service.clock()))
+    await respond(
+        interaction, note, file=invite_file(talk, kind, tz, bot.service.clock(), language=reader_language(interaction))
+    )
 
 
 class _TalkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"^podium:unused:(?P<talk_id>[0-9]+)$"):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import vobject.icalendar
 
 from bot.client import PodiumBot
 from bot.database import Database
@@ -24,6 +25,20 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def fresh_vobject_zones() -> Iterator[None]:
+    """vobject keeps the first VTIMEZONE it reads for a TZID for the whole process, and Podium's VTIMEZONEs
+    cover only the years around their talks: without this, a file read by one test would give another test's
+    file the offsets of other years."""
+    zones: dict[str, object] = vars(vobject.icalendar)["__tzidMap"]
+    kept = dict(zones)
+    zones.clear()
+    zones.update({name: zone for name, zone in kept.items() if name == "UTC"})
+    yield
+    zones.clear()
+    zones.update(kept)
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ class Received:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        # A subject of 70 to 77 characters is folded whole onto the next line ("Subject:\r\n Registered: ..."),
+        # and Python's parser keeps the fold's space, which mail apps drop.
+        return str(self.message["Subject"]).lstrip()
 
 
 @dataclass

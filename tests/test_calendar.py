@@ -34,7 +34,7 @@ async def test_invite_has_every_property(service: TalkService) -> None:
         ),
     )
     talk = await service.set_announcement(talk, 333, 444)
-    calendar, event = event_of(build_invite(talk, tz=PARIS, now=NOW))
+    calendar, event = event_of(build_invite(talk, tz=PARIS, now=NOW, language="en"))
     assert calendar["METHOD"] == "PUBLISH"
     assert calendar["VERSION"] == "2.0"
     assert "ATTENDEE" not in event
@@ -63,9 +63,9 @@ async def test_invite_has_every_property(service: TalkService) -> None:
 
 async def test_updates_keep_uid_and_raise_sequence(service: TalkService) -> None:
     talk = await service.create_talk(1, 2, TalkInput(title="T", speaker="S", start="2026-03-14 18:30"))
-    first = event_of(build_invite(talk, tz=PARIS, now=NOW))[1]
+    first = event_of(build_invite(talk, tz=PARIS, now=NOW, language="en"))[1]
     moved = (await service.edit_talk(1, talk.id, TalkInput(start="2026-07-01 09:00"))).talk
-    second = event_of(build_invite(moved, tz=PARIS, now=NOW))[1]
+    second = event_of(build_invite(moved, tz=PARIS, now=NOW, language="en"))[1]
     assert first["UID"] == second["UID"]
     assert second["SEQUENCE"] > first["SEQUENCE"]
     assert second.decoded("DTSTART") == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)  # summer time, UTC+2
@@ -74,14 +74,14 @@ async def test_updates_keep_uid_and_raise_sequence(service: TalkService) -> None
 async def test_cancel_invite(service: TalkService) -> None:
     talk = await service.create_talk(1, 2, TalkInput(title="T", speaker="S", start="2026-03-14 18:30"))
     cancelled = (await service.cancel_talk(1, talk.id, "Speaker ill")).talk
-    calendar, event = event_of(build_invite(cancelled, tz=PARIS, now=NOW, method=Method.CANCEL))
+    calendar, event = event_of(build_invite(cancelled, tz=PARIS, now=NOW, language="en", method=Method.CANCEL))
     assert calendar["METHOD"] == "CANCEL"
     assert str(event["STATUS"]) == "CANCELLED"
     assert event["SEQUENCE"] == 1
     assert event["UID"] == talk_uid(talk)
     assert "Speaker ill" in str(event["DESCRIPTION"])
     assert event.walk("VALARM") == []
-    personal = event_of(build_invite(talk, tz=PARIS, now=NOW, method=Method.CANCEL))
+    personal = event_of(build_invite(talk, tz=PARIS, now=NOW, language="en", method=Method.CANCEL))
     assert personal[0]["METHOD"] == "CANCEL"
     assert str(personal[1]["STATUS"]) == "CANCELLED"
 
@@ -90,7 +90,7 @@ async def test_no_reminders_still_alarms_and_no_location(service: TalkService) -
     talk = await service.create_talk(
         1, 2, TalkInput(title="T", speaker="S", start="2026-03-14 18:30", reminders="none")
     )
-    event = event_of(build_invite(talk, tz=PARIS, now=NOW))[1]
+    event = event_of(build_invite(talk, tz=PARIS, now=NOW, language="en"))[1]
     assert "LOCATION" not in event
     assert "URL" not in event
     assert event.walk("VALARM")[0].decoded("TRIGGER") == timedelta(minutes=-15)

@@ -69,7 +69,13 @@ def calendar_text(message: EmailMessage) -> str:
 def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
     talk = make_talk()
     message = invite_email(
-        talk, DeliveryKind.EMAIL_CONFIRMED, PARTIES, tz=PARIS, now=NOW, message_id="<podium-delivery-1.5@x>"
+        talk,
+        DeliveryKind.EMAIL_CONFIRMED,
+        PARTIES,
+        tz=PARIS,
+        now=NOW,
+        message_id="<podium-delivery-1.5@x>",
+        language="en",
     )
     assert message.get_content_type() == "multipart/mixed"
     alternative, attachment = message.iter_parts()
@@ -83,7 +89,8 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
     assert attachment.get_content() == ics_part.get_content().encode()
     assert "\r\n" in ics_part.get_content()  # icalendar's CRLF line ends survive the trip
 
-    assert message["Subject"] == "Registered: CRISPR in the clinic (Sun 29 Mar 2026 10:00 CEST)"
+    assert message["Subject"] == "Registered: CRISPR in the clinic (Sunday, March 29, 2026 at 10:00)"
+    assert message["Content-Language"] == "en"
     assert message["From"].addresses[0].addr_spec == SENDER
     # From is the operator's; the server's name is in the text only, quoted as the server's
     assert message["From"].addresses[0].display_name == OPERATOR
@@ -91,7 +98,7 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
     assert message["Message-ID"] == "<podium-delivery-1.5@x>"
     assert message["Auto-Submitted"] == "auto-generated"
     text = parts(message)["text/plain"].get_content()
-    assert "Sunday 29 March 2026, 10:00–11:30 CEST" in text
+    assert "When: Sunday, March 29, 2026 at 10:00, until 11:30 (Central European Summer Time)" in text
     assert "/email remove" in text
     assert "the Discord server “Faculty of Medicine”" in text
     assert "List-Unsubscribe" not in message  # no web side: nothing to click
@@ -99,7 +106,7 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
     calendar = Calendar.from_ical(calendar_text(message))
     assert calendar["METHOD"] == "REQUEST"
     [event] = calendar.walk("VEVENT")
-    dm = Calendar.from_ical(build_invite(talk, tz=PARIS, now=NOW, method=Method.PUBLISH))
+    dm = Calendar.from_ical(build_invite(talk, tz=PARIS, now=NOW, language="en", method=Method.PUBLISH))
     [dm_event] = dm.walk("VEVENT")
     assert str(event["UID"]) == str(dm_event["UID"]) == talk_uid(talk)
     assert event["SEQUENCE"] == dm_event["SEQUENCE"] == 3
@@ -138,8 +145,11 @@ def test_invitation_is_an_itip_request_both_parsers_agree() -> None:
 
 def test_winter_talk_keeps_its_instant_across_the_dst_change() -> None:
     talk = make_talk(start_at=datetime(2026, 3, 28, 9, 0, tzinfo=UTC))  # Saturday 10:00 CET, the day before
-    message = invite_email(talk, DeliveryKind.EMAIL_UPDATED, PARTIES, tz=PARIS, now=NOW, message_id="<m@x>")
-    assert message["Subject"] == "Updated: CRISPR in the clinic is now Sat 28 Mar 2026 10:00 CET"
+    message = invite_email(
+        talk, DeliveryKind.EMAIL_UPDATED, PARTIES, tz=PARIS, now=NOW, message_id="<m@x>", language="en"
+    )
+    assert message["Subject"] == "Updated: CRISPR in the clinic is now Saturday, March 28, 2026 at 10:00"
+    assert "10:00, until 11:30 (Central European Standard Time)" in parts(message)["text/plain"].get_content()
     [event] = Calendar.from_ical(calendar_text(message)).walk("VEVENT")
     assert event.decoded("DTSTART") == talk.start_at
     assert event.decoded("DTSTART").utcoffset() == timedelta(hours=1)
@@ -157,7 +167,7 @@ def test_winter_talk_keeps_its_instant_across_the_dst_change() -> None:
 )
 def test_withdrawals_are_method_cancel(kind: DeliveryKind, status: TalkStatus, subject: str) -> None:
     talk = make_talk(status=status, cancel_reason="Speaker ill" if status is TalkStatus.CANCELLED else None)
-    message = invite_email(talk, kind, PARTIES, tz=PARIS, now=NOW, message_id="<m@x>")
+    message = invite_email(talk, kind, PARTIES, tz=PARIS, now=NOW, message_id="<m@x>", language="en")
     assert message["Subject"].startswith(subject)
     assert parts(message)["text/calendar"].get_param("method") == "CANCEL"
     calendar = Calendar.from_ical(calendar_text(message))
@@ -178,7 +188,9 @@ def test_typed_names_cannot_break_headers_html_or_parameters() -> None:
     parties = Parties(
         SENDER, 'Op "A"\r\nBcc: evil@x', 'Club "A"\r\nBcc: evil@x', "ann@uni.example", 'Ann "Ace" \\ Lee\n'
     )
-    message = invite_email(talk, DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<m@x>")
+    message = invite_email(
+        talk, DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<m@x>", language="en"
+    )
     headers = message.as_bytes().split(b"\n\n", 1)[0]
     assert b"\nBcc:" not in headers
     assert "Bcc" not in message.keys()  # noqa: SIM118 - header names, not a dict
@@ -192,7 +204,9 @@ def test_typed_names_cannot_break_headers_html_or_parameters() -> None:
 
 
 def test_code_email_says_what_to_do() -> None:
-    message = code_email(code="042137", parties=PARTIES, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>")
+    message = code_email(
+        code="042137", parties=PARTIES, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>", language="en"
+    )
     assert message["Subject"] == f"042137 is your {OPERATOR} confirmation code"
     assert message["From"].addresses[0].display_name == OPERATOR
     body = message.get_content()
@@ -204,14 +218,19 @@ def test_code_email_says_what_to_do() -> None:
 
 def test_every_email_carries_a_one_click_unsubscribe_when_the_web_side_runs() -> None:
     parties = Parties(SENDER, OPERATOR, "Faculty of Medicine", "ann@uni.example", "Ann", unsubscribe_url=UNSUBSCRIBE)
-    code = code_email(code="042137", parties=parties, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>")
-    invite = invite_email(make_talk(), DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<i@x>")
+    code = code_email(
+        code="042137", parties=parties, expires_in=timedelta(minutes=30), now=NOW, message_id="<c@x>", language="en"
+    )
+    invite = invite_email(
+        make_talk(), DeliveryKind.EMAIL_CONFIRMED, parties, tz=PARIS, now=NOW, message_id="<i@x>", language="en"
+    )
     for message in (code, invite):
         assert message["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert UNSUBSCRIBE in code.get_content()
     assert UNSUBSCRIBE in parts(invite)["text/plain"].get_content()
-    assert f"<a href='{UNSUBSCRIBE}'>Unsubscribe</a>" in parts(invite)["text/html"].get_content()
+    # the links in the text open the page in the email's language; the header's is the bare link
+    assert f"<a href='{UNSUBSCRIBE}?lang=en'>Unsubscribe</a>" in parts(invite)["text/html"].get_content()
 
 
 # --- the SMTP client -----------------------------------------------------------------------------------------
@@ -239,7 +258,9 @@ def mailer_for(box: Mailbox, **changes: object) -> Mailer:
 
 
 def sample() -> EmailMessage:
-    return invite_email(make_talk(), DeliveryKind.EMAIL_CONFIRMED, PARTIES, tz=PARIS, now=NOW, message_id="<s@x>")
+    return invite_email(
+        make_talk(), DeliveryKind.EMAIL_CONFIRMED, PARTIES, tz=PARIS, now=NOW, message_id="<s@x>", language="en"
+    )
 
 
 async def test_accepted_message_arrives_intact(mailbox: Mailbox) -> None:
@@ -357,7 +378,9 @@ async def test_a_password_the_server_echoes_is_not_kept_in_the_error() -> None:
             host="127.0.0.1", port=box.port, sender=SENDER, user="podium", password="wrong-pw-1", starttls=False
         )
         with pytest.raises(MailError) as error:
-            await mailer.send(code_email(code="1", parties=PARTIES, expires_in=timedelta(1), now=NOW, message_id="<x>"))
+            await mailer.send(
+                code_email(code="1", parties=PARTIES, expires_in=timedelta(1), now=NOW, message_id="<x>", language="en")
+            )
     finally:
         await box.stop()
     assert "Wrong password '[redacted]'" in error.value.reason
