@@ -209,10 +209,13 @@ async def test_a_visitor_sees_the_programme_in_their_time_zone(
     assert "Not yet announced" not in text and "Dr. Later" not in text
 
     links = dict((text, href) for href, text in page.links)
-    assert links[f"Add to calendar: {TRICKY_TITLE}"] == await web.talk_path(school.guild_id, talks["night"])
-    assert links["Add to calendar: Vaccines 101"] == await web.talk_path(school.guild_id, talks["online"])
-    assert links["Mark it cancelled in your calendar: Quantum cooking"] == await web.talk_path(
-        school.guild_id, talks["cancelled"]
+    assert (
+        links[f"Add to calendar: {TRICKY_TITLE}"] == await web.talk_path(school.guild_id, talks["night"]) + "?lang=en"
+    )
+    assert links["Add to calendar: Vaccines 101"] == await web.talk_path(school.guild_id, talks["online"]) + "?lang=en"
+    assert (
+        links["Mark it cancelled in your calendar: Quantum cooking"]
+        == await web.talk_path(school.guild_id, talks["cancelled"]) + "?lang=en"
     )
     assert links["https://meet.example.org/vaccines"] == "https://meet.example.org/vaccines"
     feed = f"127.0.0.1:{web.base.rsplit(':', 1)[1]}{await web.feed_path(school.guild_id)}"
@@ -259,9 +262,13 @@ async def test_a_french_visitor_reads_the_programme_in_french(
     assert "Annulée Oven on fire" in cancelled
 
     links = dict((text, href) for href, text in page.links)
-    assert links[f"Ajouter à mon agenda : {TRICKY_TITLE}"] == await web.talk_path(school.guild_id, talks["night"])
-    assert links["Marquer l’annulation dans votre agenda : Quantum cooking"] == await web.talk_path(
-        school.guild_id, talks["cancelled"]
+    assert (
+        links[f"Ajouter à mon agenda : {TRICKY_TITLE}"]
+        == await web.talk_path(school.guild_id, talks["night"]) + "?lang=fr"
+    )
+    assert (
+        links["Marquer l’annulation dans votre agenda : Quantum cooking"]
+        == await web.talk_path(school.guild_id, talks["cancelled"]) + "?lang=fr"
     )
 
 
