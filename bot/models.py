@@ -9,6 +9,8 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 DEFAULT_REMINDERS = (24 * 60, 60)
+JOIN_LINK_BEFORE = 15  # minutes before the start at which confirmed members receive the join link
+YEAR_START = "09-01"  # the French academic year runs from 1 September to 31 August
 
 
 def to_unix(moment: datetime) -> int:
@@ -40,6 +42,16 @@ class GuildSettings:
     public_calendar: bool = False  # the server feed and the public agenda page (/setup public_calendar:)
     public_id: str | None = None  # names the feed and agenda page in URLs; given when the settings are first saved
     language: str | None = None  # /setup language:; None follows the server's preferred locale
+    join_link_before: int | None = None  # minutes; /setup join_link_before:, None means JOIN_LINK_BEFORE
+    year_start: str | None = None  # "MM-DD", first day of the academic year; None means YEAR_START
+
+    def join_link_lead(self) -> int:
+        return JOIN_LINK_BEFORE if self.join_link_before is None else self.join_link_before
+
+    def academic_year_start(self) -> tuple[int, int]:
+        """(month, day) on which the academic year begins."""
+        month, day = (self.year_start or YEAR_START).split("-")
+        return int(month), int(day)
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(self.timezone) if self.timezone else default
@@ -72,6 +84,9 @@ class Talk:
     updated_at: datetime
     source_uid: str | None = None  # the .ics event (and occurrence) an imported talk came from
     public_id: str | None = None  # names the talk in public URLs (/t/<public_id>.ics): random, not countable
+    join_url: str | None = None  # private: confirmed members only, from the release time (migration 0011)
+    checkin_code: str | None = None  # None: checking in needs no code
+    speaker_user_id: int | None = None  # the speaker's account, when a member: they receive the questions
 
     @property
     def end_at(self) -> datetime:
@@ -144,6 +159,11 @@ class DeliveryKind(StrEnum):
     EMAIL_UPDATED = "email_updated"  # key: talk sequence
     EMAIL_CANCELLED = "email_cancelled"  # key: talk sequence
     EMAIL_WITHDRAWN = "email_withdrawn"  # key: registration id
+    # After registration (migration 0011).
+    JOIN_LINK = "join_link"  # key: the release offset in minutes
+    QUESTIONS = "questions"  # to the speaker; key: offset in minutes before the start (1440, 60)
+    FEEDBACK_REQUEST = "feedback_request"  # key: 0
+    CERTIFICATE = "certificate"  # key: certificate id; talk_id: the last talk it lists
 
 
 # Every invite DM also goes by email to members with a verified address: same key, its own row.

@@ -48,6 +48,9 @@ TALK_COLUMNS = (
     "announcement_channel_id",
     "announcement_message_id",
     "source_uid",
+    "join_url",
+    "checkin_code",
+    "speaker_user_id",
 )
 
 
@@ -85,6 +88,9 @@ def _talk(row: aiosqlite.Row) -> Talk:
         updated_at=from_unix(row["updated_at"]),
         source_uid=row["source_uid"],
         public_id=row["public_id"],
+        join_url=row["join_url"],
+        checkin_code=row["checkin_code"],
+        speaker_user_id=row["speaker_user_id"],
     )
 
 
@@ -131,6 +137,8 @@ def _settings(row: aiosqlite.Row) -> GuildSettings:
         public_calendar=bool(row["public_calendar"]),
         public_id=row["public_id"],
         language=row["language"],
+        join_link_before=row["join_link_before"],
+        year_start=row["year_start"],
     )
 
 
@@ -145,14 +153,16 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
         conn,
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
-                                    ping_role_id, public_calendar, updated_at, public_id, language)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    ping_role_id, public_calendar, updated_at, public_id, language,
+                                    join_link_before, year_start)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
             ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
             updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id),
-            language = excluded.language
+            language = excluded.language, join_link_before = excluded.join_link_before,
+            year_start = excluded.year_start
         RETURNING *
         """,
         (
@@ -166,6 +176,8 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             to_unix(now),
             settings.public_id or new_public_id(),
             settings.language,
+            settings.join_link_before,
+            settings.year_start,
         ),
     )
     assert row is not None
