@@ -301,6 +301,9 @@ async def test_the_page_in_french_over_http(emu: DiscordEmulator, school: School
     assert "Aucune conférence à venir pour le moment." in body.decode()
 
     await programme(school)
+    # Announcing writes the message ids back afterwards, which moves the programme's counters: let it land.
+    await web.bot.announcer.drain()
+    await web.bot.courier.drain()
     status, body, headers = await web.get(agenda)
     html = body.decode()
     check = AccessibilityCheck()
