@@ -44,7 +44,7 @@ def _command_strings(tree: app_commands.CommandTree[commands.Bot]) -> Iterator[t
         yield CONTEXTS[location.command_description], command.description
         if isinstance(command, app_commands.Command):
             for parameter in command.parameters:
-                yield CONTEXTS[location.parameter_name], parameter.name
+                yield CONTEXTS[location.parameter_name], parameter.display_name  # as renamed, as Discord shows it
                 yield CONTEXTS[location.parameter_description], parameter.description
                 for choice in parameter.choices:
                     yield CONTEXTS[location.choice_name], choice.name

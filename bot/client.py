@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot import store
 from bot.announcer import Announcer
+from bot.certificates import Certificates
 from bot.command_translator import CommandTranslator
 from bot.courier import Courier
 from bot.database import Database
@@ -29,7 +30,15 @@ from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.setup", "cogs.organizers", "cogs.members", "cogs.email", "cogs.calendar")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.setup",
+    "cogs.organizers",
+    "cogs.members",
+    "cogs.email",
+    "cogs.calendar",
+    "cogs.attendance",
+)
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 
 
@@ -69,13 +78,24 @@ class PodiumBot(commands.Bot):
         # Links in emails only when the web side runs to answer them.
         public_url = settings.public_url if settings.web_enabled else None
         self.unsubscribes = Unsubscribes(db, lambda: self.service.clock(), public_url)
-        self.courier = Courier(self, self.service, pacer=pacer, mailer=self.mailer, unsubscribes=self.unsubscribes)
+        self.certificates = Certificates(db, lambda: self.service.clock(), settings.tz)
+        self.courier = Courier(
+            self,
+            self.service,
+            pacer=pacer,
+            mailer=self.mailer,
+            unsubscribes=self.unsubscribes,
+            certificates=self.certificates,
+            public_url=public_url,
+        )
         self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
         # Every entry point (commands, buttons, import) goes through the office's use cases.
-        self.office = Office(self.service, self.emails, self.scheduler, self.announcer, self.courier)
+        self.office = Office(
+            self.service, self.emails, self.scheduler, self.announcer, self.courier, certificates=self.certificates
+        )
         self.feeds = FeedService(self.service)
         self.web = (
-            WebServer(settings, self.feeds, self.server_name, self.unsubscribes, self.languages)
+            WebServer(settings, self.feeds, self.server_name, self.unsubscribes, self.languages, self.certificates)
             if settings.web_enabled
             else None
         )

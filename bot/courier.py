@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections import Counter
 from collections.abc import Coroutine, Iterable
@@ -18,6 +19,8 @@ import aiohttp
 import discord
 
 from bot import store
+from bot.certificate_pdf import certificate_message, certificate_pdf, file_name, verify_link
+from bot.certificates import Certificates
 from bot.emails import Parties, invite_email
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.mailer import Mailer, MailError
@@ -86,8 +89,12 @@ class Courier:
         pacer: Pacer | None = None,
         mailer: Mailer | None = None,
         unsubscribes: Unsubscribes | None = None,
+        certificates: Certificates | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.client = client
+        self.certificates = certificates
+        self.public_url = public_url  # the web side's address, for the certificate's verification link
         self.service = service
         self.mailer = mailer  # None when SMTP is not configured: email rows are recorded as missed
         self.unsubscribes = unsubscribes  # the one-click links every email carries
@@ -272,6 +279,8 @@ class Courier:
         return self.client.get_partial_messageable(channel_id, type=discord.ChannelType.private)
 
     async def _render(self, delivery: Delivery, talk: Talk, now: datetime) -> dict[str, Any]:
+        if delivery.kind is DeliveryKind.CERTIFICATE:
+            return await self._certificate(delivery, talk)
         if delivery.kind is DeliveryKind.REMINDER:
             language = await self._language(talk.guild_id, delivery.recipient_id)
             return {
@@ -297,6 +306,19 @@ class Courier:
         return {
             "content": invite_message(talk, delivery.kind, language),
             "file": invite_file(talk, delivery.kind, tz, now, language=language, marker=delivery.marker),
+        }
+
+    async def _certificate(self, delivery: Delivery, talk: Talk) -> dict[str, Any]:
+        assert self.certificates is not None
+        certificate = await self.certificates.by_id(delivery.key)
+        language = await self._language(talk.guild_id, delivery.recipient_id)
+        tz = await self.service.zone(talk.guild_id)
+        verify_url = verify_link(self.public_url, certificate)
+        # A few tens of milliseconds of layout: off the event loop, like the web side's renderings.
+        pdf = await asyncio.to_thread(certificate_pdf, certificate, zone=tz, language=language, verify_url=verify_url)
+        return {
+            "content": certificate_message(certificate, language, verify_url),
+            "file": discord.File(io.BytesIO(pdf), filename=file_name(certificate, language, delivery.marker)),
         }
 
     async def _language(self, guild_id: int, user_id: int) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import store
+from bot.certificates import Certificates, Issued
 from bot.email_addresses import Confirmation, EmailAddresses
 from bot.errors import PodiumError
 from bot.i18n import Text
@@ -58,8 +59,11 @@ class Office:
         scheduler: TalkScheduler,
         announcer: Announcer,
         courier: Courier,
+        *,
+        certificates: Certificates | None = None,
     ) -> None:
         self.service = service
+        self.certificates = certificates
         self.emails = emails
         self.scheduler = scheduler
         self.announcer = announcer
@@ -195,6 +199,7 @@ class Office:
         ping_role_id: int | None = None,
         public_calendar: bool | None = None,
         language: str | None = None,
+        year_start: str | None = None,
     ) -> GuildSettings:
         """Save the server's settings; a new language re-renders every live announcement in it."""
         before = await self.service.settings(guild_id)
@@ -207,6 +212,7 @@ class Office:
             ping_role_id=ping_role_id,
             public_calendar=public_calendar,
             language=language,
+            year_start=year_start,
         )
         if updated.language != before.language:
             self.follow_up(refresh=await self._live_announcements(guild_id))
@@ -244,3 +250,22 @@ class Office:
         confirmation = await self.emails.confirm(guild_id, user_id, code, display_name)
         self.follow_up(owed=confirmation.owed)
         return confirmation
+
+    # --- attendance ------------------------------------------------------------------------------
+
+    async def request_certificate(
+        self,
+        guild_id: int,
+        user_id: int,
+        display_name: str,
+        server_name: str,
+        *,
+        undelivered: Undelivered | None = None,
+    ) -> Issued:
+        """Issue this year's certificate; its DM goes out behind the reply (``undelivered`` if it cannot)."""
+        assert self.certificates is not None
+        issued = await self.certificates.issue(guild_id, user_id, display_name, server_name)
+        tasks = self.follow_up(owed=issued.owed)
+        own = issued.owed[0] if issued.owed else None
+        self._watch(tasks.get(own.id) if own else None, undelivered)
+        return issued

@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot import owed, store
 from bot.batching import Batcher
+from bot.certificates import parse_year_start
 from bot.command_names import command, option
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
@@ -307,12 +308,14 @@ class TalkService:
         ping_role_id: int | None = None,
         public_calendar: bool | None = None,
         language: str | None = None,
+        year_start: str | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
         if language is not None and language not in languages():
             raise InputError(_("Podium speaks {languages}: pick one of them.", languages=", ".join(languages())))
         zone = parse_timezone(timezone).key if timezone is not None else None
         offsets = parse_offsets(reminders) if reminders is not None else None
+        first_day = parse_year_start(year_start) if year_start is not None else None
         async with self.db.transaction() as conn:
             current = await store.get_settings(conn, guild_id)
             updated = replace(
@@ -324,6 +327,7 @@ class TalkService:
                 ping_role_id=ping_role_id if ping_role_id is not None else current.ping_role_id,
                 public_calendar=public_calendar if public_calendar is not None else current.public_calendar,
                 language=language if language is not None else current.language,
+                year_start=first_day if first_day is not None else current.year_start,
             )
             return await store.save_settings(conn, updated, self.clock())
 

@@ -6,6 +6,7 @@ On only when PUBLIC_URL and WEB_PORT are set. Routes:
   GET /g/<public_id>/             the server's agenda page (same switch)
   GET /t/<public_id>.ics          one talk ("Add to calendar" on the agenda page; same switch)
   GET|POST /unsubscribe/<token>   the one-click unsubscribe of every email (bot/web_unsubscribe.py)
+  GET /verify/<code>              whether an attendance certificate is genuine (bot/web_verify.py)
 Public ids are random (migration 0008), so URLs cannot be counted through. Every miss answers the same 404,
 so nobody learns whether a token, a server or a talk exists, or is only held back.
 
@@ -42,7 +43,8 @@ from aiohttp.web_request import BaseRequest
 from babel.dates import format_date
 from markupsafe import Markup, escape
 
-from bot import web_unsubscribe
+from bot import web_unsubscribe, web_verify
+from bot.certificates import Certificates
 from bot.feeds import (
     TOUCH_EVERY,
     AgendaItem,
@@ -371,6 +373,7 @@ class WebServer:
         server_name: ServerName,
         unsubscribes: Unsubscribes | None = None,
         languages: Languages | None = None,
+        certificates: Certificates | None = None,
     ) -> None:
         assert settings.public_url is not None and settings.web_port is not None
         self.settings = settings
@@ -379,6 +382,7 @@ class WebServer:
         self.server_name = server_name
         self.unsubscribes = unsubscribes
         self.languages = languages
+        self.certificates = certificates
         self.validators = Validators()
         self.cache = PageCache()
         self.renders: Counter[str] = Counter()  # renderings done, by kind: what the cache saved is visible
@@ -423,6 +427,8 @@ class WebServer:
         app.router.add_get(f"/t/{public_id}.ics", self.talk_file)
         if self.unsubscribes is not None:
             web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name, self._member_language, page_language)
+        if self.certificates is not None:
+            web_verify.add_routes(app, self.certificates, self._member_language, page_language, self.feeds.talks.zone)
         return app
 
     async def start(self) -> None:

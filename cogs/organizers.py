@@ -1,4 +1,4 @@
-"""/talk create|edit|cancel|announce|attendees: what organizers do."""
+"""/talk create|edit|cancel|announce|attendees|import|report: what organizers do."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.certificates import parse_day
 from bot.command_names import command, option
 from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
@@ -18,8 +19,10 @@ from bot.i18n import Joined, Text, _, _n, _p, render
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
 from bot.models import Registration, RegistrationStatus, Talk
 from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
+from bot.spreadsheet import csv_cell
 from bot.talks import TalkInput
 from bot.timeparse import discord_timestamp
+from cogs.attendance import report_csv, report_summary
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
@@ -50,14 +53,6 @@ _FIELD_LABELS = {
 UNREACHABLE_SHOWN = 20  # members named in the reply; the CSV has them all
 PREVIEW_SHOWN = 15
 MESSAGE_MAX = 2000  # Discord's limit for a message
-# Spreadsheet programs run cells that start with these as formulas.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
-
-
 _CSV_HEADERS = (
     _p("csv header", "display_name"),
     _p("csv header", "user_id"),
@@ -85,7 +80,7 @@ def attendees_csv(registrations: list[Registration], language: str) -> bytes:
         invite = _CSV_DM_FAILED if registration.dm_failed else sent
         writer.writerow(
             [
-                _csv_cell(registration.display_name),
+                csv_cell(registration.display_name),
                 str(registration.user_id),
                 render(_CSV_STATUS.get(registration.status, registration.status.value), language),
                 "" if registration.position is None else registration.position,
@@ -399,6 +394,23 @@ class Organizers(commands.Cog):
             announced=announced,
         )
         await respond(interaction, summary)
+
+    @talk.command(name="report", description="Talks attended and hours per member over a period (CSV)")
+    @app_commands.describe(
+        start="First day, YYYY-MM-DD (talks that started on or after it)",
+        end="Last day, YYYY-MM-DD (included)",
+    )
+    @app_commands.rename(start="from", end="to")
+    async def report(self, interaction: discord.Interaction[PodiumBot], start: str, end: str) -> None:
+        guild = await organizer_guild(interaction)
+        language = reader_language(interaction)
+        first, last = parse_day(start, language=language), parse_day(end, language=language)
+        rows = await interaction.client.certificates.report(guild, first, last)
+        await respond(
+            interaction,
+            report_summary(rows, first, last),
+            file=discord.File(io.BytesIO(report_csv(rows, language)), filename=f"attendance-{first}-{last}.csv"),
+        )
 
     async def _announce_imported(self, bot: PodiumBot, talks: list[Talk]) -> Text | None:
         """Post the first imported talks' announcements; stop at the first failure (no channel, no rights)."""

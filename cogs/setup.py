@@ -1,5 +1,5 @@
 """/setup: per-server settings (announcement channel, organizer role, time zone, reminders, ping role,
-public calendar)."""
+public calendar, language, first day of the academic year)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.certificates import year_start as first_day_of_year
 from bot.i18n import Joined, Text, _, display_name, languages
 from bot.models import GuildSettings
 from bot.replies import guild_id, respond
@@ -43,7 +44,7 @@ def describe(settings: GuildSettings, default_tz: str, public_url: str | None = 
         "**Announcement channel:** {channel}\n**Organizer role:** {organizer}\n**Time zone:** {timezone}\n"
         "**Default reminders:** {reminders}\n**Role pinged by reminders:** {ping}\n"
         "**Public calendar and agenda page:** {public_calendar}\n**Language of announcements and reminders:** "
-        "{language}",
+        "{language}\n**Academic year starts on:** {year_start}",
         channel=channel,
         organizer=organizer,
         timezone=timezone,
@@ -51,6 +52,7 @@ def describe(settings: GuildSettings, default_tz: str, public_url: str | None = 
         ping=ping,
         public_calendar=public_calendar_text(settings, public_url),
         language=language,
+        year_start=first_day_of_year(settings),
     )
 
 
@@ -92,6 +94,7 @@ class Setup(commands.Cog):
         ping_role="Role mentioned in reminder posts",
         public_calendar="Publish the programme on the web: an agenda page and a calendar feed (no member data)",
         language="Language of announcements, reminder posts, the feed and the agenda page",
+        year_start="First day of the academic year, MM-DD (default 09-01), which /attendance counts from",
     )
     @app_commands.choices(language=[app_commands.Choice(name=display_name(code), value=code) for code in languages()])
     @app_commands.guild_only()
@@ -107,12 +110,13 @@ class Setup(commands.Cog):
         ping_role: discord.Role | None = None,
         public_calendar: bool | None = None,
         language: app_commands.Choice[str] | None = None,
+        year_start: str | None = None,
     ) -> None:
         bot = interaction.client
         guild = guild_id(interaction)
         default_tz = bot.settings.default_timezone
         public_url = bot.settings.public_url if bot.settings.web_enabled else None
-        given = (channel, organizer_role, timezone, reminders, ping_role, public_calendar, language)
+        given = (channel, organizer_role, timezone, reminders, ping_role, public_calendar, language, year_start)
         if all(value is None for value in given):
             current = await bot.service.settings(guild)
             hint = "" if current.channel_id else _("\nStart with `/setup channel:#talks`.")
@@ -140,6 +144,7 @@ class Setup(commands.Cog):
             ping_role_id=ping_role.id if ping_role else None,
             public_calendar=public_calendar,
             language=language.value if language else None,
+            year_start=year_start,
         )
         next_step = (
             _("Next: create a talk with `/talk create`.")
