@@ -97,8 +97,8 @@ def certificate_pdf(certificate: Certificate, *, zone: ZoneInfo, language: str, 
     pdf.set_font(FAMILY, "B", 11)
     total = say(
         _n(
-            "Total: {hours} hours, {count} talk",
-            "Total: {hours} hours, {count} talks",
+            "Total: {hours} h, {count} talk",
+            "Total: {hours} h, {count} talks",
             len(certificate.talks),
             hours=hours(certificate.total_minutes, language),
         )
@@ -135,8 +135,8 @@ def certificate_message(certificate: Certificate, language: str, verify_url: str
     """The DM that carries the PDF."""
     lines = [
         _n(
-            "Here is your attendance certificate for {server}: {count} talk, {hours} hours this academic year.",
-            "Here is your attendance certificate for {server}: {count} talks, {hours} hours this academic year.",
+            "Here is your attendance certificate for {server}: {count} talk, {hours} h this academic year.",
+            "Here is your attendance certificate for {server}: {count} talks, {hours} h this academic year.",
             len(certificate.talks),
             server=certificate.server_name,
             hours=hours(certificate.total_minutes, language),

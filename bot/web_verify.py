@@ -86,8 +86,8 @@ class VerifyPages:
                 last=last,
             ),
             _n(
-                "Total: {hours} hours, {count} talk. Issued on {day}.",
-                "Total: {hours} hours, {count} talks. Issued on {day}.",
+                "Total: {hours} h, {count} talk. Issued on {day}.",
+                "Total: {hours} h, {count} talks. Issued on {day}.",
                 len(certificate.talks),
                 hours=hours(certificate.total_minutes, language),
                 day=issued,

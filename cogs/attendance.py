@@ -35,8 +35,8 @@ def record_text(record: Record, language: str) -> str:
         return render(text, language)
     lines = [
         _n(
-            "**Your attendance this academic year** (since {since}): {count} talk, {hours} hours.",
-            "**Your attendance this academic year** (since {since}): {count} talks, {hours} hours.",
+            "**Your attendance this academic year** (since {since}): {count} talk, {hours} h.",
+            "**Your attendance this academic year** (since {since}): {count} talks, {hours} h.",
             len(record.talks),
             since=since,
             hours=hours(record.total_minutes, language),
@@ -95,9 +95,9 @@ def report_summary(rows: list[ReportRow], first: date, last: date) -> Text:
             last=last.isoformat(),
         )
     return _n(
-        "{count} member attended talks that started between {first} and {last}: {hours} hours in all. One row per "
+        "{count} member attended talks that started between {first} and {last}: {hours} h in all. One row per "
         "member is in the attached CSV.",
-        "{count} members attended talks that started between {first} and {last}: {hours} hours in all. One row per "
+        "{count} members attended talks that started between {first} and {last}: {hours} h in all. One row per "
         "member is in the attached CSV.",
         len(rows),
         first=first.isoformat(),
@@ -153,9 +153,8 @@ class Attendance(commands.Cog):
 
 def issued_text(certificate: Certificate) -> Text:
     return _n(
-        "Your attendance certificate ({count} talk, {hours} hours) is on its way by DM. Its verification code is "
-        "`{code}`.",
-        "Your attendance certificate ({count} talks, {hours} hours) is on its way by DM. Its verification code is "
+        "Your attendance certificate ({count} talk, {hours} h) is on its way by DM. Its verification code is `{code}`.",
+        "Your attendance certificate ({count} talks, {hours} h) is on its way by DM. Its verification code is "
         "`{code}`.",
         len(certificate.talks),
         hours=Hours(msgid=str(certificate.total_minutes), minutes=certificate.total_minutes),

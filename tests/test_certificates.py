@@ -191,8 +191,8 @@ async def test_the_pdf_says_what_the_certificate_lists_with_any_name(db: Databas
     name = "Zoë Ångström-Łukasiewicz Ζωή Жанна"
     certificate = (await certificates.issue(GUILD, 10, name, "Faculté de Médecine")).certificate
     for language, words in (
-        ("fr", ["Attestation de présence", "Total : 2,5 heures, 2 conférences", "Délivrée le 3 décembre 2026"]),
-        ("en", ["Attendance certificate", "Total: 2.5 hours, 2 talks", "Issued on December 3, 2026"]),
+        ("fr", ["Attestation de présence", "Total : 2,5 h, 2 conférences", "Délivrée le 3 décembre 2026"]),
+        ("en", ["Attendance certificate", "Total: 2.5 h, 2 talks", "Issued on December 3, 2026"]),
     ):
         pdf = certificate_pdf(certificate, zone=PARIS, language=language, verify_url="https://podium.example/verify/X")
         assert pdf.startswith(b"%PDF-")
