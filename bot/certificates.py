@@ -358,15 +358,12 @@ class Certificates:
             ends = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
             rows = await conn.execute_fetchall(
                 """
-                SELECT a.user_id,
-                       (SELECT a2.display_name FROM attendance a2 JOIN talks t2 ON t2.id = a2.talk_id
-                        WHERE a2.guild_id = a.guild_id AND a2.user_id = a.user_id
-                        ORDER BY t2.start_at DESC LIMIT 1) AS display_name,
-                       COUNT(*) AS talks, SUM(t.duration_min) AS minutes
+                SELECT a.user_id, a.display_name, COUNT(*) AS talks, SUM(t.duration_min) AS minutes,
+                       MAX(t.start_at) AS latest  -- the only max(): display_name comes from that row, the latest name
                 FROM attendance a JOIN talks t ON t.id = a.talk_id
                 WHERE a.guild_id = ? AND t.start_at >= ? AND t.start_at < ? AND t.start_at + 60 * t.duration_min <= ?
                 GROUP BY a.user_id
-                ORDER BY display_name COLLATE NOCASE, a.user_id
+                ORDER BY a.display_name COLLATE NOCASE, a.user_id
                 """,
                 (guild_id, to_unix(starts), to_unix(ends), to_unix(now)),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import date
 from typing import TYPE_CHECKING
@@ -133,7 +134,7 @@ class Attendance(commands.Cog):
             tz = await bot.service.zone(guild)
             shown = issued.certificate
             url = verify_link(bot.courier.public_url, shown)
-            pdf = certificate_pdf(shown, zone=tz, language=language, verify_url=url)
+            pdf = await asyncio.to_thread(certificate_pdf, shown, zone=tz, language=language, verify_url=url)
             await respond(
                 interaction,
                 _(
