@@ -30,11 +30,15 @@ def public_calendar_text(settings: GuildSettings, public_url: str | None) -> Tex
 
 def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> Text:
     lead = format_lead(settings.join_link_lead())
-    join = _("{lead} before the start (default)", lead=lead) if settings.join_link_before is None else lead
+    join = (
+        _("{lead} before the start (default)", lead=lead)
+        if settings.join_link_before is None
+        else _("{lead} before the start", lead=lead)
+    )
     return _(
         "{settings}\n**Join link sent to confirmed members:** {join}",
         settings=_describe(settings, default_tz, public_url),
-        join=_("{lead} before the start", lead=join) if settings.join_link_before is not None else join,
+        join=join,
     )
 
 
