@@ -13,7 +13,7 @@ from bot.calendar import build_invite
 from bot.database import Database
 from bot.emails import Parties, invite_email
 from bot.embeds import talk_embed, talk_view
-from bot.errors import InputError, StateError
+from bot.errors import InputError, NotFoundError, StateError
 from bot.feeds import FeedService, MemberFeed, PublicFeed, member_calendar, public_calendar, talk_calendar
 from bot.jobplan import JobAction, plan_jobs
 from bot.messages import invite_message, reminder_message, reminder_post, reminder_post_view, reminder_view
@@ -281,6 +281,8 @@ async def test_what_the_button_answers(service: TalkService, db: Database, clock
     assert (await links.access(GUILD, talk.id, 10)).url == URL
     with pytest.raises(StateError, match="waitlist"):
         await links.access(GUILD, talk.id, 11)
+    with pytest.raises(NotFoundError, match="no talk #99"):
+        await links.access(GUILD, 99, 10)  # a forged or stale button
     plain = await new_talk(service, join_url=None)
     with pytest.raises(StateError, match="no online link"):
         await links.access(GUILD, plain.id, 10)
