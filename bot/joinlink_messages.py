@@ -7,7 +7,7 @@ and as a link button; it was checked when typed (bot/joinlink.py), so it cannot 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import discord
 
@@ -108,9 +108,11 @@ def registered_note(url: str) -> Text:
     return _("🔗 The talk's join link is already open, here it is (for you only): <{url}>", url=url)
 
 
-def join_link_note(talk: Talk, lead: int) -> Text:
+def join_link_note(talk: Talk, lead: int, now: datetime) -> Text:
     """What the organizer is told about a talk's link when creating it."""
     opens = talk.start_at - timedelta(minutes=lead)
+    if opens <= now:
+        return _("Its join link stays private: it is already open, so members get it by DM as they are confirmed.")
     return _(
         "Its join link stays private: confirmed members get it by DM {relative} (at {time}).",
         relative=discord_timestamp(opens, "R"),
@@ -118,7 +120,7 @@ def join_link_note(talk: Talk, lead: int) -> Text:
     )
 
 
-def join_link_edit_note(talk: Talk, owed: Sequence[Delivery], lead: int) -> Text:
+def join_link_edit_note(talk: Talk, owed: Sequence[Delivery], lead: int, now: datetime) -> Text:
     """What the organizer is told after changing (or clearing) a talk's link."""
     if not talk.join_url:
         return _("The join link is removed; confirmed members who already have the old one keep it.")
@@ -129,4 +131,4 @@ def join_link_edit_note(talk: Talk, owed: Sequence[Delivery], lead: int) -> Text
             "The join link was already released: sending the new one to the {count} confirmed members now.",
             sent,
         )
-    return join_link_note(talk, lead)
+    return join_link_note(talk, lead, now)

@@ -167,7 +167,7 @@ class Organizers(commands.Cog):
         shown_status: Text | str = status
         if talk.join_url:
             language = reader_language(interaction)
-            note = join_link_note(talk, await JoinLinks(bot.service).lead(guild))
+            note = join_link_note(talk, await JoinLinks(bot.service).lead(guild), bot.service.clock())
             shown_status = render(status, language) + " " + render(note, language)
         await respond(
             interaction,
@@ -250,7 +250,8 @@ class Organizers(commands.Cog):
                 )
             )
         if "join_url" in outcome.changed:
-            lines.append(join_link_edit_note(updated, outcome.owed, await JoinLinks(bot.service).lead(guild)))
+            lead = await JoinLinks(bot.service).lead(guild)
+            lines.append(join_link_edit_note(updated, outcome.owed, lead, bot.service.clock()))
         lines.append(_("Seats: {seats}.", seats=seats_text(outcome.seats)))
         if updated.announcement_message_id is not None:
             lines.append(_("The announcement is being updated."))
