@@ -38,6 +38,7 @@ EXTENSIONS = (
     "cogs.email",
     "cogs.calendar",
     "cogs.attendance",
+    "cogs.joinlink",
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 

@@ -23,6 +23,7 @@ from bot.certificate_pdf import certificate_message, certificate_pdf, file_name,
 from bot.certificates import Certificates
 from bot.emails import Parties, invite_email
 from bot.i18n import DEFAULT_LANGUAGE
+from bot.joinlink_messages import join_link_message, join_link_view, reminder_with_link
 from bot.mailer import Mailer, MailError
 from bot.messages import (
     invite_file,
@@ -281,8 +282,19 @@ class Courier:
     async def _render(self, delivery: Delivery, talk: Talk, now: datetime) -> dict[str, Any]:
         if delivery.kind is DeliveryKind.CERTIFICATE:
             return await self._certificate(delivery, talk)
+        if delivery.kind is DeliveryKind.JOIN_LINK:
+            # Rendered from the talk's current link: the claim checked that this row is for that link.
+            assert talk.join_url is not None
+            language = await self._language(talk.guild_id, delivery.recipient_id)
+            return {
+                "content": join_link_message(talk, talk.join_url, language),
+                "view": join_link_view(talk, talk.join_url, delivery.marker, language),
+            }
         if delivery.kind is DeliveryKind.REMINDER:
             language = await self._language(talk.guild_id, delivery.recipient_id)
+            if talk.join_url and delivery.key == (await self.service.settings(talk.guild_id)).join_link_lead():
+                # The reminder at the release time carries the join link (no separate DM, see bot/joinlink.py).
+                return reminder_with_link(talk, delivery.key, talk.join_url, delivery.marker, language)
             return {
                 "content": reminder_message(talk, delivery.key, language),
                 "view": reminder_view(talk, delivery.marker, language),

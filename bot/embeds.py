@@ -20,6 +20,7 @@ from bot.timeparse import discord_timestamp
 REGISTER_ID = "podium:register:{talk_id}"
 UNREGISTER_ID = "podium:unregister:{talk_id}"
 ICS_ID = "podium:ics:{talk_id}"
+JOIN_ID = "podium:join:{talk_id}"  # answers with the private join link (cogs/joinlink.py); never the link itself
 CHOICE_MAX = 100  # Discord's limit on an autocomplete choice's name
 
 _COLOUR_OPEN = discord.Colour.blurple()
@@ -156,8 +157,19 @@ def unregister_label(language: str) -> str:
 
 
 def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
-    """Register, Unregister and Add to calendar, with persistent ids."""
+    """Register, Unregister and Add to calendar, with persistent ids; Join link when the talk has one."""
     closed = talk.cancelled or talk.is_over(now)
+    extra: list[discord.ui.Item[discord.ui.View]] = []
+    if talk.join_url:
+        extra.append(
+            discord.ui.Button(
+                # limit: 80
+                label=render(_("Join link"), language),
+                style=discord.ButtonStyle.secondary,
+                custom_id=JOIN_ID.format(talk_id=talk.id),
+                disabled=closed,
+            )
+        )
     return static_view(
         discord.ui.Button(
             label=register_label(language),
@@ -177,6 +189,7 @@ def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
             style=discord.ButtonStyle.primary,
             custom_id=ICS_ID.format(talk_id=talk.id),
         ),
+        *extra,
     )
 
 

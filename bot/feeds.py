@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from icalendar import Calendar, Event, vDuration, vText
 from bot import store
 from bot.calendar import Method, add_text, finish, new_calendar, summary, talk_event
 from bot.i18n import Text, _, render
+from bot.joinlink import release_at, released
 from bot.models import GuildSettings, Registration, Seats, Talk
 from bot.talks import TalkService
 from bot.versions import ChangeCounters
@@ -64,6 +65,8 @@ class MemberFeed:
     version: Version = (0, 0)
     changes_at: datetime | None = None  # when time alone changes what the feed shows (see changes_at)
     last_used_at: datetime | None = None  # the token's "last fetched" stamp, after this fetch
+    # The private join links this member may have now (confirmed, released), by talk id: only in this feed.
+    join_links: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,15 +162,24 @@ class FeedService:
         if last_used is None or last_used < now - TOUCH_EVERY:
             await self.touch(digest)
             last_used = now
+        # A talk held back until its announcement stays out, even for a member registered before it was.
+        shown = [(talk, registration) for talk, registration in entries if talk.is_public(now)]
+        lead = settings.join_link_lead()
+        confirmed = [talk for talk, registration in shown if registration.confirmed and talk.join_url]
+        links = {talk.id: talk.join_url for talk in confirmed if talk.join_url and released(talk, lead, now)}
+        # The feed changes by itself when a confirmed talk's join link is released.
+        moments = [release_at(talk, lead) for talk in confirmed if talk.id not in links and not talk.cancelled]
+        moments = [moment for moment in moments if moment > now]
+        moment = changes_at([talk for talk, _registration in entries], now)
         return MemberFeed(
             owner.guild_id,
             owner.user_id,
             settings.zone(self.talks.default_tz),
-            # A talk held back until its announcement stays out, even for a member registered before it was.
-            [(talk, registration) for talk, registration in entries if talk.is_public(now)],
+            shown,
             version=version,
-            changes_at=changes_at([talk for talk, _registration in entries], now),
+            changes_at=min([*moments, moment]) if moment is not None else min(moments, default=None),
             last_used_at=last_used,
+            join_links=links,
         )
 
     async def touch(self, digest: bytes) -> None:
@@ -298,6 +310,17 @@ def _as_tentative(event: Event, talk: Talk, position: int | None, language: str)
     event.subcomponents.clear()
 
 
+def _with_join_link(event: Event, url: str, language: str) -> None:
+    """The member's own copy of a released talk: the private link first in the description, and as RFC 7986's
+    CONFERENCE, which calendar apps show as a join button."""
+    line = render(_("Join link (for you only): {url}", url=url), language)
+    description = str(event.get("DESCRIPTION", ""))
+    del event["DESCRIPTION"]
+    add_text(event, "description", f"{line}\n\n{description}" if description else line, language)
+    label = render(_("Join the talk"), language)
+    event.add("conference", url, parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": label})
+
+
 def member_calendar(feed: MemberFeed, server_name: str, language: str) -> bytes:
     """Confirmed talks as events; waitlisted ones as TENTATIVE "(waitlist #n)"; cancelled ones as CANCELLED.
 
@@ -312,6 +335,9 @@ def member_calendar(feed: MemberFeed, server_name: str, language: str) -> bytes:
         event = _event(talk, feed.tz, language)
         if not registration.confirmed and not talk.cancelled:
             _as_tentative(event, talk, registration.position, language)
+        link = feed.join_links.get(talk.id) if registration.confirmed else None
+        if link:
+            _with_join_link(event, link, language)
         calendar.add_component(event)
     return finish(calendar, [talk for talk, _registration in feed.entries])
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.models import Talk
+from bot.models import JOIN_LINK_BEFORE, Talk
 
 # Jobs are kept in memory only for this far ahead; an hourly pass adds the next ones. Start-up then
 # costs the same whether a server has ten talks or ten thousand.
@@ -18,6 +18,7 @@ class JobAction(StrEnum):
     REMINDER = "reminder"
     START = "start"
     END = "end"
+    JOIN_LINK = "join_link"  # the private join link goes to confirmed members (bot/joinlink.py)
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,17 @@ class PlannedJob:
         return f"{self.action.value}:{self.talk_id}{suffix}"
 
 
-def plan_jobs(talk: Talk, now: datetime, until: datetime) -> list[PlannedJob]:
+def plan_jobs(talk: Talk, now: datetime, until: datetime, join_link_before: int = JOIN_LINK_BEFORE) -> list[PlannedJob]:
     """The jobs due before ``until`` for ``talk``; past-due ones are kept so they run at once.
 
     A reminder whose time had already passed when the talk was created is left out: it was never
     owed. One that fell due later (while the bot was down, or because the talk moved earlier) runs
     at once, and the job itself skips it if the talk has started by then.
+
+    A talk with a join link gets a job at its release, ``join_link_before`` minutes (the server's setting)
+    before the start; it is kept until the talk ends, since the link is still useful once the talk started.
+    A release that had passed when the talk was created needs none: members confirmed after it get the link
+    with their confirmation.
     """
     if talk.cancelled or talk.is_over(now):
         return []
@@ -50,6 +56,9 @@ def plan_jobs(talk: Talk, now: datetime, until: datetime) -> list[PlannedJob]:
         if due <= talk.created_at or due > until:
             continue
         jobs.append(PlannedJob(JobAction.REMINDER, talk.id, due, offset))
+    release = talk.start_at - timedelta(minutes=join_link_before)
+    if talk.join_url and talk.created_at < release <= until:
+        jobs.append(PlannedJob(JobAction.JOIN_LINK, talk.id, release))
     if talk.start_at <= until:
         jobs.append(PlannedJob(JobAction.START, talk.id, talk.start_at))
     if talk.end_at <= until:

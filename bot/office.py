@@ -200,8 +200,10 @@ class Office:
         public_calendar: bool | None = None,
         language: str | None = None,
         year_start: str | None = None,
+        join_link_before: str | None = None,
     ) -> GuildSettings:
-        """Save the server's settings; a new language re-renders every live announcement in it."""
+        """Save the server's settings; a new language re-renders every live announcement in it, a new
+        join_link_before moves its talks' release jobs."""
         before = await self.service.settings(guild_id)
         updated = await self.service.update_settings(
             guild_id,
@@ -213,7 +215,13 @@ class Office:
             public_calendar=public_calendar,
             language=language,
             year_start=year_start,
+            join_link_before=join_link_before,
         )
+        if updated.join_link_lead() != before.join_link_lead():
+            try:
+                await self.scheduler.set_join_lead(guild_id, updated.join_link_lead())
+            except Exception:
+                log.exception("Could not move the join-link jobs of server %s; the hourly pass will", guild_id)
         if updated.language != before.language:
             self.follow_up(refresh=await self._live_announcements(guild_id))
         return updated

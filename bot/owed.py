@@ -13,7 +13,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot import store
+from bot import joinlink, store
 from bot.models import (
     EMAIL_KINDS,
     EMAIL_TWINS,
@@ -105,6 +105,8 @@ async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Tal
             if registration is None or not registration.confirmed:
                 return "the member is no longer confirmed"
         return None
+    if delivery.kind is DeliveryKind.JOIN_LINK:
+        return await joinlink.stale_reason(conn, delivery, talk, now)
     kind = _DM_OF.get(delivery.kind, delivery.kind)
     registration = await store.get_registration(conn, talk.id, delivery.recipient_id)
     if kind in _INVITING:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import joinlink_rows
 from bot.errors import PodiumError
 from bot.jobplan import HORIZON, JobAction, PlannedJob, plan_jobs
-from bot.models import Talk
+from bot.joinlink import JoinLinks
+from bot.models import JOIN_LINK_BEFORE, Talk
 
 if TYPE_CHECKING:
     from bot.announcer import Announcer
@@ -53,6 +55,10 @@ class TalkScheduler:
         # (job id, run time) of jobs already run here, so the hourly planning pass does not run a
         # past-due job again; a restart forgets it on purpose, and the outbox then prevents repeats.
         self._ran: set[tuple[str, datetime]] = set()
+        # Each server's join_link_before (minutes), read by every planning pass and kept current by /setup;
+        # plan() runs without the database, so it reads them here.
+        self._join_leads: dict[int, int] = {}
+        self.join_links = JoinLinks(service)
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -89,6 +95,8 @@ class TalkScheduler:
         now = self.service.clock()
         until = now + HORIZON
         self._ran = {(job_id, run_at) for job_id, run_at in self._ran if run_at > now - HORIZON}
+        async with self.service.db.reading() as conn:
+            self._join_leads = await joinlink_rows.join_leads(conn)
         count = 0
         for talk in await self.service.talks_to_plan(until):
             count += self.plan(talk)
@@ -99,7 +107,7 @@ class TalkScheduler:
         now = self.service.clock()
         jobs = [
             job
-            for job in plan_jobs(talk, now, now + HORIZON)
+            for job in plan_jobs(talk, now, now + HORIZON, self._join_leads.get(talk.guild_id, JOIN_LINK_BEFORE))
             if job.run_at > now or (job.id, job.run_at) not in self._ran
         ]
         wanted = {job.id for job in jobs}
@@ -111,6 +119,15 @@ class TalkScheduler:
         if wanted:
             self._jobs[talk.id] = wanted
         return len(jobs)
+
+    async def set_join_lead(self, guild_id: int, minutes: int) -> None:
+        """A server changed join_link_before: its talks' release jobs move."""
+        if self._join_leads.get(guild_id, JOIN_LINK_BEFORE) == minutes:
+            return
+        self._join_leads[guild_id] = minutes
+        for talk in await self.service.talks_to_plan(self.service.clock() + HORIZON):
+            if talk.guild_id == guild_id:
+                self.plan(talk)
 
     def job_ids(self, talk_id: int) -> set[str]:
         return {job.id for job in self.scheduler.get_jobs() if job.id.split(":")[1:2] == [str(talk_id)]}
@@ -133,6 +150,8 @@ class TalkScheduler:
                 await self._announce(talk)
             elif job.action is JobAction.REMINDER:
                 await self._remind(talk, job)
+            elif job.action is JobAction.JOIN_LINK:
+                await self._release_link(talk)
             else:
                 await self.announcer.refresh_now(talk)
         except Exception:
@@ -145,6 +164,12 @@ class TalkScheduler:
             await self.announcer.publish(talk, nonce=f"podium-ann-{talk.id}")
         except PodiumError as error:
             log.warning("Scheduled announcement of talk %s not posted: %s", talk.id, error)
+
+    async def _release_link(self, talk: Talk) -> None:
+        rows = await self.join_links.owe_release(talk.id)
+        log.info("Join link of talk %s: %d DMs to send", talk.id, len(rows))
+        if rows:
+            await self.courier.send(rows)
 
     async def _remind(self, talk: Talk, job: PlannedJob) -> None:
         rows = await self.service.owe_reminder(talk, job.key, job.run_at)

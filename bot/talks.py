@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot import owed, store
+from bot import joinlink, owed, store
 from bot.batching import Batcher
 from bot.certificates import parse_year_start
 from bot.command_names import command, option
@@ -134,6 +134,7 @@ class TalkInput:
     speaker_bio: str | None = None
     reminders: str | None = None
     announce_at: str | None = None
+    join_url: str | None = None  # private: confirmed members only, from the release time (bot/joinlink.py)
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -309,6 +310,7 @@ class TalkService:
         public_calendar: bool | None = None,
         language: str | None = None,
         year_start: str | None = None,
+        join_link_before: str | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
         if language is not None and language not in languages():
@@ -316,6 +318,7 @@ class TalkService:
         zone = parse_timezone(timezone).key if timezone is not None else None
         offsets = parse_offsets(reminders) if reminders is not None else None
         first_day = parse_year_start(year_start) if year_start is not None else None
+        lead = joinlink.parse_lead(join_link_before) if join_link_before is not None else None
         async with self.db.transaction() as conn:
             current = await store.get_settings(conn, guild_id)
             updated = replace(
@@ -328,6 +331,7 @@ class TalkService:
                 public_calendar=public_calendar if public_calendar is not None else current.public_calendar,
                 language=language if language is not None else current.language,
                 year_start=first_day if first_day is not None else current.year_start,
+                join_link_before=lead if lead is not None else current.join_link_before,
             )
             return await store.save_settings(conn, updated, self.clock())
 
@@ -437,6 +441,10 @@ class TalkService:
                 fields["capacity"] = data.capacity
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
+        if data.join_url is not None:
+            join_url = joinlink.parse_join_url(data.join_url, creating=creating)
+            if join_url is not None or not creating:
+                fields["join_url"] = join_url
         if data.announce_at is not None:
             if data.announce_at.strip() == CLEAR and not creating:
                 fields["announce_at"] = None
@@ -553,6 +561,7 @@ class TalkService:
                 seats = await store.seats(conn, updated)
             confirmed = await store.registrations(conn, updated.id, RegistrationStatus.CONFIRMED)
             owed_rows = await self._owe_promotions(conn, updated, promoted, now)
+            owed_rows += await joinlink.owe_after_edit(conn, talk, updated, now)
             updated_members: list[int] = []
             if changed & INVITE_FIELDS:
                 # The promoted get the current version in their promotion invite; the others an update.
@@ -581,7 +590,9 @@ class TalkService:
         self, conn: aiosqlite.Connection, talk: Talk, promoted: list[Registration], now: datetime
     ) -> list[Delivery]:
         targets = [(registration.user_id, registration.id) for registration in promoted]
-        return await owed.invites(conn, talk, DeliveryKind.INVITE_PROMOTED, targets, now, email=self.email)
+        rows = await owed.invites(conn, talk, DeliveryKind.INVITE_PROMOTED, targets, now, email=self.email)
+        # Promoted after the release: the join link follows the invite at once.
+        return rows + await joinlink.owe_on_confirm(conn, talk, [r.user_id for r in promoted], now)
 
     async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
         reason = _text(reason, "reason", REASON_MAX, required=False)
@@ -747,6 +758,7 @@ class TalkService:
                 email=self.email,
                 due_at=held_until,
             )
+            owed_rows += await joinlink.owe_on_confirm(conn, talk, [request.user_id], now)
         count = replace(count, confirmed=count.confirmed + confirmed, waitlisted=count.waitlisted + (not confirmed))
         seats[talk.id] = count
         return RegisterOutcome(

@@ -13,6 +13,8 @@ from discord.ext import commands
 from bot.command_names import command
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
 from bot.i18n import Text, _, render
+from bot.joinlink import JoinLinks, released
+from bot.joinlink_messages import registered_note
 from bot.messages import invite_file
 from bot.models import DeliveryKind
 from bot.replies import (
@@ -112,16 +114,18 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
             ),
         )
     else:
-        await respond(
-            interaction,
-            _(
-                "You're registered for **{title}**, {when}. {invite} Changed your mind? Use {unregister}.",
-                title=title,
-                when=when(talk),
-                invite=_invite_timing(outcome.held_until),
-                unregister=command("unregister"),
-            ),
+        reply: Text | str = _(
+            "You're registered for **{title}**, {when}. {invite} Changed your mind? Use {unregister}.",
+            title=title,
+            when=when(talk),
+            invite=_invite_timing(outcome.held_until),
+            unregister=command("unregister"),
         )
+        if talk.join_url and released(talk, await JoinLinks(bot.service).lead(guild), bot.service.clock()):
+            # Confirmed after the release: the link comes with the confirmation (and by DM, see bot/joinlink.py).
+            language = reader_language(interaction)
+            reply = render(reply, language) + "\n" + render(registered_note(talk.join_url), language)
+        await respond(interaction, reply)
 
 
 async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:

@@ -17,6 +17,8 @@ from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
 from bot.i18n import Joined, Text, _, _n, _p, render
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
+from bot.joinlink import JoinLinks
+from bot.joinlink_messages import join_link_edit_note, join_link_note
 from bot.models import Registration, RegistrationStatus, Talk
 from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
 from bot.spreadsheet import csv_cell
@@ -38,6 +40,7 @@ _FIELDS = {
     "speaker_bio": "A few lines about the speaker",
     "reminders": "Reminder offsets before the start, e.g. 1d,1h,15m",
     "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
+    "join_url": "Private meeting link (https://…), DMed to confirmed members before the start",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -45,6 +48,7 @@ _EDIT_FIELDS = {
     "description": "Abstract ('-' to clear)",
     "speaker_bio": "About the speaker ('-' to clear)",
     "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
+    "join_url": "Private meeting link (https://…) for confirmed members ('-' to clear)",
 }
 _FIELD_LABELS = {
     "start_at": "start",
@@ -120,6 +124,7 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        join_url: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -134,6 +139,7 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            join_url=join_url,
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -153,9 +159,14 @@ class Organizers(commands.Cog):
                 announce=command("talk announce", talk=talk.id),
             )
         seats = await bot.service.seats(talk)
+        shown_status: Text | str = status
+        if talk.join_url:
+            language = reader_language(interaction)
+            note = join_link_note(talk, await JoinLinks(bot.service).lead(guild), bot.service.clock())
+            shown_status = render(status, language) + " " + render(note, language)
         await respond(
             interaction,
-            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=status),
+            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=shown_status),
             # The preview shows the announcement as the server will read it.
             embed=talk_embed(talk, seats, bot.service.clock(), await bot.languages.server(guild)),
         )
@@ -177,6 +188,7 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        join_url: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -192,6 +204,7 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            join_url=join_url,
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
@@ -231,6 +244,9 @@ class Organizers(commands.Cog):
                     over=outcome.over_capacity,
                 )
             )
+        if "join_url" in outcome.changed:
+            lead = await JoinLinks(bot.service).lead(guild)
+            lines.append(join_link_edit_note(updated, outcome.owed, lead, bot.service.clock()))
         lines.append(_("Seats: {seats}.", seats=seats_text(outcome.seats)))
         if updated.announcement_message_id is not None:
             lines.append(_("The announcement is being updated."))

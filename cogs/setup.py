@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.certificates import year_start as first_day_of_year
 from bot.i18n import Joined, Text, _, display_name, languages
+from bot.joinlink import format_lead
 from bot.models import GuildSettings
 from bot.replies import guild_id, respond
 from bot.timeparse import format_offsets
@@ -29,6 +30,20 @@ def public_calendar_text(settings: GuildSettings, public_url: str | None) -> Tex
 
 
 def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> Text:
+    lead = format_lead(settings.join_link_lead())
+    join = (
+        _("{lead} before the start (default)", lead=lead)
+        if settings.join_link_before is None
+        else _("{lead} before the start", lead=lead)
+    )
+    return _(
+        "{settings}\n**Join link sent to confirmed members:** {join}",
+        settings=_describe(settings, default_tz, public_url),
+        join=join,
+    )
+
+
+def _describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> Text:
     channel = f"<#{settings.channel_id}>" if settings.channel_id else _("not set — announcements cannot be posted")
     organizer = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else _("not set (Manage Events only)")
     timezone = settings.timezone or _("{zone} (default)", zone=default_tz)
@@ -95,6 +110,7 @@ class Setup(commands.Cog):
         public_calendar="Publish the programme on the web: an agenda page and a calendar feed (no member data)",
         language="Language of announcements, reminder posts, the feed and the agenda page",
         year_start="First day of the academic year, MM-DD (default 09-01), which /attendance counts from",
+        join_link_before="How long before the start confirmed members get the join link, e.g. 15m (0m to 24h)",
     )
     @app_commands.choices(language=[app_commands.Choice(name=display_name(code), value=code) for code in languages()])
     @app_commands.guild_only()
@@ -111,12 +127,23 @@ class Setup(commands.Cog):
         public_calendar: bool | None = None,
         language: app_commands.Choice[str] | None = None,
         year_start: str | None = None,
+        join_link_before: str | None = None,
     ) -> None:
         bot = interaction.client
         guild = guild_id(interaction)
         default_tz = bot.settings.default_timezone
         public_url = bot.settings.public_url if bot.settings.web_enabled else None
-        given = (channel, organizer_role, timezone, reminders, ping_role, public_calendar, language, year_start)
+        given = (
+            channel,
+            organizer_role,
+            timezone,
+            reminders,
+            ping_role,
+            public_calendar,
+            language,
+            year_start,
+            join_link_before,
+        )
         if all(value is None for value in given):
             current = await bot.service.settings(guild)
             hint = "" if current.channel_id else _("\nStart with `/setup channel:#talks`.")
@@ -145,6 +172,7 @@ class Setup(commands.Cog):
             public_calendar=public_calendar,
             language=language.value if language else None,
             year_start=year_start,
+            join_link_before=join_link_before,
         )
         next_step = (
             _("Next: create a talk with `/talk create`.")
