@@ -20,6 +20,7 @@ from bot.timeparse import discord_timestamp
 REGISTER_ID = "podium:register:{talk_id}"
 UNREGISTER_ID = "podium:unregister:{talk_id}"
 ICS_ID = "podium:ics:{talk_id}"
+CHECKIN_ID = "podium:checkin:{talk_id}"  # answered by cogs/checkin.py; also on the join-link DM
 CHOICE_MAX = 100  # Discord's limit on an autocomplete choice's name
 
 _COLOUR_OPEN = discord.Colour.blurple()
@@ -155,8 +156,23 @@ def unregister_label(language: str) -> str:
     return render(_("Unregister"), language)
 
 
+def checkin_label(language: str) -> str:
+    # limit: 80
+    return render(_("Check in"), language)
+
+
+def checkin_button(talk: Talk, language: str, *, disabled: bool = False) -> discord.ui.Button[discord.ui.View]:
+    """Check in (from 15 minutes before the start until the end; outside that the click says when)."""
+    return discord.ui.Button(
+        label=checkin_label(language),
+        style=discord.ButtonStyle.secondary,
+        custom_id=CHECKIN_ID.format(talk_id=talk.id),
+        disabled=disabled,
+    )
+
+
 def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
-    """Register, Unregister and Add to calendar, with persistent ids."""
+    """Register, Unregister, Add to calendar and Check in, with persistent ids."""
     closed = talk.cancelled or talk.is_over(now)
     return static_view(
         discord.ui.Button(
@@ -177,6 +193,7 @@ def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
             style=discord.ButtonStyle.primary,
             custom_id=ICS_ID.format(talk_id=talk.id),
         ),
+        checkin_button(talk, language, disabled=closed),
     )
 
 

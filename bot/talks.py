@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot import owed, store
 from bot.batching import Batcher
+from bot.checkin_codes import new_code
 from bot.command_names import command, option
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
@@ -133,6 +134,7 @@ class TalkInput:
     speaker_bio: str | None = None
     reminders: str | None = None
     announce_at: str | None = None
+    checkin_code: bool | None = None  # True: checking in needs a code (a new one unless the talk has one)
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -431,6 +433,8 @@ class TalkService:
                 )
             else:
                 fields["capacity"] = data.capacity
+        if data.checkin_code is not None:
+            fields["checkin_code"] = new_code() if data.checkin_code else None
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
         if data.announce_at is not None:
@@ -517,6 +521,8 @@ class TalkService:
         async with self.db.transaction() as conn:
             talk = await store.get_talk(conn, guild_id, talk_id)
             talk = self._editable(talk, talk_id)
+            if fields.get("checkin_code") and talk.checkin_code:
+                fields["checkin_code"] = talk.checkin_code  # keep the code already on the slides
             if "announce_at" in fields and talk.announcement_message_id is not None:
                 raise StateError(
                     _(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attendance_rows import Checkin
+from bot.checkin import AttendanceSummary, code_text, opens_at
 from bot.command_names import command, option
 from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
@@ -35,6 +39,7 @@ _FIELDS = {
     "speaker_bio": "A few lines about the speaker",
     "reminders": "Reminder offsets before the start, e.g. 1d,1h,15m",
     "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
+    "checkin_code": "True: checking in needs a code shown in the room (see /talk code)",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -42,6 +47,7 @@ _EDIT_FIELDS = {
     "description": "Abstract ('-' to clear)",
     "speaker_bio": "About the speaker ('-' to clear)",
     "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
+    "checkin_code": "True: checking in needs a code shown in the room (see /talk code); False: no code",
 }
 _FIELD_LABELS = {
     "start_at": "start",
@@ -58,6 +64,14 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
+def _code_needed(talk: Talk) -> Text:
+    return _("Checking in needs a code: {code} shows it.", code=command("talk code", talk=talk.id))
+
+
+def _utc(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 _CSV_HEADERS = (
     _p("csv header", "display_name"),
     _p("csv header", "user_id"),
@@ -65,6 +79,7 @@ _CSV_HEADERS = (
     _p("csv header", "waitlist_position"),
     _p("csv header", "registered_at"),
     _p("csv header", "invite_dm"),
+    _p("csv header", "checked_in_at"),
 )
 _CSV_STATUS = {
     RegistrationStatus.CONFIRMED: _p("csv value", "confirmed"),
@@ -73,10 +88,13 @@ _CSV_STATUS = {
 _CSV_DM_FAILED = _p("csv value", "failed")
 _CSV_DM_SENT = _p("csv value", "sent")
 _CSV_DM_NONE = _p("csv value", "none yet")
+_CSV_WALK_IN = _p("csv value", "walk-in")
 
 
-def attendees_csv(registrations: list[Registration], language: str) -> bytes:
-    """The attendees as a spreadsheet, its headers and words in the organizer's language."""
+def attendees_csv(registrations: list[Registration], language: str, checkins: Sequence[Checkin] = ()) -> bytes:
+    """The attendees as a spreadsheet, its headers and words in the organizer's language: the registrations, then
+    the walk-ins who checked in without one; ``checked_in_at`` is empty for who has not checked in."""
+    present = {checkin.user_id: checkin.checked_in_at for checkin in checkins}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([render(header, language) for header in _CSV_HEADERS])
@@ -91,8 +109,23 @@ def attendees_csv(registrations: list[Registration], language: str) -> bytes:
                 "" if registration.position is None else registration.position,
                 registration.registered_at.isoformat().replace("+00:00", "Z"),
                 render(invite, language),
+                _utc(present.get(registration.user_id)),
             ]
         )
+    registered = {registration.user_id for registration in registrations}
+    for checkin in checkins:
+        if checkin.user_id not in registered:
+            writer.writerow(
+                [
+                    _csv_cell(checkin.display_name),
+                    str(checkin.user_id),
+                    render(_CSV_WALK_IN, language),
+                    "",
+                    "",
+                    "",
+                    _utc(checkin.checked_in_at),
+                ]
+            )
     # A byte-order mark lets Excel open the names (accents, non-Latin scripts) correctly.
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
@@ -125,6 +158,7 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        checkin_code: bool | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -139,6 +173,7 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            checkin_code=checkin_code,
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -158,9 +193,19 @@ class Organizers(commands.Cog):
                 announce=command("talk announce", talk=talk.id),
             )
         seats = await bot.service.seats(talk)
+        created = (
+            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=status)
+            if talk.checkin_code is None
+            else _(
+                "Created talk **#{talk_id}**. {status} {checkin}\nPreview:",
+                talk_id=talk.id,
+                status=status,
+                checkin=_code_needed(talk),
+            )
+        )
         await respond(
             interaction,
-            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=status),
+            created,
             # The preview shows the announcement as the server will read it.
             embed=talk_embed(talk, seats, bot.service.clock(), await bot.languages.server(guild)),
         )
@@ -182,6 +227,7 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        checkin_code: bool | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -197,6 +243,7 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            checkin_code=checkin_code,
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
@@ -236,6 +283,8 @@ class Organizers(commands.Cog):
                     over=outcome.over_capacity,
                 )
             )
+        if "checkin_code" in outcome.changed:
+            lines.append(_code_needed(updated) if updated.checkin_code else _("Checking in no longer needs a code."))
         lines.append(_("Seats: {seats}.", seats=seats_text(outcome.seats)))
         if updated.announcement_message_id is not None:
             lines.append(_("The announcement is being updated."))
@@ -302,6 +351,7 @@ class Organizers(commands.Cog):
         language = reader_language(interaction)
         record = await bot.service.get_talk(guild, talk)
         registrations = await bot.service.attendees(record)
+        summary = await bot.office.checkins.summary(record)
         confirmed = [r for r in registrations if r.confirmed]
         waitlisted = [r for r in registrations if not r.confirmed]
         unreachable = [r for r in registrations if r.dm_failed]
@@ -323,6 +373,7 @@ class Organizers(commands.Cog):
                 waitlisted=len(waitlisted),
             )
         ]
+        lines.append(_attendance_line(summary, record))
         if unreachable:
             shown = UNREACHABLE_SHOWN
             names = ", ".join(f"<@{r.user_id}>" for r in unreachable[:shown])
@@ -339,13 +390,23 @@ class Organizers(commands.Cog):
             )
             lines.append(preview + ("\n…" if len(registrations) > PREVIEW_SHOWN else ""))
             lines.append(_("The full list is in the attached CSV."))
-        else:
+        elif not summary.checkins:
             lines.append(_("No registrations yet."))
+        else:
+            lines.append(_("The full list is in the attached CSV."))
         file = discord.File(
-            io.BytesIO(attendees_csv(registrations, language)), filename=f"talk-{record.id}-attendees.csv"
+            io.BytesIO(attendees_csv(registrations, language, summary.checkins)),
+            filename=f"talk-{record.id}-attendees.csv",
         )
         reply = "\n".join(render(line, language) for line in lines)
         await respond(interaction, reply[:MESSAGE_MAX], file=file)
+
+    @talk.command(name="code", description="Show the check-in code to put on a slide in the room")
+    @app_commands.describe(talk="The talk")
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def code(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
+        guild = await organizer_guild(interaction)
+        await respond(interaction, code_text(await interaction.client.office.checkins.code_of(guild, talk)))
 
     @talk.command(name="import", description="Create talks from a calendar file (.ics), e.g. a season's programme")
     @app_commands.describe(
@@ -430,6 +491,32 @@ class Organizers(commands.Cog):
             channel=channel,
             announce=command("talk announce", talk=talks[len(posted)].id),
         )
+
+
+def _attendance_line(summary: AttendanceSummary, talk: Talk) -> Text:
+    """Who checked in and the no-shows (confirmed members who did not), once check-in has begun."""
+    if talk.cancelled:
+        return _("No check-in: the talk was cancelled.")
+    if not summary.opened:
+        return _(
+            "Check-in opens {relative} (15 minutes before the start).",
+            relative=discord_timestamp(opens_at(talk), "R"),
+        )
+    if summary.over:
+        return _n(
+            "Checked in: {count} ({walk_ins} walk-ins). No-shows: {no_shows} confirmed who did not check in.",
+            "Checked in: {count} ({walk_ins} walk-ins). No-shows: {no_shows} confirmed who did not check in.",
+            summary.checked_in,
+            walk_ins=summary.walk_ins,
+            no_shows=summary.no_shows,
+        )
+    return _n(
+        "Checked in so far: {count} ({walk_ins} walk-ins). Confirmed but not checked in yet: {no_shows}.",
+        "Checked in so far: {count} ({walk_ins} walk-ins). Confirmed but not checked in yet: {no_shows}.",
+        summary.checked_in,
+        walk_ins=summary.walk_ins,
+        no_shows=summary.no_shows,
+    )
 
 
 async def setup(bot: commands.Bot) -> None:
