@@ -502,19 +502,18 @@ def _attendance_line(summary: AttendanceSummary, talk: Talk) -> Text:
             "Check-in opens {relative} (15 minutes before the start).",
             relative=discord_timestamp(opens_at(talk), "R"),
         )
+    walk_ins = _n("{count} walk-in", "{count} walk-ins", summary.walk_ins)
     if summary.over:
-        return _n(
-            "Checked in: {count} ({walk_ins} walk-ins). No-shows: {no_shows} confirmed who did not check in.",
-            "Checked in: {count} ({walk_ins} walk-ins). No-shows: {no_shows} confirmed who did not check in.",
-            summary.checked_in,
-            walk_ins=summary.walk_ins,
+        return _(
+            "Checked in: {checked_in} ({walk_ins}). No-shows: {no_shows} confirmed who did not check in.",
+            checked_in=summary.checked_in,
+            walk_ins=walk_ins,
             no_shows=summary.no_shows,
         )
-    return _n(
-        "Checked in so far: {count} ({walk_ins} walk-ins). Confirmed but not checked in yet: {no_shows}.",
-        "Checked in so far: {count} ({walk_ins} walk-ins). Confirmed but not checked in yet: {no_shows}.",
-        summary.checked_in,
-        walk_ins=summary.walk_ins,
+    return _(
+        "Checked in so far: {checked_in} ({walk_ins}). Confirmed but not checked in yet: {no_shows}.",
+        checked_in=summary.checked_in,
+        walk_ins=walk_ins,
         no_shows=summary.no_shows,
     )
 
