@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.client import PodiumBot
+from bot.embeds import static_view
 from tests.emulator import DiscordEmulator
 from tests.emulator.errors import EmulatorUsageError
 from tests.harness import School, running_bot
@@ -237,3 +239,28 @@ async def test_the_code_window_is_answered_after_a_restart(
             submitted = await emu.submit_modal(clicked, {"code": code})
             await submitted.wait_done()
             assert "You're checked in" in submitted.all_text()
+
+
+async def test_the_button_in_a_dm_checks_in_with_its_marker(
+    emu: DiscordEmulator, school: School, bot: PodiumBot
+) -> None:
+    """The join-link DM carries the same button, with the courier's marker: the talk names its server."""
+    alice = school.students["alice"]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    await setup_talk(school, start, capacity=1)
+    await school.run(alice, "register", {"talk": 1})
+    marked = f"{CHECKIN}:m42"
+    user = await bot.fetch_user(alice)
+    await user.send("Join link", view=static_view(discord.ui.Button(label="Check in", custom_id=marked)))
+    [dm] = [m for m in emu.dm_messages(alice) if m["content"] == "Join link"]
+    with at(bot, start):
+        clicked = await emu.click(None, alice, dm, marked)
+        await clicked.wait_done()
+        assert "You're checked in to **Cardiology \\*today\\***" in clicked.all_text()
+        assert (await bot.office.checkins.summary(await bot.service.get_talk(school.guild_id, 1))).checked_in == 1
+        unknown = "podium:checkin:77:m43"
+        await user.send("Other", view=static_view(discord.ui.Button(label="Check in", custom_id=unknown)))
+        [other] = [m for m in emu.dm_messages(alice) if m["content"] == "Other"]
+        missing = await emu.click(None, alice, other, unknown)
+        await missing.wait_done()
+        assert "There is no talk #77" in missing.all_text()
