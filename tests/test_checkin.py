@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -218,3 +219,20 @@ async def test_summary_counts_checked_in_walk_ins_and_no_shows(
         assert (seats.confirmed, seats.walk_ins) == (2, 1)
         listed = await store.seats_of(conn, [talk])
     assert listed[talk.id] == seats
+
+
+async def test_simultaneous_walk_ins_never_exceed_capacity(
+    service: TalkService, checkins: CheckinService, clock: Clock
+) -> None:
+    talk = await make_talk(service, capacity=3)
+    await service.register(GUILD, talk.id, ALICE, "Alice")
+    clock.now = START
+    results = await asyncio.gather(
+        *(checkins.check_in(GUILD, talk.id, 100 + n, f"member {n}", None) for n in range(10)), return_exceptions=True
+    )
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, StateError)]
+    assert (len(accepted), len(refused)) == (2, 8)
+    seats = await service.seats(talk)
+    assert (seats.taken, seats.left) == (3, 0)
+    assert (await checkins.check_in(GUILD, talk.id, ALICE, "Alice", None)).created  # her own seat is kept

@@ -35,6 +35,8 @@ async def setup_talk(school: School, start: datetime, **options: object) -> dict
         {"title": "Cardiology *today*", "speaker": "Dr Heart", "start": iso(start), "duration": 60, **options},
     )
     assert "Created talk **#1**" in created.all_text(), created.all_text()
+    if options.get("checkin_code"):
+        assert "Checking in needs a code: `/talk code talk:1` shows it." in created.all_text()
     [announcement] = school.announcements()
     return announcement
 
