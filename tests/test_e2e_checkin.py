@@ -19,6 +19,7 @@ from bot.embeds import static_view
 from tests.emulator import DiscordEmulator
 from tests.emulator.errors import EmulatorUsageError
 from tests.harness import School, running_bot
+from tests.web_helpers import create_talk, local, set_up, web_bot
 
 CHECKIN = "podium:checkin:1"
 
@@ -266,3 +267,17 @@ async def test_the_button_in_a_dm_checks_in_with_its_marker(
         missing = await emu.click(None, alice, other, unknown)
         await missing.wait_done()
         assert "There is no talk #77" in missing.all_text()
+
+
+async def test_a_walk_in_reaches_the_agenda_page_seats(emu: DiscordEmulator, school: School, tmp_path: Path) -> None:
+    alice, bob = school.students["alice"], school.students["bob"]
+    async with web_bot(emu, school, tmp_path / "web.sqlite3") as web:
+        await set_up(school, public_calendar=True)
+        start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+        talk = await create_talk(school, title="Seats talk", speaker="Dr. Count", start=local(start), capacity=3)
+        await school.run(alice, "register", {"talk": talk})
+        agenda = await web.agenda_path(school.guild_id)
+        with at(web.bot, start):
+            assert "2 of 3 left" in (await web.get(agenda))[1].decode()
+            assert "as a walk-in" in (await school.run(bob, "checkin", {"talk": talk})).all_text()
+            assert "1 of 3 left" in (await web.get(agenda))[1].decode()
