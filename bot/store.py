@@ -460,8 +460,10 @@ async def member_registrations(
 
 async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
     await conn.executemany(
-        "UPDATE registrations SET dm_failed = ? WHERE talk_id = ? AND user_id = ?",
-        [(int(failed), talk_id, user_id) for user_id in user_ids],
+        # Only rows whose flag changes: an UPDATE that matches nothing moves no change counter (bot/versions.py),
+        # so a delivered invite does not make every page of the server render again.
+        "UPDATE registrations SET dm_failed = ? WHERE talk_id = ? AND user_id = ? AND dm_failed != ?",
+        [(int(failed), talk_id, user_id, int(failed)) for user_id in user_ids],
     )
 
 
