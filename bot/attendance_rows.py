@@ -81,3 +81,26 @@ async def attendees(conn: aiosqlite.Connection, talk_id: int) -> list[Attendee]:
     return [
         Attendee(int(row[0]), int(row[1]), str(row[2]), None if row[3] is None else from_unix(row[3])) for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class Checkin:
+    """One member present at a talk, as /talk attendees lists them (walk-ins included)."""
+
+    talk_id: int
+    user_id: int
+    display_name: str
+    walk_in: bool
+    checked_in_at: datetime
+
+
+async def checkin_list(conn: aiosqlite.Connection, talk_id: int) -> list[Checkin]:
+    """Everyone who checked in to the talk, in order of arrival."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT talk_id, user_id, display_name, walk_in, checked_in_at FROM checkins WHERE talk_id = ?
+        ORDER BY checked_in_at, user_id
+        """,
+        (talk_id,),
+    )
+    return [Checkin(int(row[0]), int(row[1]), str(row[2]), bool(row[3]), from_unix(row[4])) for row in rows]

@@ -39,6 +39,7 @@ EXTENSIONS = (
     "cogs.calendar",
     "cogs.attendance",
     "cogs.joinlink",
+    "cogs.checkin",
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 

@@ -21,6 +21,7 @@ REGISTER_ID = "podium:register:{talk_id}"
 UNREGISTER_ID = "podium:unregister:{talk_id}"
 ICS_ID = "podium:ics:{talk_id}"
 JOIN_ID = "podium:join:{talk_id}"  # answers with the private join link (cogs/joinlink.py); never the link itself
+CHECKIN_ID = "podium:checkin:{talk_id}"  # answered by cogs/checkin.py; also on the join-link DM
 CHOICE_MAX = 100  # Discord's limit on an autocomplete choice's name
 
 _COLOUR_OPEN = discord.Colour.blurple()
@@ -156,8 +157,23 @@ def unregister_label(language: str) -> str:
     return render(_("Unregister"), language)
 
 
+def checkin_label(language: str) -> str:
+    # limit: 80
+    return render(_("Check in"), language)
+
+
+def checkin_button(talk: Talk, language: str, *, disabled: bool = False) -> discord.ui.Button[discord.ui.View]:
+    """Check in (from 15 minutes before the start until the end; outside that the click says when)."""
+    return discord.ui.Button(
+        label=checkin_label(language),
+        style=discord.ButtonStyle.secondary,
+        custom_id=CHECKIN_ID.format(talk_id=talk.id),
+        disabled=disabled,
+    )
+
+
 def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
-    """Register, Unregister and Add to calendar, with persistent ids; Join link when the talk has one."""
+    """Register, Unregister, Add to calendar and Check in, with persistent ids; Join link when the talk has one."""
     closed = talk.cancelled or talk.is_over(now)
     extra: list[discord.ui.Item[discord.ui.View]] = []
     if talk.join_url:
@@ -189,6 +205,7 @@ def talk_view(talk: Talk, now: datetime, language: str) -> discord.ui.View:
             style=discord.ButtonStyle.primary,
             custom_id=ICS_ID.format(talk_id=talk.id),
         ),
+        checkin_button(talk, language, disabled=closed),
         *extra,
     )
 

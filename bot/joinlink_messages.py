@@ -11,17 +11,15 @@ from datetime import datetime, timedelta
 
 import discord
 
-from bot.embeds import UNREGISTER_ID, static_view, unregister_label, when
+from bot.embeds import CHECKIN_ID, UNREGISTER_ID, checkin_label, static_view, unregister_label, when
 from bot.i18n import Text, _, _n, render
 from bot.joinlink import JoinAccess
 from bot.messages import reminder_message
 from bot.models import Delivery, DeliveryKind, Talk
 from bot.timeparse import discord_timestamp
 
-# The check-in button's id (its handler belongs to check-in); a DM's button ends with its delivery's marker.
-CHECKIN_ID = "podium:checkin:{talk_id}"
 
-
+# A DM's button ends with its delivery's marker (cogs/checkin.py accepts the suffix).
 def _marked(custom_id: str, marker: str | None) -> str:
     return custom_id if marker is None else f"{custom_id}:{marker}"
 
@@ -29,11 +27,6 @@ def _marked(custom_id: str, marker: str | None) -> str:
 def join_label(language: str) -> str:
     # limit: 80
     return render(_("Join the talk"), language)
-
-
-def checkin_label(language: str) -> str:
-    # limit: 80
-    return render(_("Check in"), language)
 
 
 def _link_line(url: str, language: str) -> str:

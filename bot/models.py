@@ -120,10 +120,15 @@ class Seats:
     confirmed: int
     waitlisted: int
     capacity: int | None
+    walk_ins: int = 0  # checked in without a confirmed seat (bot/checkin.py): they hold a seat too
+
+    @property
+    def taken(self) -> int:
+        return self.confirmed + self.walk_ins
 
     @property
     def left(self) -> int | None:
-        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
+        return None if self.capacity is None else max(self.capacity - self.taken, 0)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot import store
 from bot.certificates import Certificates, Issued
+from bot.checkin import CheckinOutcome, CheckinService
 from bot.email_addresses import Confirmation, EmailAddresses
 from bot.errors import PodiumError
 from bot.i18n import Text
@@ -68,6 +69,8 @@ class Office:
         self.scheduler = scheduler
         self.announcer = announcer
         self.courier = courier
+        # Follows the service's clock (tests move it), so the check-in window and talk times agree.
+        self.checkins = CheckinService(service.db, lambda: service.clock())
 
     # --- the follow-up ---------------------------------------------------------------------------
 
@@ -277,3 +280,13 @@ class Office:
         own = issued.owed[0] if issued.owed else None
         self._watch(tasks.get(own.id) if own else None, undelivered)
         return issued
+
+    async def check_in(
+        self, guild_id: int | None, talk_id: int, user_id: int, display_name: str, code: str | None
+    ) -> CheckinOutcome:
+        """Record the member's presence; a walk-in takes a seat, which the announcement then shows. No message is
+        owed: the reply says it all."""
+        outcome = await self.checkins.check_in(guild_id, talk_id, user_id, display_name, code)
+        if outcome.created and outcome.walk_in:
+            self.follow_up(refresh=[outcome.talk])
+        return outcome

@@ -313,13 +313,17 @@ async def seats(conn: aiosqlite.Connection, talk: Talk) -> Seats:
     row = await _one(
         conn,
         """
-        SELECT COALESCE(SUM(status = 'confirmed'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
-        FROM registrations WHERE talk_id = ?
+        SELECT (SELECT COALESCE(SUM(status = 'confirmed'), 0) FROM registrations WHERE talk_id = ?),
+               (SELECT COALESCE(SUM(status = 'waitlisted'), 0) FROM registrations WHERE talk_id = ?),
+               -- Walk-ins (bot/checkin.py) hold a seat too; one who later got a confirmed seat counts once.
+               (SELECT COUNT(*) FROM checkins c WHERE c.talk_id = ? AND c.walk_in = 1 AND NOT EXISTS (
+                    SELECT 1 FROM registrations r
+                    WHERE r.talk_id = c.talk_id AND r.user_id = c.user_id AND r.status = 'confirmed'))
         """,
-        (talk.id,),
+        (talk.id, talk.id, talk.id),
     )
     assert row is not None
-    return Seats(confirmed=int(row[0]), waitlisted=int(row[1]), capacity=talk.capacity)
+    return Seats(confirmed=int(row[0]), waitlisted=int(row[1]), capacity=talk.capacity, walk_ins=int(row[2]))
 
 
 async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> Registration | None:
@@ -456,8 +460,10 @@ async def member_registrations(
 
 async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
     await conn.executemany(
-        "UPDATE registrations SET dm_failed = ? WHERE talk_id = ? AND user_id = ?",
-        [(int(failed), talk_id, user_id) for user_id in user_ids],
+        # Only rows whose flag changes: an UPDATE that matches nothing moves no change counter (bot/versions.py),
+        # so a delivered invite does not make every page of the server render again.
+        "UPDATE registrations SET dm_failed = ? WHERE talk_id = ? AND user_id = ? AND dm_failed != ?",
+        [(int(failed), talk_id, user_id, int(failed)) for user_id in user_ids],
     )
 
 
@@ -1037,6 +1043,7 @@ async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[in
     """Seats of many talks in one statement (the agenda page lists up to a hundred)."""
     wanted = {talk.id: talk for talk in talks}
     counts = {talk_id: (0, 0) for talk_id in wanted}
+    walk_ins: dict[int, int] = {}
     ids = list(wanted)
     for first in range(0, len(ids), 500):  # stay well under SQLite's limit on parameters
         chunk = ids[first : first + 500]
@@ -1050,8 +1057,25 @@ async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[in
             chunk,
         )
         counts.update({int(row[0]): (int(row[1]), int(row[2])) for row in fetched})
+        walked = await _all(
+            conn,
+            f"""
+            SELECT c.talk_id, COUNT(*) FROM checkins c
+            WHERE c.talk_id IN ({marks}) AND c.walk_in = 1 AND NOT EXISTS (
+                SELECT 1 FROM registrations r
+                WHERE r.talk_id = c.talk_id AND r.user_id = c.user_id AND r.status = 'confirmed')
+            GROUP BY c.talk_id
+            """,  # noqa: S608 - placeholders only
+            chunk,
+        )
+        walk_ins.update({int(row[0]): int(row[1]) for row in walked})
     return {
-        talk_id: Seats(confirmed=confirmed, waitlisted=waitlisted, capacity=wanted[talk_id].capacity)
+        talk_id: Seats(
+            confirmed=confirmed,
+            waitlisted=waitlisted,
+            capacity=wanted[talk_id].capacity,
+            walk_ins=walk_ins.get(talk_id, 0),
+        )
         for talk_id, (confirmed, waitlisted) in counts.items()
     }
 

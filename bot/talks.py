@@ -13,6 +13,7 @@ import aiosqlite
 from bot import joinlink, owed, store
 from bot.batching import Batcher
 from bot.certificates import parse_year_start
+from bot.checkin_codes import new_code
 from bot.command_names import command, option
 from bot.database import Database
 from bot.errors import InputError, NotFoundError, PermissionDeniedError, PodiumError, StateError
@@ -135,6 +136,7 @@ class TalkInput:
     reminders: str | None = None
     announce_at: str | None = None
     join_url: str | None = None  # private: confirmed members only, from the release time (bot/joinlink.py)
+    checkin_code: bool | None = None  # True: checking in needs a code (a new one unless the talk has one)
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -439,6 +441,8 @@ class TalkService:
                 )
             else:
                 fields["capacity"] = data.capacity
+        if data.checkin_code is not None:
+            fields["checkin_code"] = new_code() if data.checkin_code else None
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
         if data.join_url is not None:
@@ -529,6 +533,8 @@ class TalkService:
         async with self.db.transaction() as conn:
             talk = await store.get_talk(conn, guild_id, talk_id)
             talk = self._editable(talk, talk_id)
+            if fields.get("checkin_code") and talk.checkin_code:
+                fields["checkin_code"] = talk.checkin_code  # keep the code already on the slides
             if "announce_at" in fields and talk.announcement_message_id is not None:
                 raise StateError(
                     _(

@@ -27,7 +27,7 @@ _FUNCTION = "podium_changed"
 
 class Area(StrEnum):
     PROGRAMME = "programme"  # talks and the server's settings: every feed, page and talk file
-    PEOPLE = "people"  # registrations (seats, waitlist places) and personal feed tokens
+    PEOPLE = "people"  # registrations and walk-ins (seats, waitlist places) and personal feed tokens
 
 
 # (table, area, which UPDATEs count: None for all of them).
@@ -35,6 +35,7 @@ _WATCHED: tuple[tuple[str, Area, str | None], ...] = (
     ("talks", Area.PROGRAMME, None),
     ("guild_settings", Area.PROGRAMME, None),
     ("registrations", Area.PEOPLE, None),
+    ("checkins", Area.PEOPLE, None),  # a walk-in takes a seat (bot/checkin.py)
     # A fetch only stamps last_used_at: that must not make every personal feed look changed.
     ("calendar_tokens", Area.PEOPLE, "token_hash, guild_id, user_id"),
 )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attendance_rows import Checkin
 from bot.certificates import parse_day
+from bot.checkin import AttendanceSummary, code_text, opens_at
 from bot.command_names import command, option
 from bot.embeds import registration_text, seats_text, talk_embed
 from bot.errors import StateError
@@ -41,6 +45,7 @@ _FIELDS = {
     "reminders": "Reminder offsets before the start, e.g. 1d,1h,15m",
     "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
     "join_url": "Private meeting link (https://…), DMed to confirmed members before the start",
+    "checkin_code": "True: checking in needs a code shown in the room (see /talk code)",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -49,6 +54,7 @@ _EDIT_FIELDS = {
     "speaker_bio": "About the speaker ('-' to clear)",
     "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
     "join_url": "Private meeting link (https://…) for confirmed members ('-' to clear)",
+    "checkin_code": "True: checking in needs a code shown in the room (see /talk code); False: no code",
 }
 _FIELD_LABELS = {
     "start_at": "start",
@@ -57,6 +63,16 @@ _FIELD_LABELS = {
 UNREACHABLE_SHOWN = 20  # members named in the reply; the CSV has them all
 PREVIEW_SHOWN = 15
 MESSAGE_MAX = 2000  # Discord's limit for a message
+
+
+def _code_needed(talk: Talk) -> Text:
+    return _("Checking in needs a code: {code} shows it.", code=command("talk code", talk=talk.id))
+
+
+def _utc(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 _CSV_HEADERS = (
     _p("csv header", "display_name"),
     _p("csv header", "user_id"),
@@ -64,6 +80,7 @@ _CSV_HEADERS = (
     _p("csv header", "waitlist_position"),
     _p("csv header", "registered_at"),
     _p("csv header", "invite_dm"),
+    _p("csv header", "checked_in_at"),
 )
 _CSV_STATUS = {
     RegistrationStatus.CONFIRMED: _p("csv value", "confirmed"),
@@ -72,10 +89,13 @@ _CSV_STATUS = {
 _CSV_DM_FAILED = _p("csv value", "failed")
 _CSV_DM_SENT = _p("csv value", "sent")
 _CSV_DM_NONE = _p("csv value", "none yet")
+_CSV_WALK_IN = _p("csv value", "walk-in")
 
 
-def attendees_csv(registrations: list[Registration], language: str) -> bytes:
-    """The attendees as a spreadsheet, its headers and words in the organizer's language."""
+def attendees_csv(registrations: list[Registration], language: str, checkins: Sequence[Checkin] = ()) -> bytes:
+    """The attendees as a spreadsheet, its headers and words in the organizer's language: the registrations, then
+    the walk-ins who checked in without one; ``checked_in_at`` is empty for who has not checked in."""
+    present = {checkin.user_id: checkin.checked_in_at for checkin in checkins}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([render(header, language) for header in _CSV_HEADERS])
@@ -90,8 +110,23 @@ def attendees_csv(registrations: list[Registration], language: str) -> bytes:
                 "" if registration.position is None else registration.position,
                 registration.registered_at.isoformat().replace("+00:00", "Z"),
                 render(invite, language),
+                _utc(present.get(registration.user_id)),
             ]
         )
+    registered = {registration.user_id for registration in registrations}
+    for checkin in checkins:
+        if checkin.user_id not in registered:
+            writer.writerow(
+                [
+                    csv_cell(checkin.display_name),
+                    str(checkin.user_id),
+                    render(_CSV_WALK_IN, language),
+                    "",
+                    "",
+                    "",
+                    _utc(checkin.checked_in_at),
+                ]
+            )
     # A byte-order mark lets Excel open the names (accents, non-Latin scripts) correctly.
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
@@ -125,6 +160,7 @@ class Organizers(commands.Cog):
         reminders: str | None = None,
         announce_at: str | None = None,
         join_url: str | None = None,
+        checkin_code: bool | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -140,6 +176,7 @@ class Organizers(commands.Cog):
             reminders,
             announce_at,
             join_url=join_url,
+            checkin_code=checkin_code,
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -164,9 +201,19 @@ class Organizers(commands.Cog):
             language = reader_language(interaction)
             note = join_link_note(talk, await JoinLinks(bot.service).lead(guild), bot.service.clock())
             shown_status = render(status, language) + " " + render(note, language)
+        created = (
+            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=shown_status)
+            if talk.checkin_code is None
+            else _(
+                "Created talk **#{talk_id}**. {status} {checkin}\nPreview:",
+                talk_id=talk.id,
+                status=shown_status,
+                checkin=_code_needed(talk),
+            )
+        )
         await respond(
             interaction,
-            _("Created talk **#{talk_id}**. {status}\nPreview:", talk_id=talk.id, status=shown_status),
+            created,
             # The preview shows the announcement as the server will read it.
             embed=talk_embed(talk, seats, bot.service.clock(), await bot.languages.server(guild)),
         )
@@ -189,6 +236,7 @@ class Organizers(commands.Cog):
         reminders: str | None = None,
         announce_at: str | None = None,
         join_url: str | None = None,
+        checkin_code: bool | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -205,6 +253,7 @@ class Organizers(commands.Cog):
             reminders,
             announce_at,
             join_url=join_url,
+            checkin_code=checkin_code,
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
@@ -247,6 +296,8 @@ class Organizers(commands.Cog):
         if "join_url" in outcome.changed:
             lead = await JoinLinks(bot.service).lead(guild)
             lines.append(join_link_edit_note(updated, outcome.owed, lead, bot.service.clock()))
+        if "checkin_code" in outcome.changed:
+            lines.append(_code_needed(updated) if updated.checkin_code else _("Checking in no longer needs a code."))
         lines.append(_("Seats: {seats}.", seats=seats_text(outcome.seats)))
         if updated.announcement_message_id is not None:
             lines.append(_("The announcement is being updated."))
@@ -313,6 +364,7 @@ class Organizers(commands.Cog):
         language = reader_language(interaction)
         record = await bot.service.get_talk(guild, talk)
         registrations = await bot.service.attendees(record)
+        summary = await bot.office.checkins.summary(record)
         confirmed = [r for r in registrations if r.confirmed]
         waitlisted = [r for r in registrations if not r.confirmed]
         unreachable = [r for r in registrations if r.dm_failed]
@@ -334,6 +386,7 @@ class Organizers(commands.Cog):
                 waitlisted=len(waitlisted),
             )
         ]
+        lines.append(_attendance_line(summary, record))
         if unreachable:
             shown = UNREACHABLE_SHOWN
             names = ", ".join(f"<@{r.user_id}>" for r in unreachable[:shown])
@@ -350,13 +403,23 @@ class Organizers(commands.Cog):
             )
             lines.append(preview + ("\n…" if len(registrations) > PREVIEW_SHOWN else ""))
             lines.append(_("The full list is in the attached CSV."))
-        else:
+        elif not summary.checkins:
             lines.append(_("No registrations yet."))
+        else:
+            lines.append(_("The full list is in the attached CSV."))
         file = discord.File(
-            io.BytesIO(attendees_csv(registrations, language)), filename=f"talk-{record.id}-attendees.csv"
+            io.BytesIO(attendees_csv(registrations, language, summary.checkins)),
+            filename=f"talk-{record.id}-attendees.csv",
         )
         reply = "\n".join(render(line, language) for line in lines)
         await respond(interaction, reply[:MESSAGE_MAX], file=file)
+
+    @talk.command(name="code", description="Show the check-in code to put on a slide in the room")
+    @app_commands.describe(talk="The talk")
+    @app_commands.autocomplete(talk=organizer_talk_autocomplete)
+    async def code(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
+        guild = await organizer_guild(interaction)
+        await respond(interaction, code_text(await interaction.client.office.checkins.code_of(guild, talk)))
 
     @talk.command(name="import", description="Create talks from a calendar file (.ics), e.g. a season's programme")
     @app_commands.describe(
@@ -458,6 +521,31 @@ class Organizers(commands.Cog):
             channel=channel,
             announce=command("talk announce", talk=talks[len(posted)].id),
         )
+
+
+def _attendance_line(summary: AttendanceSummary, talk: Talk) -> Text:
+    """Who checked in and the no-shows (confirmed members who did not), once check-in has begun."""
+    if talk.cancelled:
+        return _("No check-in: the talk was cancelled.")
+    if not summary.opened:
+        return _(
+            "Check-in opens {relative} (15 minutes before the start).",
+            relative=discord_timestamp(opens_at(talk), "R"),
+        )
+    walk_ins = _n("{count} walk-in", "{count} walk-ins", summary.walk_ins)
+    if summary.over:
+        return _(
+            "Checked in: {checked_in} ({walk_ins}). No-shows: {no_shows} confirmed who did not check in.",
+            checked_in=summary.checked_in,
+            walk_ins=walk_ins,
+            no_shows=summary.no_shows,
+        )
+    return _(
+        "Checked in so far: {checked_in} ({walk_ins}). Confirmed but not checked in yet: {no_shows}.",
+        checked_in=summary.checked_in,
+        walk_ins=walk_ins,
+        no_shows=summary.no_shows,
+    )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -75,7 +75,12 @@ async def test_a_french_server_reads_french_and_a_new_language_edits_the_same_an
     assert field(announcement, "Places") == "2 places restantes sur 2"
     assert field(announcement, "Date") == f"<t:{int(start.timestamp())}:F> (<t:{int(start.timestamp())}:R>)"
     assert announcement["embeds"][0]["footer"]["text"] == f"Conférence n°{NBSP}1"
-    assert button_labels(announcement) == ["S'inscrire", "Se désinscrire", "Ajouter à l'agenda (.ics)"]
+    assert button_labels(announcement) == [
+        "S'inscrire",
+        "Se désinscrire",
+        "Ajouter à l'agenda (.ics)",
+        "Je suis présent·e",
+    ]
 
     # A cancelled talk keeps its last words when the language changes: nobody registers from it any more.
     gone = await create_talk(school, "Néphrologie", start + timedelta(days=1))
@@ -119,7 +124,7 @@ async def test_a_french_server_reads_french_and_a_new_language_edits_the_same_an
     assert field(english, "Duration") == "1 hour 30 minutes"
     assert field(english, "Seats") == "1 of 2 seats left"
     assert english["embeds"][0]["footer"]["text"] == "Talk #1"
-    assert button_labels(english) == ["Register", "Unregister", "Add to calendar (.ics)"]
+    assert button_labels(english) == ["Register", "Unregister", "Add to calendar (.ics)", "Check in"]
     assert len(school.announcements()) == announced_before
     assert emu.message(int(gone["id"]))["embeds"] == gone["embeds"]
 
@@ -147,7 +152,7 @@ async def test_an_english_server_reads_english(emu: DiscordEmulator, school: Sch
     assert field_names(announcement) == ["Speaker", "When", "Duration", "Seats"]
     assert field(announcement, "Duration") == "1 hour"
     assert field(announcement, "Seats") == "Open seating — 0 registered"
-    assert button_labels(announcement) == ["Register", "Unregister", "Add to calendar (.ics)"]
+    assert button_labels(announcement) == ["Register", "Unregister", "Add to calendar (.ics)", "Check in"]
     await remind(bot, 1)
     [post] = reminder_posts(school)
     assert post["content"].startswith("⏰ **Cardiology** with Dr Martin starts")

@@ -72,7 +72,7 @@ async def test_the_whole_walk(emu: DiscordEmulator, school: School, bot: PodiumB
     assert "2 of 2 seats left" in text
     assert "Nobel laureate" in text
     custom_ids = [c["custom_id"] for row in announcement["components"] for c in row["components"]]
-    assert custom_ids == ["podium:register:1", "podium:unregister:1", "podium:ics:1"]
+    assert custom_ids == ["podium:register:1", "podium:unregister:1", "podium:ics:1", "podium:checkin:1"]
 
     # register by command: confirmed, DM with the invite
     registered = await school.run(alice, "register", {"talk": 1})

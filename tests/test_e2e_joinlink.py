@@ -69,7 +69,7 @@ async def run_release(emu: DiscordEmulator, school: School, web: WebSide) -> Non
         assert HOST not in await register(school, name)  # "already registered", no link before the release
     assert "waitlist" in await register(school, "carol")
     [announcement] = school.announcements()
-    assert [b["custom_id"] for b in buttons(announcement)][3] == JOIN.format(talk=1)
+    assert [b["custom_id"] for b in buttons(announcement)][4] == JOIN.format(talk=1)
 
     # Before the release: the button says when, or why not; the feed has no link yet.
     early = await school.click(alice, announcement, JOIN.format(talk=1))

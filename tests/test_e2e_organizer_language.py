@@ -74,6 +74,7 @@ async def test_a_french_organizer_runs_talk_in_french_and_an_english_one_in_engl
         "Rang en liste d'attente",
         "Inscription (UTC)",
         "Invitation par message privé",
+        "Présence (UTC)",
     ]
     assert row[1:3] == [str(school.students["alice"]), "confirmée"]
 
@@ -91,7 +92,15 @@ async def test_a_french_organizer_runs_talk_in_french_and_an_english_one_in_engl
     assert (english.content or "").startswith(f"Created talk **#2**. Announced in <#{school.channel_id}>: https://")
     english_attendees = await school.run(organizer, "talk attendees", {"talk": talk.id})
     [(_name, data)] = english_attendees.attachments
-    assert csv_rows(data)[0] == ["display_name", "user_id", "status", "waitlist_position", "registered_at", "invite_dm"]
+    assert csv_rows(data)[0] == [
+        "display_name",
+        "user_id",
+        "status",
+        "waitlist_position",
+        "registered_at",
+        "invite_dm",
+        "checked_in_at",
+    ]
 
     emu.world.users[organizer].locale = "fr"
     cancelled = await school.run(organizer, "talk cancel", {"talk": talk.id})

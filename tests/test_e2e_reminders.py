@@ -256,7 +256,7 @@ async def test_started_and_over_markers(emu: DiscordEmulator, school: School, bo
         await bot.scheduler.run(PlannedJob(JobAction.END, 1, start + timedelta(hours=1)))
         over = emu.message(int(announcement["id"]))
         assert over["embeds"][0]["title"].startswith("Over")
-        assert [c.get("disabled", False) for c in over["components"][0]["components"]] == [True, True, False]
+        assert [c.get("disabled", False) for c in over["components"][0]["components"]] == [True, True, False, True]
         late = await school.run(school.students["bob"], "register", {"talk": 1})
         assert late.ephemeral
         assert "is over" in late.all_text()

@@ -64,7 +64,12 @@ def test_the_announcement_in_french() -> None:
     assert fields(embed)["Places"] == "9 places restantes sur 10"
     assert fields(embed)["Date"] == f"<t:{int(START.timestamp())}:F> (<t:{int(START.timestamp())}:R>)"
     assert embed.footer.text == f"Conférence n°{NBSP}7"
-    assert labels(talk_view(make_talk(), BEFORE, "fr")) == ["S'inscrire", "Se désinscrire", "Ajouter à l'agenda (.ics)"]
+    assert labels(talk_view(make_talk(), BEFORE, "fr")) == [
+        "S'inscrire",
+        "Se désinscrire",
+        "Ajouter à l'agenda (.ics)",
+        "Je suis présent·e",
+    ]
 
 
 def test_the_announcement_in_english() -> None:
@@ -73,7 +78,12 @@ def test_the_announcement_in_english() -> None:
     assert fields(embed)["Duration"] == "1 hour 30 minutes"
     assert fields(embed)["Seats"] == "9 of 10 seats left"
     assert embed.footer.text == "Talk #7"
-    assert labels(talk_view(make_talk(), BEFORE, "en")) == ["Register", "Unregister", "Add to calendar (.ics)"]
+    assert labels(talk_view(make_talk(), BEFORE, "en")) == [
+        "Register",
+        "Unregister",
+        "Add to calendar (.ics)",
+        "Check in",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +120,7 @@ def test_started_over_and_cancelled_in_french() -> None:
     assert embed.title == f"Annulée{NBSP}: Cardiologie"
     assert fields(embed)["Annulée"] == "Aucun motif indiqué."
     closed = talk_view(cancelled, BEFORE, "fr")
-    assert [getattr(item, "disabled", None) for item in closed.children] == [True, True, False]
+    assert [getattr(item, "disabled", None) for item in closed.children] == [True, True, False, True]
     english = talk_embed(cancelled, seats, BEFORE, "en")
     assert english.title == "Cancelled: Cardiologie"
     assert fields(english)["Cancelled"] == "No reason given."

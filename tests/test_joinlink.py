@@ -328,10 +328,10 @@ async def test_public_surfaces_never_carry_the_link(service: TalkService, db: Da
     # The reminder DM that does not fall at the release time does not carry it either.
     assert "meet.example.edu" not in reminder_message(talk, 1440) + str(reminder_view(talk).to_components())
     # The join button is there, without the link; hidden without one.
-    [button] = [c for row in talk_view(talk, clock.now, "en").to_components() for c in row["components"]][3:]
+    [button] = [c for row in talk_view(talk, clock.now, "en").to_components() for c in row["components"]][4:]
     assert button["custom_id"] == f"podium:join:{talk.id}" and "url" not in button
     no_link = replace(talk, join_url=None)
-    assert len([c for row in talk_view(no_link, clock.now, "en").to_components() for c in row["components"]]) == 3
+    assert len([c for row in talk_view(no_link, clock.now, "en").to_components() for c in row["components"]]) == 4
 
     # The member's own feed: the confirmed member's copy carries it, the waitlisted one's does not.
     feeds = FeedService(service)
