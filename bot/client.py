@@ -29,7 +29,15 @@ from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.setup", "cogs.organizers", "cogs.members", "cogs.email", "cogs.calendar")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.setup",
+    "cogs.organizers",
+    "cogs.members",
+    "cogs.email",
+    "cogs.calendar",
+    "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
+)
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 
 

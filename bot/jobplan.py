@@ -11,6 +11,8 @@ from bot.models import Talk
 # Jobs are kept in memory only for this far ahead; an hourly pass adds the next ones. Start-up then
 # costs the same whether a server has ten talks or ten thousand.
 HORIZON = timedelta(days=2)
+# When a talk's speaker account gets the ranked questions by DM: minutes before the start (bot/questions.py).
+QUESTION_OFFSETS = (24 * 60, 60)
 
 
 class JobAction(StrEnum):
@@ -18,6 +20,7 @@ class JobAction(StrEnum):
     REMINDER = "reminder"
     START = "start"
     END = "end"
+    QUESTIONS = "questions"  # the ranked questions to the speaker's account
 
 
 @dataclass(frozen=True)
@@ -25,11 +28,11 @@ class PlannedJob:
     action: JobAction
     talk_id: int
     run_at: datetime
-    key: int = 0  # the reminder offset in minutes
+    key: int = 0  # the reminder (or questions) offset in minutes
 
     @property
     def id(self) -> str:
-        suffix = f":{self.key}" if self.action is JobAction.REMINDER else ""
+        suffix = f":{self.key}" if self.action in (JobAction.REMINDER, JobAction.QUESTIONS) else ""
         return f"{self.action.value}:{self.talk_id}{suffix}"
 
 
@@ -50,6 +53,14 @@ def plan_jobs(talk: Talk, now: datetime, until: datetime) -> list[PlannedJob]:
         if due <= talk.created_at or due > until:
             continue
         jobs.append(PlannedJob(JobAction.REMINDER, talk.id, due, offset))
+    if talk.speaker_user_id is not None:
+        # Like reminders: a time passed before the talk existed was never owed; one that passed since (the
+        # speaker account was set late, the bot was down) runs at once, and is missed once the talk started.
+        for offset in QUESTION_OFFSETS:
+            due = talk.start_at - timedelta(minutes=offset)
+            if due <= talk.created_at or due > until:
+                continue
+            jobs.append(PlannedJob(JobAction.QUESTIONS, talk.id, due, offset))
     if talk.start_at <= until:
         jobs.append(PlannedJob(JobAction.START, talk.id, talk.start_at))
     if talk.end_at <= until:

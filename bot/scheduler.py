@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.errors import PodiumError
 from bot.jobplan import HORIZON, JobAction, PlannedJob, plan_jobs
 from bot.models import Talk
+from bot.questions import QuestionBoard
 
 if TYPE_CHECKING:
     from bot.announcer import Announcer
@@ -133,6 +134,8 @@ class TalkScheduler:
                 await self._announce(talk)
             elif job.action is JobAction.REMINDER:
                 await self._remind(talk, job)
+            elif job.action is JobAction.QUESTIONS:
+                await self._send_questions(talk, job)
             else:
                 await self.announcer.refresh_now(talk)
         except Exception:
@@ -145,6 +148,11 @@ class TalkScheduler:
             await self.announcer.publish(talk, nonce=f"podium-ann-{talk.id}")
         except PodiumError as error:
             log.warning("Scheduled announcement of talk %s not posted: %s", talk.id, error)
+
+    async def _send_questions(self, talk: Talk, job: PlannedJob) -> None:
+        rows = await QuestionBoard(self.service).owe_speaker_list(talk, job.key)
+        if rows:
+            await self.courier.send(rows)
 
     async def _remind(self, talk: Talk, job: PlannedJob) -> None:
         rows = await self.service.owe_reminder(talk, job.key, job.run_at)

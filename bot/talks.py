@@ -41,6 +41,7 @@ CAPACITY_MAX = 100_000
 INVITE_FIELDS = frozenset({"title", "speaker", "start_at", "duration_min", "location"})
 CLEAR = "-"
 UNLIMITED = 0  # /talk edit capacity:0 gives a talk unlimited seats again
+NO_SPEAKER_USER = 0  # /talk edit remove_speaker_user:true: nobody receives the questions by DM any more
 
 
 def utcnow() -> datetime:
@@ -133,6 +134,8 @@ class TalkInput:
     speaker_bio: str | None = None
     reminders: str | None = None
     announce_at: str | None = None
+    # The speaker's Discord account (they receive the questions); NO_SPEAKER_USER clears it on edit.
+    speaker_user: int | None = None
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -431,6 +434,8 @@ class TalkService:
                 )
             else:
                 fields["capacity"] = data.capacity
+        if data.speaker_user is not None:
+            fields["speaker_user_id"] = None if data.speaker_user == NO_SPEAKER_USER else data.speaker_user
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
         if data.announce_at is not None:

@@ -17,6 +17,7 @@ from bot.errors import StateError
 from bot.i18n import Joined, Text, _, _n, _p, render
 from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_upload, import_summary, read_calendar
 from bot.models import Registration, RegistrationStatus, Talk
+from bot.questions import speaker_account
 from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
 from bot.talks import TalkInput
 from bot.timeparse import discord_timestamp
@@ -35,6 +36,7 @@ _FIELDS = {
     "speaker_bio": "A few lines about the speaker",
     "reminders": "Reminder offsets before the start, e.g. 1d,1h,15m",
     "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
+    "speaker_user": "The speaker's Discord account: they get the members' questions by DM",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -42,10 +44,12 @@ _EDIT_FIELDS = {
     "description": "Abstract ('-' to clear)",
     "speaker_bio": "About the speaker ('-' to clear)",
     "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
+    "remove_speaker_user": "True: no speaker account any more (nobody gets the questions by DM)",
 }
 _FIELD_LABELS = {
     "start_at": "start",
     "duration_min": "duration",
+    "speaker_user_id": "speaker_user",
 }
 UNREACHABLE_SHOWN = 20  # members named in the reply; the CSV has them all
 PREVIEW_SHOWN = 15
@@ -125,6 +129,7 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        speaker_user: discord.Member | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -139,6 +144,9 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            speaker_account(
+                speaker_user.id if speaker_user else None, is_bot=bool(speaker_user and speaker_user.bot), remove=False
+            ),
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -182,6 +190,8 @@ class Organizers(commands.Cog):
         speaker_bio: str | None = None,
         reminders: str | None = None,
         announce_at: str | None = None,
+        speaker_user: discord.Member | None = None,
+        remove_speaker_user: bool = False,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -197,6 +207,11 @@ class Organizers(commands.Cog):
             speaker_bio,
             reminders,
             announce_at,
+            speaker_account(
+                speaker_user.id if speaker_user else None,
+                is_bot=bool(speaker_user and speaker_user.bot),
+                remove=remove_speaker_user,
+            ),
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
