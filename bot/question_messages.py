@@ -23,6 +23,7 @@ VOTE_ID = "podium:vote:{question_id}"
 PAGE_ID = "podium:questions:{talk_id}:{page}"
 SPEAKER_ID = "podium:speakerq:{talk_id}"
 PAGE_SIZE = 5  # questions per page of the board: five full questions (500 characters each) fit one embed
+BOARD_ENTRY_MAX = 750  # characters of one escaped question on the board: five always fit the embed's 4,096
 MESSAGE_MAX = 2000  # Discord's limit for a message
 EMBED_TITLE_MAX = 256
 ORGANIZER_PREVIEW = 120  # characters of each question in the organizers' reply; the CSV has them whole
@@ -45,10 +46,14 @@ def author(question: Question, language: str) -> str:
     return shown(question.display_name)
 
 
-def _entry(rank: int, question: Question, language: str) -> str:
-    """One question of a list: rank, votes, the text and who asked."""
+def _entry(rank: int, question: Question, language: str, limit: int | None = None) -> str:
+    """One question of a list: rank, votes, the text and who asked. Escaping can double a text's length (a
+    question of 500 asterisks), so a list with a hard limit cuts the shown text at ``limit``."""
     votes = render(_n("{count} vote", "{count} votes", question.votes), language)
-    return f"**{rank}.** {shown(question.text)}\n— {author(question, language)} · ▲ {votes}"
+    text = shown(question.text)
+    if limit is not None:
+        text = _cut(text, limit)
+    return f"**{rank}.** {text}\n— {author(question, language)} · ▲ {votes}"
 
 
 # --- the members' board -----------------------------------------------------------------------------
@@ -76,7 +81,7 @@ def board_page(talk: Talk, questions: list[Question], page: int, *, voting_open:
     chunk = questions[first : first + PAGE_SIZE]
     title = render(_("Questions for {title}", title=talk.title), language)
     if questions:
-        description = "\n\n".join(_entry(first + i + 1, q, language) for i, q in enumerate(chunk))
+        description = "\n\n".join(_entry(first + i + 1, q, language, BOARD_ENTRY_MAX) for i, q in enumerate(chunk))
     else:
         description = render(_("No questions yet. Ask the first with {ask}.", ask=command("ask")), language)
     embed = discord.Embed(title=_cut(title, EMBED_TITLE_MAX), description=description, colour=discord.Colour.blurple())

@@ -41,7 +41,12 @@ if TYPE_CHECKING:
     from bot.client import PodiumBot
 
 _ID = "[0-9]{1,19}"
+ECHO_MAX = 1200  # characters of the question echoed in /ask's reply
 _MARKER = r"(?::m[0-9]{1,19})?"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _board(bot: PodiumBot) -> QuestionBoard:
@@ -268,7 +273,8 @@ class Questions(commands.Cog):
                 title=title,
                 who=who,
                 questions=command("questions", talk=record.id),
-                text=shown(asked.text).replace("\n", "\n> "),
+                # Escaping and quoting can lengthen the echo; the reply stays under Discord's 2,000 characters.
+                text=_cut(shown(asked.text).replace("\n", "\n> "), ECHO_MAX),
             ),
         )
 

@@ -80,7 +80,7 @@ async def test_ask_and_its_bad_input(emu: DiscordEmulator, school: School, bot: 
     assert "@everyone" not in reply["content"] and f"<@{school.organizer}>" not in reply["content"]
     assert "\\*\\*why\\*\\*" in reply["content"]  # markdown shown as typed, not applied
     wrong = await school.run(alice, "ask", {"talk": 99, "question": "?"})
-    assert "no talk #99" in wrong.all_text() or "There is no" in wrong.all_text()
+    assert "There is no talk #99 in this server" in wrong.all_text()
     rows = await question_rows(bot)
     assert [(r[1], r[2], r[3]) for r in rows] == [
         (alice, "How fast does resistance spread?", 0),
@@ -318,3 +318,19 @@ async def test_speaker_list_exactly_once_across_a_restart(emu: DiscordEmulator, 
         assert row.status is DeliveryStatus.SENT
         dms = speaker_dms(emu, speaker)
         assert len(dms) == 1 and row.message_id == int(dms[0]["id"])
+
+
+async def test_a_french_member_reads_french(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
+    start = datetime.now(UTC) + timedelta(days=2)
+    await setup_talk(school, start)
+    marie = emu.add_user("marie", locale="fr")
+    emu.add_member(school.guild_id, marie)
+    too_long = await school.run(marie, "ask", {"talk": 1, "question": "é" * 501})
+    assert "la limite est de 500" in too_long.all_text()
+    asked = await school.run(marie, "ask", {"talk": 1, "question": "Pourquoi ?"})
+    assert "Votre question n°1 pour **Antibiotic resistance** est enregistrée" in asked.all_text()
+    assert "`/voir-questions conference:1`" in asked.all_text()
+    own = await school.run(marie, "questions", {"talk": 1})
+    assert own.embeds[0]["title"] == "Questions pour Antibiotic resistance"
+    refused = await school.click(marie, int((own.message or {})["id"]), "podium:vote:1")
+    assert "C'est votre propre question" in refused.all_text()

@@ -224,6 +224,12 @@ def test_rendering_escapes_and_fits(clock: Clock) -> None:
         assert shown_page.view is not None and len(shown_page.view.children) <= 25
         assert len(shown_page.embed) <= 6000
     assert len(organizer_reply(talk, many, "fr", speaker_unreachable=True)) <= MESSAGE_MAX
+    stars = [
+        Question(i, 7, GUILD, 100 + i, "*" * 32, "*_`@everyone" * 41, False, False, clock.now) for i in range(1, 6)
+    ]
+    worst = board_page(talk, stars, 0, voting_open=True, language="en")
+    assert len(worst.embed.description or "") <= 4096 and len(worst.embed) <= 6000
+    assert len(speaker_list(talk, stars, "en").content) <= MESSAGE_MAX
     rows = list(csv.reader(io.StringIO(questions_csv(many, "en").decode("utf-8-sig"))))
     assert rows[0][:3] == ["question_id", "rank", "votes"]
     assert len(rows) == 31
