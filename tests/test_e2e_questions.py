@@ -94,6 +94,13 @@ async def test_ask_and_its_bad_input(emu: DiscordEmulator, school: School, bot: 
     cancelled = await school.run(alice, "ask", {"talk": 1, "question": "Still on?"})
     assert "was cancelled, so it takes no questions" in cancelled.all_text()
     assert len(await question_rows(bot)) == 2
+    board = await school.run(alice, "questions", {"talk": 1})
+    assert "was cancelled, so it has no questions" in board.all_text()
+    assert "There is no talk #99" in (await school.run(alice, "questions", {"talk": 99})).all_text()
+    assert "There is no talk #99" in (await school.run(school.organizer, "talk questions", {"talk": 99})).all_text()
+    # organizers still read a cancelled talk's questions
+    listing = await school.run(school.organizer, "talk questions", {"talk": 1})
+    assert "2 questions, 0 hidden" in listing.all_text()
 
 
 async def test_board_votes_hiding_and_organizer_csv(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
