@@ -40,6 +40,7 @@ EXTENSIONS = (
     "cogs.attendance",
     "cogs.joinlink",
     "cogs.checkin",
+    "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot import store
+from bot import question_rows, store
 from bot.certificate_pdf import certificate_message, certificate_pdf, file_name, verify_link
 from bot.certificates import Certificates
 from bot.emails import Parties, invite_email
@@ -35,6 +35,7 @@ from bot.messages import (
 )
 from bot.models import EMAIL_KINDS, INVITE_KINDS, Delivery, DeliveryKind, DeliveryStatus, Talk, to_unix
 from bot.pacing import Pacer
+from bot.question_messages import speaker_list, speaker_view
 from bot.talks import TalkService
 from bot.unsubscribe import Unsubscribes
 
@@ -313,6 +314,20 @@ class Courier:
                 "allowed_mentions": mentions,
                 "view": reminder_post_view(talk, delivery.marker, language),
             }
+        if delivery.kind is DeliveryKind.QUESTIONS:
+            # The list as it stands when it leaves: questions asked or hidden since the row was recorded count.
+            language = await self._language(talk.guild_id, delivery.recipient_id)
+            async with self.service.db.reading() as conn:
+                questions = await question_rows.ranked(conn, talk.id)
+            listed = speaker_list(talk, questions, language, marker=delivery.marker)
+            rendered: dict[str, Any] = {
+                "content": listed.content,
+                "view": speaker_view(talk, delivery.marker, language),
+                "allowed_mentions": discord.AllowedMentions.none(),
+            }
+            if listed.file is not None:
+                rendered["file"] = listed.file
+            return rendered
         tz = await self.service.zone(talk.guild_id)
         language = await self._language(talk.guild_id, delivery.recipient_id)
         return {

@@ -11,6 +11,8 @@ from bot.models import JOIN_LINK_BEFORE, Talk
 # Jobs are kept in memory only for this far ahead; an hourly pass adds the next ones. Start-up then
 # costs the same whether a server has ten talks or ten thousand.
 HORIZON = timedelta(days=2)
+# When a talk's speaker account gets the ranked questions by DM: minutes before the start (bot/questions.py).
+QUESTION_OFFSETS = (24 * 60, 60)
 
 
 class JobAction(StrEnum):
@@ -19,6 +21,7 @@ class JobAction(StrEnum):
     START = "start"
     END = "end"
     JOIN_LINK = "join_link"  # the private join link goes to confirmed members (bot/joinlink.py)
+    QUESTIONS = "questions"  # the ranked questions to the speaker's account
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,11 @@ class PlannedJob:
     action: JobAction
     talk_id: int
     run_at: datetime
-    key: int = 0  # the reminder offset in minutes
+    key: int = 0  # the reminder (or questions) offset in minutes
 
     @property
     def id(self) -> str:
-        suffix = f":{self.key}" if self.action is JobAction.REMINDER else ""
+        suffix = f":{self.key}" if self.action in (JobAction.REMINDER, JobAction.QUESTIONS) else ""
         return f"{self.action.value}:{self.talk_id}{suffix}"
 
 
@@ -59,6 +62,14 @@ def plan_jobs(talk: Talk, now: datetime, until: datetime, join_link_before: int 
     release = talk.start_at - timedelta(minutes=join_link_before)
     if talk.join_url and talk.created_at < release <= until:
         jobs.append(PlannedJob(JobAction.JOIN_LINK, talk.id, release))
+    if talk.speaker_user_id is not None:
+        # Like reminders: a time passed before the talk existed was never owed; one that passed since (the
+        # speaker account was set late, the bot was down) runs at once, and is missed once the talk started.
+        for offset in QUESTION_OFFSETS:
+            due = talk.start_at - timedelta(minutes=offset)
+            if due <= talk.created_at or due > until:
+                continue
+            jobs.append(PlannedJob(JobAction.QUESTIONS, talk.id, due, offset))
     if talk.start_at <= until:
         jobs.append(PlannedJob(JobAction.START, talk.id, talk.start_at))
     if talk.end_at <= until:

@@ -107,6 +107,12 @@ async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Tal
         return None
     if delivery.kind is DeliveryKind.JOIN_LINK:
         return await joinlink.stale_reason(conn, delivery, talk, now)
+    if delivery.kind is DeliveryKind.QUESTIONS:
+        # The ranked questions for the speaker's account (bot/questions.py): useful only before the start, and
+        # only to the account that is still the talk's speaker.
+        if talk.cancelled or talk.has_started(now):
+            return "the talk started or was cancelled before sending"
+        return None if talk.speaker_user_id == delivery.recipient_id else "the talk has another speaker account now"
     kind = _DM_OF.get(delivery.kind, delivery.kind)
     registration = await store.get_registration(conn, talk.id, delivery.recipient_id)
     if kind in _INVITING:

@@ -21,6 +21,7 @@ from bot.errors import PodiumError
 from bot.jobplan import HORIZON, JobAction, PlannedJob, plan_jobs
 from bot.joinlink import JoinLinks
 from bot.models import JOIN_LINK_BEFORE, Talk
+from bot.questions import QuestionBoard
 
 if TYPE_CHECKING:
     from bot.announcer import Announcer
@@ -152,6 +153,8 @@ class TalkScheduler:
                 await self._remind(talk, job)
             elif job.action is JobAction.JOIN_LINK:
                 await self._release_link(talk)
+            elif job.action is JobAction.QUESTIONS:
+                await self._send_questions(talk, job)
             else:
                 await self.announcer.refresh_now(talk)
         except Exception:
@@ -168,6 +171,11 @@ class TalkScheduler:
     async def _release_link(self, talk: Talk) -> None:
         rows = await self.join_links.owe_release(talk.id)
         log.info("Join link of talk %s: %d DMs to send", talk.id, len(rows))
+        if rows:
+            await self.courier.send(rows)
+
+    async def _send_questions(self, talk: Talk, job: PlannedJob) -> None:
+        rows = await QuestionBoard(self.service).owe_speaker_list(talk, job.key)
         if rows:
             await self.courier.send(rows)
 

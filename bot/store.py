@@ -739,8 +739,11 @@ async def mark_pending_missed(
 
 
 async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
-    """When a talk moves, the reminders sent for the old time no longer count: the new ones are owed."""
-    await conn.execute("DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post')", (talk_id,))
+    """When a talk moves, the reminders (and the speaker's question lists) sent for the old time no longer count:
+    the new ones are owed."""
+    await conn.execute(
+        "DELETE FROM deliveries WHERE talk_id = ? AND kind IN ('reminder', 'reminder_post', 'questions')", (talk_id,)
+    )
 
 
 # --- emailed invites: verified addresses and confirmation codes ------------------------------------------

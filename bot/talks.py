@@ -43,6 +43,7 @@ CAPACITY_MAX = 100_000
 INVITE_FIELDS = frozenset({"title", "speaker", "start_at", "duration_min", "location"})
 CLEAR = "-"
 UNLIMITED = 0  # /talk edit capacity:0 gives a talk unlimited seats again
+NO_SPEAKER_USER = 0  # /talk edit remove_speaker_user:true: nobody receives the questions by DM any more
 
 
 def utcnow() -> datetime:
@@ -137,6 +138,8 @@ class TalkInput:
     announce_at: str | None = None
     join_url: str | None = None  # private: confirmed members only, from the release time (bot/joinlink.py)
     checkin_code: bool | None = None  # True: checking in needs a code (a new one unless the talk has one)
+    # The speaker's Discord account (they receive the questions); NO_SPEAKER_USER clears it on edit.
+    speaker_user: int | None = None
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -443,6 +446,8 @@ class TalkService:
                 fields["capacity"] = data.capacity
         if data.checkin_code is not None:
             fields["checkin_code"] = new_code() if data.checkin_code else None
+        if data.speaker_user is not None:
+            fields["speaker_user_id"] = None if data.speaker_user == NO_SPEAKER_USER else data.speaker_user
         if data.reminders is not None:
             fields["reminders"] = parse_offsets(data.reminders)
         if data.join_url is not None:

@@ -24,6 +24,7 @@ from bot.importer import ANNOUNCE_AT_ONCE, DEFAULT_SPEAKER, FILE_EXAMPLE, check_
 from bot.joinlink import JoinLinks
 from bot.joinlink_messages import join_link_edit_note, join_link_note
 from bot.models import Registration, RegistrationStatus, Talk
+from bot.questions import speaker_account
 from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
 from bot.spreadsheet import csv_cell
 from bot.talks import TalkInput
@@ -46,6 +47,7 @@ _FIELDS = {
     "announce_at": "When to post the announcement (YYYY-MM-DD HH:MM); empty = at once",
     "join_url": "Private meeting link (https://…), DMed to confirmed members before the start",
     "checkin_code": "True: checking in needs a code shown in the room (see /talk code)",
+    "speaker_user": "The speaker's Discord account: they get the members' questions by DM",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -55,10 +57,12 @@ _EDIT_FIELDS = {
     "capacity": "Number of seats, 0 for unlimited; more seats confirm people from the waitlist",
     "join_url": "Private meeting link (https://…) for confirmed members ('-' to clear)",
     "checkin_code": "True: checking in needs a code shown in the room (see /talk code); False: no code",
+    "remove_speaker_user": "True: no speaker account any more (nobody gets the questions by DM)",
 }
 _FIELD_LABELS = {
     "start_at": "start",
     "duration_min": "duration",
+    "speaker_user_id": "speaker_user",
 }
 UNREACHABLE_SHOWN = 20  # members named in the reply; the CSV has them all
 PREVIEW_SHOWN = 15
@@ -161,6 +165,7 @@ class Organizers(commands.Cog):
         announce_at: str | None = None,
         join_url: str | None = None,
         checkin_code: bool | None = None,
+        speaker_user: discord.Member | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -177,6 +182,9 @@ class Organizers(commands.Cog):
             announce_at,
             join_url=join_url,
             checkin_code=checkin_code,
+            speaker_user=speaker_account(
+                speaker_user.id if speaker_user else None, is_bot=bool(speaker_user and speaker_user.bot), remove=False
+            ),
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -237,6 +245,8 @@ class Organizers(commands.Cog):
         announce_at: str | None = None,
         join_url: str | None = None,
         checkin_code: bool | None = None,
+        speaker_user: discord.Member | None = None,
+        remove_speaker_user: bool = False,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -254,6 +264,11 @@ class Organizers(commands.Cog):
             announce_at,
             join_url=join_url,
             checkin_code=checkin_code,
+            speaker_user=speaker_account(
+                speaker_user.id if speaker_user else None,
+                is_bot=bool(speaker_user and speaker_user.bot),
+                remove=remove_speaker_user,
+            ),
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)
