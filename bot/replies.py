@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -74,6 +74,18 @@ async def defer(interaction: discord.Interaction[PodiumBot]) -> None:
     """Acknowledge at once (Discord allows 3 s) when the answer needs Discord or disk round trips."""
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+def modal_value(components: list[Mapping[str, Any]], custom_id: str) -> str | None:
+    """A text input's value in a modal submission (in an action row, or a label as newer clients send)."""
+    for component in components:
+        inner = list(component.get("components") or [])
+        if component.get("component"):
+            inner.append(component["component"])
+        for item in [component, *inner]:
+            if item.get("custom_id") == custom_id and "value" in item:
+                return str(item["value"])
+    return None
 
 
 def guild_id(interaction: discord.Interaction[PodiumBot]) -> int:

@@ -15,7 +15,14 @@ from bot.checkin import CheckinOutcome, CodeRequiredError
 from bot.checkin_codes import CODE_LENGTH
 from bot.embeds import CHECKIN_ID, seats_text
 from bot.i18n import Text, _, render
-from bot.replies import answer_soon, public_talk_autocomplete, reader_language, report_error, respond
+from bot.replies import (
+    answer_soon,
+    modal_value,
+    public_talk_autocomplete,
+    reader_language,
+    report_error,
+    respond,
+)
 from bot.timeparse import discord_timestamp
 from cogs.members import _TalkButton, _template
 
@@ -51,18 +58,6 @@ def code_modal(talk_id: int, language: str) -> discord.ui.Modal:
     # one sent before a restart still works after it.
     modal.stop()
     return modal
-
-
-def _typed(components: list[Mapping[str, Any]], custom_id: str) -> str | None:
-    """A text input's value in a modal submission (in an action row, or a label as newer clients send)."""
-    for component in components:
-        inner = list(component.get("components") or [])
-        if component.get("component"):
-            inner.append(component["component"])
-        for item in [component, *inner]:
-            if item.get("custom_id") == custom_id and "value" in item:
-                return str(item["value"])
-    return None
 
 
 def _checked_in_text(outcome: CheckinOutcome) -> Text:
@@ -130,7 +125,7 @@ class Checkin(commands.Cog):
         if match is None:
             return
         try:
-            code = _typed(list(data.get("components") or []), CODE_FIELD)
+            code = modal_value(list(data.get("components") or []), CODE_FIELD)
             await checkin_member(interaction, int(match["talk_id"]), code or "", ask_for_code=False)
         except Exception as error:
             await report_error(interaction, error)
