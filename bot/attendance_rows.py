@@ -83,6 +83,16 @@ async def attendees(conn: aiosqlite.Connection, talk_id: int) -> list[Attendee]:
     ]
 
 
+async def attended(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> bool:
+    """Whether the member attended the talk, by the same rule as attendees()."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT 1 FROM attendance WHERE talk_id = ? AND user_id = ? LIMIT 1", (talk_id, user_id)
+        )
+    )
+    return bool(rows)
+
+
 @dataclass(frozen=True)
 class Checkin:
     """One member present at a talk, as /talk attendees lists them (walk-ins included)."""

@@ -41,6 +41,7 @@ EXTENSIONS = (
     "cogs.joinlink",
     "cogs.checkin",
     "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
+    "cogs.feedback",  # likewise
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 

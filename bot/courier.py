@@ -22,6 +22,7 @@ from bot import question_rows, store
 from bot.certificate_pdf import certificate_message, certificate_pdf, file_name, verify_link
 from bot.certificates import Certificates
 from bot.emails import Parties, invite_email
+from bot.feedback_messages import request_message, request_view
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.joinlink_messages import join_link_message, join_link_view, reminder_with_link
 from bot.mailer import Mailer, MailError
@@ -313,6 +314,12 @@ class Courier:
                 "content": reminder_post(talk, delivery.key, role, language),
                 "allowed_mentions": mentions,
                 "view": reminder_post_view(talk, delivery.marker, language),
+            }
+        if delivery.kind is DeliveryKind.FEEDBACK_REQUEST:
+            language = await self._language(talk.guild_id, delivery.recipient_id)
+            return {
+                "content": request_message(talk, language),
+                "view": request_view(talk, delivery.marker, language),
             }
         if delivery.kind is DeliveryKind.QUESTIONS:
             # The list as it stands when it leaves: questions asked or hidden since the row was recorded count.

@@ -13,6 +13,8 @@ from bot.models import JOIN_LINK_BEFORE, Talk
 HORIZON = timedelta(days=2)
 # When a talk's speaker account gets the ranked questions by DM: minutes before the start (bot/questions.py).
 QUESTION_OFFSETS = (24 * 60, 60)
+# How long after its end a talk still takes feedback (bot/feedback.py): a job that runs late asks until then.
+FEEDBACK_WINDOW = timedelta(days=7)
 
 
 class JobAction(StrEnum):
@@ -22,6 +24,7 @@ class JobAction(StrEnum):
     END = "end"
     JOIN_LINK = "join_link"  # the private join link goes to confirmed members (bot/joinlink.py)
     QUESTIONS = "questions"  # the ranked questions to the speaker's account
+    FEEDBACK = "feedback"  # attendees are asked for feedback at the end (bot/feedback.py)
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,15 @@ def plan_jobs(talk: Talk, now: datetime, until: datetime, join_link_before: int 
     before the start; it is kept until the talk ends, since the link is still useful once the talk started.
     A release that had passed when the talk was created needs none: members confirmed after it get the link
     with their confirmation.
+
+    At its end a talk's attendees are asked for feedback; that job outlives the talk, up to FEEDBACK_WINDOW
+    after the end, so a bot that was down at the end still asks when it comes back.
     """
-    if talk.cancelled or talk.is_over(now):
+    if talk.cancelled:
         return []
+    feedback = PlannedJob(JobAction.FEEDBACK, talk.id, talk.end_at)
+    if talk.is_over(now):
+        return [feedback] if now < talk.end_at + FEEDBACK_WINDOW else []
     jobs: list[PlannedJob] = []
     if talk.announcement_message_id is None and talk.announce_at is not None and talk.announce_at <= until:
         jobs.append(PlannedJob(JobAction.ANNOUNCE, talk.id, talk.announce_at))
@@ -74,4 +83,5 @@ def plan_jobs(talk: Talk, now: datetime, until: datetime, join_link_before: int 
         jobs.append(PlannedJob(JobAction.START, talk.id, talk.start_at))
     if talk.end_at <= until:
         jobs.append(PlannedJob(JobAction.END, talk.id, talk.end_at))
+        jobs.append(feedback)
     return sorted(jobs, key=lambda job: (job.run_at, job.id))

@@ -13,7 +13,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot import joinlink, store
+from bot import attendance_rows, joinlink, store
+from bot.jobplan import FEEDBACK_WINDOW
 from bot.models import (
     EMAIL_KINDS,
     EMAIL_TWINS,
@@ -113,6 +114,16 @@ async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Tal
         if talk.cancelled or talk.has_started(now):
             return "the talk started or was cancelled before sending"
         return None if talk.speaker_user_id == delivery.recipient_id else "the talk has another speaker account now"
+    if delivery.kind is DeliveryKind.FEEDBACK_REQUEST:
+        # Asked at the end of the talk (bot/feedback.py); a request that could not leave while answers are
+        # accepted is not sent after.
+        if talk.cancelled:
+            return "the talk was cancelled"
+        if now >= talk.end_at + FEEDBACK_WINDOW:
+            return "feedback on the talk is closed"
+        if not await attendance_rows.attended(conn, talk.id, delivery.recipient_id):
+            return "the member did not attend"
+        return None
     kind = _DM_OF.get(delivery.kind, delivery.kind)
     registration = await store.get_registration(conn, talk.id, delivery.recipient_id)
     if kind in _INVITING:

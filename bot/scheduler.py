@@ -1,4 +1,4 @@
-"""Timed work on APScheduler: announcements at announce_at, reminders, start and end of talks.
+"""Timed work on APScheduler: announcements at announce_at, reminders, start and end of talks, feedback requests.
 
 Jobs are derived from the database and rebuilt at start-up; what they send goes through the
 Courier's outbox, so a job that runs twice (a restart, a reschedule) never sends twice.
@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import joinlink_rows
 from bot.errors import PodiumError
+from bot.feedback import FeedbackBox
 from bot.jobplan import HORIZON, JobAction, PlannedJob, plan_jobs
 from bot.joinlink import JoinLinks
 from bot.models import JOIN_LINK_BEFORE, Talk
@@ -60,6 +61,7 @@ class TalkScheduler:
         # plan() runs without the database, so it reads them here.
         self._join_leads: dict[int, int] = {}
         self.join_links = JoinLinks(service)
+        self.feedback = FeedbackBox(service)
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -100,6 +102,9 @@ class TalkScheduler:
             self._join_leads = await joinlink_rows.join_leads(conn)
         count = 0
         for talk in await self.service.talks_to_plan(until):
+            count += self.plan(talk)
+        # Talks that ended while the bot was down still owe their feedback requests (see plan_jobs).
+        for talk in await self.feedback.talks_not_asked():
             count += self.plan(talk)
         return count
 
@@ -155,6 +160,8 @@ class TalkScheduler:
                 await self._release_link(talk)
             elif job.action is JobAction.QUESTIONS:
                 await self._send_questions(talk, job)
+            elif job.action is JobAction.FEEDBACK:
+                await self._ask_feedback(talk)
             else:
                 await self.announcer.refresh_now(talk)
         except Exception:
@@ -176,6 +183,12 @@ class TalkScheduler:
 
     async def _send_questions(self, talk: Talk, job: PlannedJob) -> None:
         rows = await QuestionBoard(self.service).owe_speaker_list(talk, job.key)
+        if rows:
+            await self.courier.send(rows)
+
+    async def _ask_feedback(self, talk: Talk) -> None:
+        rows = await self.feedback.owe_requests(talk)
+        log.info("Feedback on talk %s: %d requests to send", talk.id, len(rows))
         if rows:
             await self.courier.send(rows)
 

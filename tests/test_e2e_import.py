@@ -126,11 +126,12 @@ async def test_a_season_is_imported_once(
         assert (talk.duration_min, talk.location) == (90, "Amphi B")
         # 18:00 in Paris whatever the season: the UTC hour follows daylight saving time
         assert talk.start_at.astimezone(PARIS).hour == 18
-    # planned like /talk create: the keynote tomorrow has its reminder, start and end jobs already
+    # planned like /talk create: the keynote tomorrow has its reminder, start, end and feedback jobs already
     assert bot.scheduler.job_ids(talks[0].id) == {
         f"reminder:{talks[0].id}:60",
         f"start:{talks[0].id}",
         f"end:{talks[0].id}",
+        f"feedback:{talks[0].id}",
     }
     assert school.announcements() == []  # not announced unless asked
     listed = await school.run(school.students["alice"], "talks")

@@ -231,9 +231,9 @@ async def test_promoted_member_gets_no_stale_reminder(emu: DiscordEmulator, scho
 async def test_edit_reschedules_and_cancel_removes_jobs(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
     start = (datetime.now(UTC) + timedelta(hours=30)).replace(microsecond=0)
     await setup_talk(school, start=start, reminders="1d,1h")
-    assert bot.scheduler.job_ids(1) == {"reminder:1:1440", "reminder:1:60", "start:1", "end:1"}
+    assert bot.scheduler.job_ids(1) == {"reminder:1:1440", "reminder:1:60", "start:1", "end:1", "feedback:1"}
     await school.run(school.organizer, "talk edit", {"talk": 1, "reminders": "2h,15m"})
-    assert bot.scheduler.job_ids(1) == {"reminder:1:120", "reminder:1:15", "start:1", "end:1"}
+    assert bot.scheduler.job_ids(1) == {"reminder:1:120", "reminder:1:15", "start:1", "end:1", "feedback:1"}
     job = bot.scheduler.scheduler.get_job("reminder:1:15")
     assert job.next_run_time == start - timedelta(minutes=15)
     await school.run(school.organizer, "talk edit", {"talk": 1, "start": iso(start + timedelta(hours=1))})

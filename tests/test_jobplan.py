@@ -28,9 +28,10 @@ async def test_plan_for_a_new_talk(service: TalkService, clock: Clock) -> None:
         f"reminder:{talk.id}:15",
         f"start:{talk.id}",
         f"end:{talk.id}",
+        f"feedback:{talk.id}",
     ]
     assert jobs[0].run_at == talk.start_at - timedelta(days=1)
-    assert jobs[-1].run_at == talk.start_at + timedelta(minutes=90)
+    assert jobs[-2].run_at == jobs[-1].run_at == talk.start_at + timedelta(minutes=90)
 
 
 async def test_announce_at_is_planned_until_announced(service: TalkService, clock: Clock) -> None:
@@ -77,7 +78,13 @@ async def test_horizon_and_over(service: TalkService, clock: Clock) -> None:
         60,
         15,
     }
+    # Once over, only the feedback request is left, and only while feedback is accepted (7 days).
     clock.now = far.end_at
+    assert [job.id for job in plan_jobs(far, clock.now, clock.now + HORIZON)] == [f"feedback:{far.id}"]
+    clock.now = far.end_at + timedelta(days=7) - timedelta(seconds=1)
+    [late] = plan_jobs(far, clock.now, clock.now + HORIZON)
+    assert late.action is JobAction.FEEDBACK and late.run_at == far.end_at
+    clock.now = far.end_at + timedelta(days=7)
     assert plan_jobs(far, clock.now, clock.now + HORIZON) == []
 
 
