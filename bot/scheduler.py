@@ -90,8 +90,11 @@ class TalkScheduler:
             return
         self.scheduler.pause()
         self.courier.stop()
-        if self._active:
-            await asyncio.wait(set(self._active), timeout=grace)
+        # Never the task stopping us: a job that stops the bot (or a caller that ran a job itself) would wait
+        # for itself until the grace ran out.
+        running = self._active - {asyncio.current_task()}
+        if running:
+            await asyncio.wait(running, timeout=grace)
         self.scheduler.shutdown(wait=False)
 
     async def plan_all(self) -> int:
