@@ -51,6 +51,8 @@ TALK_COLUMNS = (
     "join_url",
     "checkin_code",
     "speaker_user_id",
+    "series_id",
+    "series_index",
 )
 
 
@@ -91,7 +93,14 @@ def _talk(row: aiosqlite.Row) -> Talk:
         join_url=row["join_url"],
         checkin_code=row["checkin_code"],
         speaker_user_id=row["speaker_user_id"],
+        series_id=row["series_id"],
+        series_index=row["series_index"],
     )
+
+
+def talk_of(row: aiosqlite.Row) -> Talk:
+    """A talks row as a Talk, for the SQL modules of other areas (bot/series_rows.py)."""
+    return _talk(row)
 
 
 def _registration(row: aiosqlite.Row, position: int | None = None) -> Registration:
