@@ -1041,6 +1041,26 @@ async def member_feed_talks(
     return [_talk_and_registration(row) for row in rows]
 
 
+async def member_registrations_in(
+    conn: aiosqlite.Connection, user_id: int, talk_ids: Iterable[int]
+) -> dict[int, Registration]:
+    """The member's registrations among these talks (all dates of their series, for the personal feed), by talk."""
+    wanted = list(dict.fromkeys(talk_ids))
+    found: dict[int, Registration] = {}
+    for first in range(0, len(wanted), _CHUNK):
+        chunk = wanted[first : first + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = await _all(
+            conn,
+            f"{_MEMBER_TALKS} WHERE r.user_id = ? AND r.talk_id IN ({marks})",
+            (user_id, *chunk),
+        )
+        for row in rows:
+            _talk_row, registration = _talk_and_registration(row)
+            found[registration.talk_id] = registration
+    return found
+
+
 async def settings_by_public_id(conn: aiosqlite.Connection, public_id: str) -> GuildSettings | None:
     row = await _one(conn, "SELECT * FROM guild_settings WHERE public_id = ?", (public_id,))
     return None if row is None else _settings(row)
