@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.checkin",
     "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
     "cogs.feedback",  # likewise
+    "cogs.series",
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 

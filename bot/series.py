@@ -22,7 +22,7 @@ from bot.checkin import opens_at
 from bot.command_names import command, option
 from bot.errors import InputError, NotFoundError, StateError
 from bot.i18n import Text, _, _n, _p
-from bot.models import Repeat, Series, Talk
+from bot.models import Repeat, Seats, Series, Talk
 from bot.talks import CancelOutcome, EditOutcome, TalkInput, TalkService, cancel_reason
 from bot.timeparse import discord_timestamp, parse_day_of, parse_time_of_day, parse_when, typed_date, wall_time
 
@@ -292,6 +292,15 @@ class SeriesService:
                 )
             )
         return dates, found
+
+    async def seats(self, dates: SeriesDates) -> dict[int, Seats]:
+        """Each date's seats, by talk id (each date keeps its own)."""
+        async with self.talks.db.reading() as conn:
+            return await store.seats_of(conn, dates.talks)
+
+    async def set_announcement(self, series_id: int, channel_id: int, message_id: int) -> None:
+        async with self.talks.db.transaction() as conn:
+            await series_rows.set_announcement(conn, series_id, channel_id, message_id, self.now())
 
     async def choices(self, guild_id: int, *, organizer: bool, limit: int = 25) -> list[SeriesDates]:
         """What the ``series`` autocomplete offers: organizers every series (those still running first), members
