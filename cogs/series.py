@@ -216,9 +216,10 @@ class SeriesCog(commands.Cog):
         if published.problem is not None:
             status = _("Not announced yet: {problem}", problem=published.problem)
         elif first.announce_at is None:
+            channel = f"<#{first.announcement_channel_id}>"
             status = _(
                 "Announced in {channel}, one message for every date: {link}",
-                channel=f"<#{first.announcement_channel_id}>",
+                channel=channel,
                 link=first.announcement_url(),
             )
         else:
