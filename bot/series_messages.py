@@ -32,6 +32,7 @@ DESCRIPTION_MAX = 4096
 FIELDS_MAX = 25
 OPTION_MAX = 100  # a select option's label and description
 EXTRA_MAX = 60  # what a date line quotes of a title, speaker or place that differs from the series'
+ABSTRACT_KEPT = 300  # characters of the abstract kept before dates are left out of a too-long announcement
 
 _COLOUR_OPEN = discord.Colour.blurple()
 _COLOUR_CLOSED = discord.Colour.dark_grey()
@@ -122,18 +123,25 @@ def series_embed(dates: SeriesDates, seats: Mapping[int, Seats], now: datetime, 
         fields = sum(len(name) + len(value) for name, value, _inline in fixed)
         return len(heading) + len(text) + len(footer) + fields + sum(len(v) + 20 for v in values)
 
-    # Too long for Discord: fold the dates that are over (or cancelled and past) into one line, then shorten the
-    # abstract. The dates still to come always show.
+    # Too long for Discord: fold the dates that are over into one line, then shorten the abstract (keeping
+    # ABSTRACT_KEPT of it), and only then leave the last dates to the menu and /talks.
     values = _chunks(lines)
-    if size(values, description) > EMBED_MAX or len(values) + len(fixed) > FIELDS_MAX:
-        past = [talk for talk in talks if talk.is_over(now)]
-        if past:
-            folded = _n("…and {count} earlier date, over", "…and {count} earlier dates, over", len(past))
-            kept = [line for talk, line in zip(talks, lines, strict=True) if not talk.is_over(now)]
-            values = _chunks([render(folded, language), *kept])
-    room = EMBED_MAX - size(values, "")
-    if len(description) > room:
-        description = _cut(description, max(room, 1)) if room > 0 else ""
+    if size(values, description) > EMBED_MAX:
+        over = sum(talk.is_over(now) for talk in talks)
+        folded = [render(_n("…and {count} earlier date, over", "…and {count} earlier dates, over", over), language)]
+        lines = (folded if over else []) + [
+            line for talk, line in zip(talks, lines, strict=True) if not talk.is_over(now)
+        ]
+        values = _chunks(lines)
+        later = 0
+        while size(values, "") > EMBED_MAX - ABSTRACT_KEPT and len(lines) > 1:
+            lines.pop()
+            later += 1
+            more = _n("…and {count} later date", "…and {count} later dates", later)
+            values = _chunks([*lines, render(more, language)])
+        room = EMBED_MAX - size(values, "")
+        if len(description) > room:
+            description = _cut(description, room) if room > 1 else ""
     embed = discord.Embed(title=heading, description=description or None, colour=colour)
     for name, value, inline in fixed:
         embed.add_field(name=name, value=value, inline=inline)
