@@ -221,6 +221,15 @@ async def test_series_edit_and_cancel_from_a_date(emu: DiscordEmulator, school: 
         await emu.changed.wait_for(
             lambda u=uid: len(invites_by_uid(emu, alice).get(u, [])) == 2, 10, "the updated invite"
         )
+    # /talk announce on any date re-posts the series' one message, and every date follows it.
+    [before] = school.announcements()
+    reposted = await school.run(school.organizer, "talk announce", {"talk": after[1].id})
+    assert "Re-posted the announcement of talk **#2**" in reposted.all_text()
+    [again] = school.announcements()
+    assert again["id"] != before["id"] and "Journal club+" in str(again["embeds"])
+    assert {t.announcement_message_id for t in (await web.bot.office.series.get(school.guild_id, 1)).talks} == {
+        int(again["id"])
+    }
     cancelled = await school.run(school.organizer, "series cancel", {"series": 1, "from_date": from_day})
     assert "Cancelled 2 dates of series **#1**" in cancelled.all_text()
     assert "(2 registrations)" in cancelled.all_text()
