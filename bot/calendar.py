@@ -158,11 +158,17 @@ def _shape(event: Event, zone: ZoneInfo) -> tuple[time, timedelta, tuple[tuple[s
 
 
 def series_events(
-    series: Series, dates: Sequence[SeriesDate], *, freq: str, interval: int, zone: ZoneInfo
+    series: Series,
+    days: Sequence[date],
+    dates: Sequence[SeriesDate],
+    *,
+    freq: str,
+    interval: int,
+    zone: ZoneInfo,
 ) -> list[Event]:
-    """The series as one recurring event (RFC 5545): a master with an RRULE over every date of the rule, an
-    EXDATE for each date not shown, and a RECURRENCE-ID override for each shown date that differs from the
-    master (moved, retitled, or waitlisted in a personal feed).
+    """The series as one recurring event (RFC 5545): a master with an RRULE over ``days`` (every day of the rule),
+    an EXDATE for each day with no date shown, and a RECURRENCE-ID override for each shown date that differs from
+    the master (moved, retitled, or waitlisted in a personal feed).
 
     The master follows the most common look among the shown dates (ties: the latest), so a change made to every
     date from some day on needs overrides only for the dates before it. Its SEQUENCE is the sum of the dates'
@@ -191,7 +197,7 @@ def series_events(
             copied.add(name, value)
         return copied
 
-    first = occurrence(min(d.slot for d in dates))
+    first = occurrence(days[0])
     master = placed(best.event, dtstart=first, dtend=first + length, dtstamp=stamp)
     rule: dict[str, object] = {"freq": freq, "count": series.count}
     if interval != 1:
@@ -202,7 +208,9 @@ def series_events(
         master.add("status", "CANCELLED")
         master.subcomponents.clear()  # no alarm for what does not happen
         return [master]
-    left_out = [occurrence(d.slot) for d in dates if not d.shown]
+    # A day of the rule with no date to show (cancelled, not the member's, or not there at all) is left out.
+    shown_days = {d.slot for d in shown}
+    left_out = [occurrence(day) for day in days if day not in shown_days]
     if left_out:
         master.add("exdate", left_out)
     events = [master]

@@ -170,7 +170,7 @@ class FeedService:
                 cancelled_after=now - KEEP,
                 limit=FEED_LIMIT,
             )
-            series = await _series_of(conn, [talk for talk, _registration in entries if talk.is_public(now)])
+            series = await _series_of(conn, [talk for talk, _registration in entries if talk.is_public(now)], now)
             mine = await store.member_registrations_in(
                 conn, owner.user_id, [talk.id for dates in series.values() for talk in dates.talks]
             )
@@ -227,7 +227,7 @@ class FeedService:
                 return None
             settings, talks = published
             shown = [t for t in talks if t.is_public(now)]
-            series = await _series_of(conn, shown)
+            series = await _series_of(conn, shown, now)
         return PublicFeed(
             settings,
             settings.zone(self.talks.default_tz),
@@ -286,14 +286,20 @@ async def _published(
     return settings, talks
 
 
-async def _series_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[int, SeriesFeed]:
-    """Every date of the series these talks belong to: a feed writes each series whole, as one event."""
+async def _series_of(conn: aiosqlite.Connection, talks: Iterable[Talk], now: datetime) -> dict[int, SeriesFeed]:
+    """Every date of the series these talks belong to: a feed writes each series whole, as one event. A date held
+    back from members (its own announce_at changed by /talk edit) stays out, as any held-back talk does."""
     wanted = list(dict.fromkeys(talk.series_id for talk in talks if talk.series_id is not None))
     if not wanted:
         return {}
     found = await series_rows.series_by_ids(conn, wanted)
     dates = await series_rows.dates_of(conn, wanted)
-    return {series_id: SeriesFeed(found[series_id], dates[series_id]) for series_id in wanted if series_id in found}
+    public = {series_id: [talk for talk in dates[series_id] if talk.is_public(now)] for series_id in wanted}
+    return {
+        series_id: SeriesFeed(found[series_id], public[series_id])
+        for series_id in wanted
+        if series_id in found and public[series_id]
+    }
 
 
 # --- the .ics bodies ---------------------------------------------------------------------------------------
@@ -403,7 +409,8 @@ def _add_series(calendar: Calendar, dates: SeriesFeed, shown: list[SeriesDate]) 
     if not shown:
         return
     freq, interval = RRULE[dates.series.repeat]
-    for event in series_events(dates.series, shown, freq=freq, interval=interval, zone=dates.series.zone):
+    days = slot_days(dates.series)
+    for event in series_events(dates.series, days, shown, freq=freq, interval=interval, zone=dates.series.zone):
         calendar.add_component(event)
 
 

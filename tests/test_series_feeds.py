@@ -15,6 +15,7 @@ from icalendar import Calendar, Event
 from bot.feeds import FeedService, member_calendar, public_calendar
 from bot.series import SeriesDates, SeriesService
 from bot.talks import TalkInput, TalkService
+from tests.conftest import Clock
 from tests.web_helpers import both_parsers
 
 GUILD = 111
@@ -176,3 +177,18 @@ async def test_the_same_data_gives_the_same_bytes(service: TalkService, feeds: F
     second = await feeds.public_feed(GUILD)
     assert first is not None and second is not None
     assert public_calendar(first, "Faculty", "en") == public_calendar(second, "Faculty", "en")
+
+
+async def test_a_date_held_back_on_its_own_stays_out(service: TalkService, feeds: FeedService, clock: Clock) -> None:
+    created = await ten_weeks(service, announce_at="2026-09-01 09:00")
+    hidden = created.talks[5]
+    await service.edit_talk(GUILD, hidden.id, TalkInput(title="Secret", announce_at="2026-11-01 09:00"))
+    clock.now = datetime(2026, 9, 2, tzinfo=UTC)
+    feed = await feeds.public_feed(GUILD)
+    assert feed is not None
+    body = public_calendar(feed, "Faculty", "en")
+    assert b"Secret" not in body
+    _cal, vcal = both_parsers(body)
+    vmaster, overrides = vobject_series(vcal, SERIES_UID.format(id=created.series.id))
+    assert [d.astimezone(UTC) for d in vmaster.getrruleset()] == [t.start_at for t in created.talks if t != hidden]
+    assert overrides == []
