@@ -103,6 +103,11 @@ def member_roles(interaction: discord.Interaction[PodiumBot]) -> frozenset[int]:
     return frozenset(role.id for role in member.roles)
 
 
+def server_roles(interaction: discord.Interaction[PodiumBot]) -> frozenset[int]:
+    """The role ids of the interaction's server, so the domain can tell a role of this server from any other."""
+    return frozenset(role.id for role in interaction.guild.roles) if interaction.guild is not None else frozenset()
+
+
 def _organizes(permissions: discord.Permissions) -> bool:
     return permissions.manage_events or permissions.manage_guild or permissions.administrator
 
