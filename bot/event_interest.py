@@ -41,7 +41,8 @@ class InterestRegistrations:
             row = await rows.by_event(conn, event_id)
         return row.talk_id if row is not None and row.guild_id == guild_id and row.state in LIVE else None
 
-    async def _name(self, guild_id: int, user_id: int) -> str:
+    async def _member(self, guild_id: int, user_id: int) -> discord.Member | None:
+        """The member, read from Discord when not cached: their roles decide eligibility like a command's."""
         guild = self.client.get_guild(guild_id)
         member = guild.get_member(user_id) if guild else None
         if member is None and guild is not None:
@@ -49,7 +50,7 @@ class InterestRegistrations:
                 member = await guild.fetch_member(user_id)
             except discord.HTTPException:
                 member = None
-        return member.display_name if member is not None else str(user_id)
+        return member
 
     async def added(self, guild_id: int, event_id: int, user_id: int) -> None:
         talk_id = await self._talk_of(guild_id, event_id)
@@ -62,8 +63,15 @@ class InterestRegistrations:
             await self._unregister(guild_id, talk_id, user_id)
 
     async def _register(self, guild_id: int, talk_id: int, user_id: int) -> None:
+        member = await self._member(guild_id, user_id)
+        if member is None:
+            log.info(
+                "Member %s of server %s not found: their interest in talk %s is ignored", user_id, guild_id, talk_id
+            )
+            return
+        roles = frozenset(role.id for role in member.roles)
         try:
-            outcome = await self.office.register(guild_id, talk_id, user_id, await self._name(guild_id, user_id))
+            outcome = await self.office.register(guild_id, talk_id, user_id, member.display_name, roles=roles)
         except PodiumError as error:
             log.info("Interest of %s in talk %s not turned into a registration: %s", user_id, talk_id, error)
             return

@@ -296,7 +296,8 @@ class EventMirror:
                     talk.guild_id, row.event_id, status=DISCORD_STATUS[EventState.COMPLETED]
                 )
                 state = EventState.COMPLETED
-            await self._record(talk.id, row, state, digest)
+            if (state, digest) != (row.state, row.fingerprint):  # a registration's refresh writes nothing
+                await self._record(talk.id, row, state, digest)
         except discord.NotFound as error:
             if error.code != UNKNOWN_EVENT:
                 raise

@@ -89,6 +89,12 @@ class Talk:
     join_url: str | None = None  # private: confirmed members only, from the release time (migration 0011)
     checkin_code: str | None = None  # None: checking in needs no code
     speaker_user_id: int | None = None  # the speaker's account, when a member: they receive the questions
+    # Who may register, and from when (bot/eligibility.py, migration 0012): only members with one of the
+    # eligible roles (none: every member); members with a priority role from the announcement on, everyone
+    # else from priority_until (both set, or neither).
+    eligible_roles: frozenset[int] = frozenset()
+    priority_roles: frozenset[int] = frozenset()
+    priority_until: datetime | None = None
 
     @property
     def end_at(self) -> datetime:

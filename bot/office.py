@@ -244,11 +244,22 @@ class Office:
     # --- members ---------------------------------------------------------------------------------
 
     async def register(
-        self, guild_id: int, talk_id: int, user_id: int, display_name: str, *, undelivered: Undelivered | None = None
+        self,
+        guild_id: int,
+        talk_id: int,
+        user_id: int,
+        display_name: str,
+        *,
+        roles: frozenset[int],
+        undelivered: Undelivered | None = None,
     ) -> RegisterOutcome:
         """Register at once from the committed registration; the invite DM goes out behind the reply (after a
-        short wait when the member changed their mind just before, see ChangeLimit)."""
-        outcome = await self.service.register(guild_id, talk_id, user_id, display_name)
+        short wait when the member changed their mind just before, see ChangeLimit).
+
+        ``roles`` are the member's role ids in the server, as the entry point read them from Discord: a talk
+        reserved for some roles, or in its priority window, decides from them (bot/eligibility.py). Required,
+        so that no entry point can forget them."""
+        outcome = await self.service.register(guild_id, talk_id, user_id, display_name, roles=roles)
         if outcome.created:
             self.follow_up(refresh=[outcome.talk])
             self._send_member_rows(outcome.owed, outcome.held_until, outcome.invite, undelivered)

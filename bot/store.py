@@ -51,7 +51,11 @@ TALK_COLUMNS = (
     "join_url",
     "checkin_code",
     "speaker_user_id",
+    "eligible_roles",
+    "priority_roles",
+    "priority_until",
 )
+ROLE_COLUMNS = frozenset({"eligible_roles", "priority_roles"})
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
@@ -91,7 +95,19 @@ def _talk(row: aiosqlite.Row) -> Talk:
         join_url=row["join_url"],
         checkin_code=row["checkin_code"],
         speaker_user_id=row["speaker_user_id"],
+        eligible_roles=_roles(row["eligible_roles"]),
+        priority_roles=_roles(row["priority_roles"]),
+        priority_until=None if row["priority_until"] is None else from_unix(row["priority_until"]),
     )
+
+
+def _roles(value: str | None) -> frozenset[int]:
+    return frozenset(int(part) for part in value.split()) if value else frozenset()
+
+
+def _roles_value(roles: frozenset[int]) -> str | None:
+    """Role ids as migration 0012 keeps them: smallest first, separated by spaces; NULL for none."""
+    return " ".join(str(role) for role in sorted(roles)) or None
 
 
 def _registration(row: aiosqlite.Row, position: int | None = None) -> Registration:
@@ -113,6 +129,8 @@ def _db_value(column: str, value: Any) -> Any:
         return to_unix(value)
     if column == "reminders" and isinstance(value, tuple):
         return format_offsets(value)
+    if column in ROLE_COLUMNS:
+        return _roles_value(frozenset(value))
     if isinstance(value, TalkStatus | RegistrationStatus):
         return value.value
     return value

@@ -20,6 +20,7 @@ from bot.models import DeliveryKind
 from bot.replies import (
     answer_soon,
     guild_id,
+    member_roles,
     my_talk_autocomplete,
     public_talk_autocomplete,
     reader_language,
@@ -88,7 +89,10 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
         )
 
     outcome = await answer_soon(
-        interaction, bot.office.register(guild, talk_id, user.id, user.display_name, undelivered=offer_file)
+        interaction,
+        bot.office.register(
+            guild, talk_id, user.id, user.display_name, roles=member_roles(interaction), undelivered=offer_file
+        ),
     )
     talk, registration = outcome.talk, outcome.registration
     title = discord.utils.escape_markdown(talk.title)
