@@ -289,13 +289,9 @@ class EventMirror:
                     payload.pop("scheduled_start_time", None)  # Discord refuses to move the start of a live event
                 await http.edit_scheduled_event(talk.guild_id, row.event_id, **payload)
             if desired in (EventState.ACTIVE, EventState.COMPLETED) and state is EventState.SCHEDULED:
-                await http.edit_scheduled_event(talk.guild_id, row.event_id, status=DISCORD_STATUS[EventState.ACTIVE])
-                state = EventState.ACTIVE
+                state = await self._move(talk, row.event_id, EventState.ACTIVE)
             if desired is EventState.COMPLETED and state is EventState.ACTIVE:
-                await http.edit_scheduled_event(
-                    talk.guild_id, row.event_id, status=DISCORD_STATUS[EventState.COMPLETED]
-                )
-                state = EventState.COMPLETED
+                state = await self._move(talk, row.event_id, EventState.COMPLETED)
             if (state, digest) != (row.state, row.fingerprint):  # a registration's refresh writes nothing
                 await self._record(talk.id, row, state, digest)
         except discord.NotFound as error:
@@ -306,6 +302,18 @@ class EventMirror:
             fresh = await self._row(talk.id)
             if fresh is not None and fresh.state is EventState.CREATING:
                 await self._create(talk, fresh)
+
+    async def _move(self, talk: Talk, event_id: int, target: EventState) -> EventState:
+        """Set the event's status; Discord may have moved it already (it starts and ends external events on its
+        own), in which case the change is refused and the event's own status is what counts."""
+        try:
+            await self.client.http.edit_scheduled_event(talk.guild_id, event_id, status=DISCORD_STATUS[target])
+        except discord.HTTPException as error:
+            if error.status != 400:
+                raise
+            event = await self.client.http.get_scheduled_event(talk.guild_id, event_id, False)
+            return _STATE_OF.get(int(event.get("status") or 1), EventState.SCHEDULED)
+        return target
 
     async def _record(self, talk_id: int, row: EventRow, state: EventState, digest: str | None) -> None:
         async with self.service.db.transaction() as conn:
