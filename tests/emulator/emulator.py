@@ -26,6 +26,7 @@ from .interactions import (
 from .messages import DEFAULT_NONCE_WINDOW, MessageStore
 from .ratelimit import RateLimiter, RouteLimit, rate_limited
 from .rest import RestApi, json_response, server_error
+from .scheduled_events import ScheduledEvents
 from .state import (
     Channel,
     ChannelType,
@@ -181,7 +182,6 @@ class DiscordEmulator:
         self.interactions: list[EmulatedInteraction] = []
         self._interactions_by_id: dict[int, EmulatedInteraction] = {}
         self._interactions_by_token: dict[str, EmulatedInteraction] = {}
-        self.event_subscribers: dict[int, list[int]] = {}
         self.presence: dict[str, Any] | None = None
 
         bot = self.world.add_user(bot_name, bot=True)
@@ -192,6 +192,7 @@ class DiscordEmulator:
         self.token = f"{token_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
 
         self.messages_store = MessageStore(self)
+        self.scheduled = ScheduledEvents(self)
         self.gateway = GatewayServer(self)
         self.rest = RestApi(self)
         self._runner: web.AppRunner | None = None
@@ -545,16 +546,7 @@ class DiscordEmulator:
         event = guild.scheduled_events.get(event_id)
         if event is None:
             raise EmulatorUsageError(f"no scheduled event {event_id} in guild {guild_id}")
-        subscribers = self.event_subscribers.setdefault(event_id, [])
-        if user_id not in subscribers:
-            subscribers.append(user_id)
-            event["user_count"] = len(subscribers)
-            self.gateway.dispatch(
-                "GUILD_SCHEDULED_EVENT_USER_ADD",
-                {"guild_scheduled_event_id": str(event_id), "user_id": str(user_id), "guild_id": str(guild_id)},
-                guild_id=guild_id,
-                intent=Intent.GUILD_SCHEDULED_EVENTS,
-            )
+        self.scheduled.set_interested(guild, event, user_id, True)
 
     # -- users acting --------------------------------------------------------------------------------
 
@@ -1049,7 +1041,9 @@ class DiscordEmulator:
         return [copy.deepcopy(c) for c in self.command_table(guild_id).values()]
 
     def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
-        return [copy.deepcopy(e) for e in self.world.guild(guild_id).scheduled_events.values()]
+        """A guild's scheduled events, oldest first, as REST returns them with ``with_user_count``."""
+        guild = self.world.guild(guild_id)
+        return [e.payload(self.world, with_user_count=True) for e in guild.scheduled_events.values()]
 
     async def wait_for_message(
         self,
