@@ -77,6 +77,7 @@ class RequestRecord:
     time: float  # time.monotonic() when the response was ready
     route: str | None = None  # the route template, e.g. "/channels/{channel_id}/messages"
     response: Any = None
+    reason: str | None = None  # the X-Audit-Log-Reason header, decoded (discord.py's ``reason=``)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.method, self.path, self.status, self.time))
@@ -310,9 +311,11 @@ class DiscordEmulator:
             "bot": self.world.user(self.bot_user_id).payload(),
         }
 
-    def record_request(self, method: str, path: str, status: int, route: str | None, response: Any) -> None:
+    def record_request(
+        self, method: str, path: str, status: int, route: str | None, response: Any, *, reason: str | None = None
+    ) -> None:
         self.stats.requests += 1
-        self.requests.append(RequestRecord(method, path, status, time.monotonic(), route, response))
+        self.requests.append(RequestRecord(method, path, status, time.monotonic(), route, response, reason))
         self.changed.notify()
 
     def command_table(self, guild_id: int | None) -> dict[tuple[int, str], dict[str, Any]]:

@@ -357,7 +357,10 @@ class RestApi:
                 emu.stats.server_errors += 1
             if status >= 400 and status != 429:
                 log.info("emulator: %s %s -> %s %s", method, path, status, exc.body)
-        emu.record_request(method, path, status, route.template if route else None, body)
+        reason = request.headers.get("X-Audit-Log-Reason")
+        emu.record_request(
+            method, path, status, route.template if route else None, body, reason=unquote(reason) if reason else None
+        )
         if half_trip:
             await asyncio.sleep(half_trip)
         if text is not None:
