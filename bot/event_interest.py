@@ -75,6 +75,8 @@ class InterestRegistrations:
         except PodiumError as error:
             log.info("Interest of %s in talk %s not turned into a registration: %s", user_id, talk_id, error)
             return
+        if not outcome.created:
+            return  # registered already, some other way: un-clicking "Interested" must not undo that
         async with self.service.db.transaction() as conn:
             await rows.add_interest(conn, talk_id, user_id, self.service.clock())
         log.info("Member %s registered for talk %s from the event (%s)", user_id, talk_id, outcome.registration.status)

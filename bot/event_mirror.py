@@ -84,6 +84,11 @@ class EventMirror:
             # A slot freed up (the talk ended or was cancelled): the next talk in line gets its event.
             await self.fill(talk.guild_id)
 
+    async def settled(self, talk_id: int) -> None:
+        """Return once a sync of the talk under way has finished (its request answered and recorded)."""
+        async with self._locks[talk_id]:
+            return
+
     async def fill(self, guild_id: int) -> None:
         """Give an event to each of the soonest talks that should have one and has none yet."""
         if not await self._enabled(guild_id):
