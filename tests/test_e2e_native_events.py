@@ -241,3 +241,16 @@ async def test_interested_registers_and_unregisters(emu: DiscordEmulator, school
     )
     await bot.courier.drain()
     assert "Épidémiologie" in (await school.run(carol, "mytalks")).all_text()
+
+
+async def test_a_lost_answer_sent_again_leaves_one_event(emu: DiscordEmulator, school: School, bot: PodiumBot) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    await setup(school)
+    # Discord makes the event, the answer is a 500: discord.py sends the request again, and events have no nonce.
+    emu.fail_next("POST", EVENTS, status=500, after_processing=True)
+    talk = await create(school, bot, "Toxicologie", start)
+    await bot.mirror.settled(talk)
+    [event] = events(emu, school)
+    row = await row_of(bot, talk)
+    assert row is not None and row.event_id == int(event["id"])
+    assert sum(1 for r in emu.requests if r.method == "POST" and re.search(EVENTS, r.path)) == 2
