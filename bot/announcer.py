@@ -17,6 +17,7 @@ from bot.pacing import Pacer
 from bot.talks import TalkService
 
 if TYPE_CHECKING:
+    from bot.event_mirror import EventMirror
     from bot.languages import Languages
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ class Announcer:
         self._pacer = pacer or Pacer()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
+        self.mirror: EventMirror | None = None  # the talks' native events follow their announcements
+
+    async def _mirror(self, talk_id: int) -> None:
+        if self.mirror is None:
+            return
+        try:
+            await self.mirror.sync(talk_id)
+        except Exception:
+            # The event is a copy: the periodic reconciliation brings it back in line.
+            log.exception("The event of talk %s was not brought up to date", talk_id)
 
     async def publish(self, talk: Talk, *, nonce: str | None = None) -> Talk:
         """Post the announcement (again) in the server's channel; returns the talk with its message ids.
@@ -95,6 +106,7 @@ class Announcer:
         if previous[0] is not None and previous[1] is not None and previous[1] != message.id:
             await self._delete_quietly(previous[0], previous[1])
         log.info("Announced talk %s in channel %s (message %s)", talk.id, message.channel.id, message.id)
+        await self._mirror(talk.id)
         return updated
 
     async def _delete_quietly(self, channel_id: int, message_id: int) -> None:
@@ -137,6 +149,7 @@ class Announcer:
             await message.edit(embed=talk_embed(talk, seats, now, language), view=talk_view(talk, now, language))
         except discord.NotFound:
             log.warning("The announcement of talk %s was deleted; /talk announce posts it again", talk.id)
+        await self._mirror(talk.id)
 
     async def server_language(self, guild_id: int) -> str:
         return DEFAULT_LANGUAGE if self.languages is None else await self.languages.server(guild_id)

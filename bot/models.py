@@ -44,6 +44,8 @@ class GuildSettings:
     language: str | None = None  # /setup language:; None follows the server's preferred locale
     join_link_before: int | None = None  # minutes; /setup join_link_before:, None means JOIN_LINK_BEFORE
     year_start: str | None = None  # "MM-DD", first day of the academic year; None means YEAR_START
+    native_events: bool = True  # /setup native_events: mirror the talks into the server's Events tab
+    interested_registers: bool = False  # /setup interested_registers: "Interested" on an event registers
 
     def join_link_lead(self) -> int:
         return JOIN_LINK_BEFORE if self.join_link_before is None else self.join_link_before

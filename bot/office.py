@@ -204,6 +204,8 @@ class Office:
         language: str | None = None,
         year_start: str | None = None,
         join_link_before: str | None = None,
+        native_events: bool | None = None,
+        interested_registers: bool | None = None,
     ) -> GuildSettings:
         """Save the server's settings; a new language re-renders every live announcement in it, a new
         join_link_before moves its talks' release jobs."""
@@ -219,6 +221,8 @@ class Office:
             language=language,
             year_start=year_start,
             join_link_before=join_link_before,
+            native_events=native_events,
+            interested_registers=interested_registers,
         )
         if updated.join_link_lead() != before.join_link_lead():
             try:
@@ -226,6 +230,9 @@ class Office:
             except Exception:
                 log.exception("Could not move the join-link jobs of server %s; the hourly pass will", guild_id)
         if updated.language != before.language:
+            self.follow_up(refresh=await self._live_announcements(guild_id))
+        elif updated.native_events and not before.native_events:
+            # Turned back on: every live talk gets its event (through the announcements' refresh).
             self.follow_up(refresh=await self._live_announcements(guild_id))
         return updated
 

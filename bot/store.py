@@ -157,6 +157,8 @@ def _settings(row: aiosqlite.Row) -> GuildSettings:
         language=row["language"],
         join_link_before=row["join_link_before"],
         year_start=row["year_start"],
+        native_events=bool(row["native_events"]),
+        interested_registers=bool(row["interested_registers"]),
     )
 
 
@@ -172,15 +174,16 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
                                     ping_role_id, public_calendar, updated_at, public_id, language,
-                                    join_link_before, year_start)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    join_link_before, year_start, native_events, interested_registers)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
             ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
             updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id),
             language = excluded.language, join_link_before = excluded.join_link_before,
-            year_start = excluded.year_start
+            year_start = excluded.year_start, native_events = excluded.native_events,
+            interested_registers = excluded.interested_registers
         RETURNING *
         """,
         (
@@ -196,6 +199,8 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             settings.language,
             settings.join_link_before,
             settings.year_start,
+            int(settings.native_events),
+            int(settings.interested_registers),
         ),
     )
     assert row is not None

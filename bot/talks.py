@@ -323,6 +323,8 @@ class TalkService:
         language: str | None = None,
         year_start: str | None = None,
         join_link_before: str | None = None,
+        native_events: bool | None = None,
+        interested_registers: bool | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
         if language is not None and language not in languages():
@@ -344,6 +346,10 @@ class TalkService:
                 language=language if language is not None else current.language,
                 year_start=first_day if first_day is not None else current.year_start,
                 join_link_before=lead if lead is not None else current.join_link_before,
+                native_events=native_events if native_events is not None else current.native_events,
+                interested_registers=(
+                    interested_registers if interested_registers is not None else current.interested_registers
+                ),
             )
             return await store.save_settings(conn, updated, self.clock())
 
