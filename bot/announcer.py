@@ -19,6 +19,7 @@ from bot.series_messages import series_embed, series_view
 from bot.talks import TalkService
 
 if TYPE_CHECKING:
+    from bot.event_mirror import EventMirror
     from bot.languages import Languages
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,21 @@ class Announcer:
         self._dirty: set[tuple[str, int]] = set()
         # A series' dates all fall due for their announce_at at once: one posts, the others find it posted.
         self._posting: dict[int, asyncio.Lock] = {}
+        self.mirror: EventMirror | None = None  # the talks' native events follow their announcements
+
+    async def _mirror(self, talk_id: int) -> None:
+        if self.mirror is None:
+            return
+        try:
+            await self.mirror.sync(talk_id)
+        except Exception:
+            # The event is a copy: the periodic reconciliation brings it back in line.
+            log.exception("The event of talk %s was not brought up to date", talk_id)
+
+    async def _mirror_series(self, dates: SeriesDates) -> None:
+        # Each date of a series is a talk of its own in the Events tab.
+        for talk in dates.talks:
+            await self._mirror(talk.id)
 
     async def publish(self, talk: Talk, *, nonce: str | None = None) -> Talk:
         """Post the announcement (again) in the server's channel; returns the talk with its message ids.
@@ -76,6 +92,7 @@ class Announcer:
         if previous[0] is not None and previous[1] is not None and previous[1] != message.id:
             await self._delete_quietly(previous[0], previous[1])
         log.info("Announced talk %s in channel %s (message %s)", talk.id, message.channel.id, message.id)
+        await self._mirror(talk.id)
         return updated
 
     async def publish_series(
@@ -102,7 +119,9 @@ class Announcer:
                 if previous[0] is not None and previous[1] is not None and previous[1] != message.id:
                     await self._delete_quietly(previous[0], previous[1])
             log.info("Announced series %s in channel %s (message %s)", series_id, message.channel.id, message.id)
-            return await self.series.get(guild_id, series_id)
+            announced = await self.series.get(guild_id, series_id)
+        await self._mirror_series(announced)
+        return announced
 
     async def _post(
         self,
@@ -196,6 +215,7 @@ class Announcer:
             )
         except discord.NotFound:
             log.warning("The announcement of series %s was deleted; /talk announce posts it again", series_id)
+        await self._mirror_series(dates)
 
     async def refresh_now(self, talk: Talk) -> None:
         if talk.announcement_channel_id is None or talk.announcement_message_id is None:
@@ -214,6 +234,7 @@ class Announcer:
             await message.edit(embed=talk_embed(talk, seats, now, language), view=talk_view(talk, now, language))
         except discord.NotFound:
             log.warning("The announcement of talk %s was deleted; /talk announce posts it again", talk.id)
+        await self._mirror(talk.id)
 
     async def server_language(self, guild_id: int) -> str:
         return DEFAULT_LANGUAGE if self.languages is None else await self.languages.server(guild_id)

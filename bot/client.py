@@ -17,6 +17,7 @@ from bot.command_translator import CommandTranslator
 from bot.courier import Courier
 from bot.database import Database
 from bot.email_addresses import EmailAddresses
+from bot.event_mirror import EventMirror
 from bot.feeds import FeedService
 from bot.languages import Languages
 from bot.mailer import Mailer
@@ -43,6 +44,7 @@ EXTENSIONS = (
     "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
     "cogs.feedback",  # likewise
     "cogs.series",
+    "cogs.native_events",
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"
 
@@ -64,6 +66,7 @@ class PodiumBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for /setup and permission checks; no privileged intents
+        intents.guild_scheduled_events = True  # the talks' native events: deleted by hand, "Interested" clicks
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -78,6 +81,8 @@ class PodiumBot(commands.Bot):
         self.languages = Languages(db, lambda: self.service.clock(), self.preferred_locale)
         pacer = Pacer()  # one pace for everything the bot sends on its own
         self.announcer = Announcer(self, self.service, pacer, self.languages)
+        self.mirror = EventMirror(self, self.service)
+        self.announcer.mirror = self.mirror  # every announcement change is also the talk's event's
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
         self.emails = EmailAddresses(db, lambda: self.service.clock())
         # Links in emails only when the web side runs to answer them.
@@ -93,7 +98,7 @@ class PodiumBot(commands.Bot):
             certificates=self.certificates,
             public_url=public_url,
         )
-        self.scheduler = TalkScheduler(self.service, self.courier, self.announcer)
+        self.scheduler = TalkScheduler(self.service, self.courier, self.announcer, mirror=self.mirror)
         # Every entry point (commands, buttons, import) goes through the office's use cases.
         self.office = Office(
             self.service, self.emails, self.scheduler, self.announcer, self.courier, certificates=self.certificates
@@ -111,6 +116,8 @@ class PodiumBot(commands.Bot):
             await self.load_extension(extension)
         await self._sync_commands()
         await self.scheduler.start()
+        # Needs the servers' cache (the bot's permissions there), which the gateway fills after setup_hook.
+        self.courier.spawn(self._reconcile_events(), "reconcile-events")
         if self.web is not None:
             await self.web.start()
 
@@ -133,6 +140,10 @@ class PodiumBot(commands.Bot):
         async with self.db.transaction() as conn:
             await store.set_state(conn, _COMMANDS_FINGERPRINT, fingerprint)
         log.info("Synced %d global slash commands", len(synced))
+
+    async def _reconcile_events(self) -> None:
+        await self.wait_until_ready()
+        await self.mirror.reconcile_all()
 
     async def on_ready(self) -> None:
         # Runs again after every reconnect: only logging belongs here.

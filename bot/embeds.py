@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import discord
 
+from bot.eligibility import mentions
 from bot.i18n import Text, _, _n, _p, duration, number, render, short_datetime
 from bot.models import Registration, Seats, Talk
 from bot.timeparse import discord_timestamp
@@ -130,8 +131,46 @@ def talk_embed(talk: Talk, seats: Seats, now: datetime, language: str) -> discor
     else:
         # limit: 256
         field(_("Seats"), seats_text(seats), inline=False)
+        for name, value in registration_rules(talk):
+            field(name, value, inline=False)
     embed.set_footer(text=render(_("Talk #{id}", id=talk.id), language))
     return embed
+
+
+def registration_rules(talk: Talk) -> list[tuple[Text, Text]]:
+    """The announcement's fields on who may register and from when (bot/eligibility.py). Worded so that they
+    stay true once the window has opened: the announcement is redrawn when its talk changes, not at
+    priority_until."""
+    rules: list[tuple[Text, Text]] = []
+    if talk.eligible_roles:
+        rules.append(
+            (
+                # limit: 256
+                _("Reserved for"),
+                _n(
+                    "Members with the role {roles}",
+                    "Members with one of these roles: {roles}",
+                    len(talk.eligible_roles),
+                    roles=mentions(talk.eligible_roles),
+                ),
+            )
+        )
+    if talk.priority_until is not None and talk.priority_roles:
+        rules.append(
+            (
+                # limit: 256
+                _("Registration opens"),
+                _n(
+                    "For members with {roles}: at once. For everyone: {when} ({relative}).",
+                    "For members with one of {roles}: at once. For everyone: {when} ({relative}).",
+                    len(talk.priority_roles),
+                    roles=mentions(talk.priority_roles),
+                    when=discord_timestamp(talk.priority_until, "F"),
+                    relative=discord_timestamp(talk.priority_until, "R"),
+                ),
+            )
+        )
+    return rules
 
 
 def static_view(*items: discord.ui.Item[discord.ui.View]) -> discord.ui.View:

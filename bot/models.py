@@ -44,6 +44,8 @@ class GuildSettings:
     language: str | None = None  # /setup language:; None follows the server's preferred locale
     join_link_before: int | None = None  # minutes; /setup join_link_before:, None means JOIN_LINK_BEFORE
     year_start: str | None = None  # "MM-DD", first day of the academic year; None means YEAR_START
+    native_events: bool = True  # /setup native_events: mirror the talks into the server's Events tab
+    interested_registers: bool = False  # /setup interested_registers: "Interested" on an event registers
 
     def join_link_lead(self) -> int:
         return JOIN_LINK_BEFORE if self.join_link_before is None else self.join_link_before
@@ -89,6 +91,12 @@ class Talk:
     speaker_user_id: int | None = None  # the speaker's account, when a member: they receive the questions
     series_id: int | None = None  # the seminar series the talk is one date of (bot/series.py, migration 0012)
     series_index: int | None = None  # which date of the series' rule it is, from 0
+    # Who may register, and from when (bot/eligibility.py, migration 0012): only members with one of the
+    # eligible roles (none: every member); members with a priority role from the announcement on, everyone
+    # else from priority_until (both set, or neither).
+    eligible_roles: frozenset[int] = frozenset()
+    priority_roles: frozenset[int] = frozenset()
+    priority_until: datetime | None = None
 
     @property
     def end_at(self) -> datetime:

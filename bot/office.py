@@ -254,6 +254,7 @@ class Office:
         user_id: int,
         display_name: str,
         *,
+        roles: frozenset[int],
         undelivered: Callable[[Talk], Awaitable[None]] | None = None,
     ) -> SeriesRegistration:
         """Register for every date still open, each exactly as /register does (its own seats, waitlist, invite
@@ -263,7 +264,7 @@ class Office:
         async def one(talk: Talk) -> RegisterOutcome | PodiumError:
             failed = None if undelivered is None else _bound(undelivered, talk)
             try:
-                return await self.register(guild_id, talk.id, user_id, display_name, undelivered=failed)
+                return await self.register(guild_id, talk.id, user_id, display_name, roles=roles, undelivered=failed)
             except PodiumError as error:
                 return error
 
@@ -290,6 +291,8 @@ class Office:
         language: str | None = None,
         year_start: str | None = None,
         join_link_before: str | None = None,
+        native_events: bool | None = None,
+        interested_registers: bool | None = None,
     ) -> GuildSettings:
         """Save the server's settings; a new language re-renders every live announcement in it, a new
         join_link_before moves its talks' release jobs."""
@@ -305,6 +308,8 @@ class Office:
             language=language,
             year_start=year_start,
             join_link_before=join_link_before,
+            native_events=native_events,
+            interested_registers=interested_registers,
         )
         if updated.join_link_lead() != before.join_link_lead():
             try:
@@ -312,6 +317,9 @@ class Office:
             except Exception:
                 log.exception("Could not move the join-link jobs of server %s; the hourly pass will", guild_id)
         if updated.language != before.language:
+            self.follow_up(refresh=await self._live_announcements(guild_id))
+        elif updated.native_events and not before.native_events:
+            # Turned back on: every live talk gets its event (through the announcements' refresh).
             self.follow_up(refresh=await self._live_announcements(guild_id))
         return updated
 
@@ -323,11 +331,22 @@ class Office:
     # --- members ---------------------------------------------------------------------------------
 
     async def register(
-        self, guild_id: int, talk_id: int, user_id: int, display_name: str, *, undelivered: Undelivered | None = None
+        self,
+        guild_id: int,
+        talk_id: int,
+        user_id: int,
+        display_name: str,
+        *,
+        roles: frozenset[int],
+        undelivered: Undelivered | None = None,
     ) -> RegisterOutcome:
         """Register at once from the committed registration; the invite DM goes out behind the reply (after a
-        short wait when the member changed their mind just before, see ChangeLimit)."""
-        outcome = await self.service.register(guild_id, talk_id, user_id, display_name)
+        short wait when the member changed their mind just before, see ChangeLimit).
+
+        ``roles`` are the member's role ids in the server, as the entry point read them from Discord: a talk
+        reserved for some roles, or in its priority window, decides from them (bot/eligibility.py). Required,
+        so that no entry point can forget them."""
+        outcome = await self.service.register(guild_id, talk_id, user_id, display_name, roles=roles)
         if outcome.created:
             self.follow_up(refresh=[outcome.talk])
             self._send_member_rows(outcome.owed, outcome.held_until, outcome.invite, undelivered)

@@ -99,6 +99,20 @@ def guild_id(interaction: discord.Interaction[PodiumBot]) -> int:
     return interaction.guild_id
 
 
+def member_roles(interaction: discord.Interaction[PodiumBot]) -> frozenset[int]:
+    """The role ids of the member behind an interaction in a server (none in a DM): what a talk reserved for
+    some roles, or in its priority window, decides from (bot/eligibility.py)."""
+    member = interaction.user
+    if not isinstance(member, discord.Member):
+        return frozenset()
+    return frozenset(role.id for role in member.roles)
+
+
+def server_roles(interaction: discord.Interaction[PodiumBot]) -> frozenset[int]:
+    """The role ids of the interaction's server, so the domain can tell a role of this server from any other."""
+    return frozenset(role.id for role in interaction.guild.roles) if interaction.guild is not None else frozenset()
+
+
 def _organizes(permissions: discord.Permissions) -> bool:
     return permissions.manage_events or permissions.manage_guild or permissions.administrator
 

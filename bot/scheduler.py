@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,19 +28,25 @@ from bot.questions import QuestionBoard
 if TYPE_CHECKING:
     from bot.announcer import Announcer
     from bot.courier import Courier
+    from bot.event_mirror import EventMirror
     from bot.talks import TalkService
 
 log = logging.getLogger(__name__)
 
 PLAN_EVERY = timedelta(hours=1)  # must stay well below HORIZON so no job falls between two passes
 RETRY_EVERY = timedelta(seconds=15)
+MIRROR_EVERY = timedelta(minutes=10)
 
 
 class TalkScheduler:
-    def __init__(self, service: TalkService, courier: Courier, announcer: Announcer) -> None:
+    def __init__(
+        self, service: TalkService, courier: Courier, announcer: Announcer, *, mirror: EventMirror | None = None
+    ) -> None:
         self.service = service
         self.courier = courier
         self.announcer = announcer
+        self.mirror = mirror
+        self._reconcilers: list[Callable[[], Awaitable[object]]] = []
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={
@@ -76,6 +83,15 @@ class TalkScheduler:
             id="retry-deliveries",
             replace_existing=True,
         )
+        if self.mirror is not None:
+            # Events deleted by hand, "Interested" clicks discord.py did not pass on, places freed under the limit.
+            self.scheduler.add_job(
+                self._reconcile,
+                "interval",
+                seconds=MIRROR_EVERY.total_seconds(),
+                id="reconcile-events",
+                replace_existing=True,
+            )
         # Deliveries left pending by a crash or an outage go out now, not at the first interval tick.
         self.courier.spawn(self.courier.retry_due(), "resume-deliveries")
         log.info("Scheduler started with %d talk jobs", planned)
@@ -110,6 +126,16 @@ class TalkScheduler:
         for talk in await self.feedback.talks_not_asked():
             count += self.plan(talk)
         return count
+
+    def add_periodic_reconcile(self, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` with the events' reconciliation, every MIRROR_EVERY."""
+        self._reconcilers.append(work)
+
+    async def _reconcile(self) -> None:
+        if self.mirror is not None:
+            await self.mirror.reconcile_all()
+        for work in list(self._reconcilers):
+            await work()
 
     def plan(self, talk: Talk) -> int:
         """(Re)schedule the talk's jobs after it was created, edited or cancelled."""

@@ -357,7 +357,7 @@ class SeriesService:
                         )
                     )
                 draft = replace(base, start=_iso(moment, zone))
-            changes.append((talk, self.talks.edit_fields(draft, tz)))
+            changes.append((talk, self.talks.edit_fields(guild_id, draft, tz)))
         async with self.talks.db.transaction() as conn:
             outcomes = [await self.talks.apply_edit(conn, guild_id, talk.id, fields, tz) for talk, fields in changes]
         return SeriesEdited(await self.get(guild_id, series_id), outcomes)

@@ -53,7 +53,11 @@ TALK_COLUMNS = (
     "speaker_user_id",
     "series_id",
     "series_index",
+    "eligible_roles",
+    "priority_roles",
+    "priority_until",
 )
+ROLE_COLUMNS = frozenset({"eligible_roles", "priority_roles"})
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
@@ -95,12 +99,24 @@ def _talk(row: aiosqlite.Row) -> Talk:
         speaker_user_id=row["speaker_user_id"],
         series_id=row["series_id"],
         series_index=row["series_index"],
+        eligible_roles=_roles(row["eligible_roles"]),
+        priority_roles=_roles(row["priority_roles"]),
+        priority_until=None if row["priority_until"] is None else from_unix(row["priority_until"]),
     )
 
 
 def talk_of(row: aiosqlite.Row) -> Talk:
     """A talks row as a Talk, for the SQL modules of other areas (bot/series_rows.py)."""
     return _talk(row)
+
+
+def _roles(value: str | None) -> frozenset[int]:
+    return frozenset(int(part) for part in value.split()) if value else frozenset()
+
+
+def _roles_value(roles: frozenset[int]) -> str | None:
+    """Role ids as migration 0012 keeps them: smallest first, separated by spaces; NULL for none."""
+    return " ".join(str(role) for role in sorted(roles)) or None
 
 
 def _registration(row: aiosqlite.Row, position: int | None = None) -> Registration:
@@ -122,6 +138,8 @@ def _db_value(column: str, value: Any) -> Any:
         return to_unix(value)
     if column == "reminders" and isinstance(value, tuple):
         return format_offsets(value)
+    if column in ROLE_COLUMNS:
+        return _roles_value(frozenset(value))
     if isinstance(value, TalkStatus | RegistrationStatus):
         return value.value
     return value
@@ -148,6 +166,8 @@ def _settings(row: aiosqlite.Row) -> GuildSettings:
         language=row["language"],
         join_link_before=row["join_link_before"],
         year_start=row["year_start"],
+        native_events=bool(row["native_events"]),
+        interested_registers=bool(row["interested_registers"]),
     )
 
 
@@ -163,15 +183,16 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
         """
         INSERT INTO guild_settings (guild_id, channel_id, organizer_role_id, timezone, reminders,
                                     ping_role_id, public_calendar, updated_at, public_id, language,
-                                    join_link_before, year_start)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    join_link_before, year_start, native_events, interested_registers)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (guild_id) DO UPDATE SET
             channel_id = excluded.channel_id, organizer_role_id = excluded.organizer_role_id,
             timezone = excluded.timezone, reminders = excluded.reminders,
             ping_role_id = excluded.ping_role_id, public_calendar = excluded.public_calendar,
             updated_at = excluded.updated_at, public_id = COALESCE(guild_settings.public_id, excluded.public_id),
             language = excluded.language, join_link_before = excluded.join_link_before,
-            year_start = excluded.year_start
+            year_start = excluded.year_start, native_events = excluded.native_events,
+            interested_registers = excluded.interested_registers
         RETURNING *
         """,
         (
@@ -187,6 +208,8 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
             settings.language,
             settings.join_link_before,
             settings.year_start,
+            int(settings.native_events),
+            int(settings.interested_registers),
         ),
     )
     assert row is not None

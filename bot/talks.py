@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot import joinlink, owed, store
+from bot import eligibility, joinlink, owed, store
 from bot.batching import Batcher
 from bot.certificates import parse_year_start
 from bot.checkin_codes import new_code
@@ -140,6 +140,12 @@ class TalkInput:
     checkin_code: bool | None = None  # True: checking in needs a code (a new one unless the talk has one)
     # The speaker's Discord account (they receive the questions); NO_SPEAKER_USER clears it on edit.
     speaker_user: int | None = None
+    # Who may register and from when (bot/eligibility.py): roles as typed (mentions or ids), "-" clears.
+    eligible_roles: str | None = None
+    priority_roles: str | None = None
+    priority_until: str | None = None  # a date, typed like announce_at
+    # The server's role ids, read from Discord by the cog, so the roles typed above can be checked.
+    server_roles: frozenset[int] = field(default=frozenset(), metadata={"edits": False})
     # The organizer's language: which ways of writing a date they may type (not a value of the talk).
     language: str = field(default=DEFAULT_LANGUAGE, metadata={"edits": False})
 
@@ -154,6 +160,7 @@ class _RegisterRequest:
     talk_id: int
     user_id: int
     display_name: str
+    roles: frozenset[int]  # the member's role ids, as the entry point read them from Discord
 
 
 @dataclass(frozen=True)
@@ -316,6 +323,8 @@ class TalkService:
         language: str | None = None,
         year_start: str | None = None,
         join_link_before: str | None = None,
+        native_events: bool | None = None,
+        interested_registers: bool | None = None,
     ) -> GuildSettings:
         # Validate everything before writing anything, so a bad value changes nothing.
         if language is not None and language not in languages():
@@ -337,6 +346,10 @@ class TalkService:
                 language=language if language is not None else current.language,
                 year_start=first_day if first_day is not None else current.year_start,
                 join_link_before=lead if lead is not None else current.join_link_before,
+                native_events=native_events if native_events is not None else current.native_events,
+                interested_registers=(
+                    interested_registers if interested_registers is not None else current.interested_registers
+                ),
             )
             return await store.save_settings(conn, updated, self.clock())
 
@@ -386,7 +399,7 @@ class TalkService:
         async with self.db.reading() as conn:
             return await store.seats(conn, talk)
 
-    def _validated(self, data: TalkInput, tz: ZoneInfo, *, creating: bool) -> dict[str, Any]:
+    def _validated(self, guild_id: int, data: TalkInput, tz: ZoneInfo, *, creating: bool) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         now = self.clock()
         title = _text(data.title, "title", TITLE_MAX, required=True, example=_("Drug discovery in 2030"))
@@ -470,6 +483,16 @@ class TalkService:
                         )
                     )
                 fields["announce_at"] = announce
+        fields |= eligibility.role_fields(
+            eligible=data.eligible_roles,
+            priority=data.priority_roles,
+            until=data.priority_until,
+            guild_id=guild_id,
+            server_roles=data.server_roles,
+            tz=tz,
+            language=data.language,
+            now=now,
+        )
         return fields
 
     async def create_talk(self, guild_id: int, author_id: int, data: TalkInput) -> Talk:
@@ -489,10 +512,17 @@ class TalkService:
                 )
             )
         tz = settings.zone(self.default_tz)
-        fields = self._validated(data, tz, creating=True)
+        fields = self._validated(settings.guild_id, data, tz, creating=True)
         fields.setdefault("duration_min", 60)
         fields.setdefault("reminders", settings.default_reminders())
         _check_announce_before_start(fields.get("announce_at"), fields["start_at"], tz)
+        eligibility.check_window(
+            fields.get("priority_roles", frozenset()),
+            fields.get("priority_until"),
+            fields["start_at"],
+            tz,
+            self.clock(),
+        )
         return fields
 
     async def import_talks(self, guild_id: int, author_id: int, drafts: list[tuple[str, TalkInput]]) -> ImportOutcome:
@@ -506,7 +536,7 @@ class TalkService:
         rows: list[dict[str, Any]] = []
         for source_uid, data in drafts:
             try:
-                fields = self._validated(data, tz, creating=True)
+                fields = self._validated(settings.guild_id, data, tz, creating=True)
             except InputError as error:
                 raise InputError(
                     _(
@@ -531,11 +561,11 @@ class TalkService:
 
     async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
         tz = await self.zone(guild_id)
-        fields = self.edit_fields(data, tz)
+        fields = self.edit_fields(guild_id, data, tz)
         async with self.db.transaction() as conn:
             return await self.apply_edit(conn, guild_id, talk_id, fields, tz)
 
-    def edit_fields(self, data: TalkInput, tz: ZoneInfo) -> dict[str, Any]:
+    def edit_fields(self, guild_id: int, data: TalkInput, tz: ZoneInfo) -> dict[str, Any]:
         """The changes an organizer typed, checked before any transaction: a bad value changes nothing."""
         if not data.given():
             raise InputError(
@@ -544,7 +574,7 @@ class TalkService:
                     example=option("start", date_example(self.clock(), tz)),
                 )
             )
-        return self._validated(data, tz, creating=False)
+        return self._validated(guild_id, data, tz, creating=False)
 
     async def apply_edit(
         self, conn: aiosqlite.Connection, guild_id: int, talk_id: int, changes: dict[str, Any], tz: ZoneInfo
@@ -570,6 +600,13 @@ class TalkService:
         announce_at = fields.get("announce_at", talk.announce_at)
         if talk.announcement_message_id is None:
             _check_announce_before_start(announce_at, start, tz)
+        eligibility.check_window(
+            fields.get("priority_roles", talk.priority_roles),
+            fields.get("priority_until", talk.priority_until),
+            start,
+            tz,
+            self.clock(),
+        )
         changed = frozenset(name for name, value in fields.items() if getattr(talk, name) != value)
         if not changed:
             seats = await store.seats(conn, talk)
@@ -727,12 +764,17 @@ class TalkService:
             )
         return talk
 
-    async def register(self, guild_id: int, talk_id: int, user_id: int, display_name: str) -> RegisterOutcome:
+    async def register(
+        self, guild_id: int, talk_id: int, user_id: int, display_name: str, *, roles: frozenset[int] = frozenset()
+    ) -> RegisterOutcome:
         """Confirm while seats are left, else waitlist; the count and the insert are one transaction.
 
-        Registrations that arrive together share one transaction (see bot/batching.py), in arrival order.
+        ``roles`` are the member's role ids, which decide whether a talk reserved for some roles, or still in
+        its priority window, lets them in (bot/eligibility.py); without them a member has no role, so such a
+        talk refuses them. Registrations that arrive together share one transaction (see bot/batching.py), in
+        arrival order.
         """
-        return await self._registrations.submit(_RegisterRequest(guild_id, talk_id, user_id, display_name))
+        return await self._registrations.submit(_RegisterRequest(guild_id, talk_id, user_id, display_name, roles))
 
     async def _register_batch(self, requests: Sequence[_RegisterRequest]) -> list[RegisterOutcome | Exception]:
         results: list[RegisterOutcome | Exception] = []
@@ -758,6 +800,14 @@ class TalkService:
         self, conn: aiosqlite.Connection, talk: Talk, request: _RegisterRequest, seats: dict[int, Seats], now: datetime
     ) -> RegisterOutcome | PodiumError:
         count = seats[talk.id]
+        refused = eligibility.refusal(talk, request.roles, now)
+        if refused is not None:
+            # Checked before anything is written: a refused member leaves no row and no change counted. One who
+            # registered before the organizer changed the roles keeps their place, as at promotion.
+            existing = await store.get_registration(conn, talk.id, request.user_id)
+            if existing is not None:
+                return RegisterOutcome(talk, existing, created=False, seats=count)
+            return refused
         changes = await store.registration_changes(conn, talk.id, request.user_id)
         retry_at = self.change_limit.next_allowed(changes, now)
         if retry_at is not None:

@@ -22,6 +22,7 @@ from bot.models import DeliveryKind, Talk
 from bot.replies import (
     answer_soon,
     guild_id,
+    member_roles,
     my_talk_autocomplete,
     public_series_autocomplete,
     public_talk_autocomplete,
@@ -92,7 +93,10 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
         )
 
     outcome = await answer_soon(
-        interaction, bot.office.register(guild, talk_id, user.id, user.display_name, undelivered=offer_file)
+        interaction,
+        bot.office.register(
+            guild, talk_id, user.id, user.display_name, roles=member_roles(interaction), undelivered=offer_file
+        ),
     )
     talk, registration = outcome.talk, outcome.registration
     title = discord.utils.escape_markdown(talk.title)
@@ -183,7 +187,9 @@ async def register_series_member(interaction: discord.Interaction[PodiumBot], se
 
     outcome = await answer_soon(
         interaction,
-        bot.office.register_series(guild, series_id, user.id, user.display_name, undelivered=offer_files),
+        bot.office.register_series(
+            guild, series_id, user.id, user.display_name, roles=member_roles(interaction), undelivered=offer_files
+        ),
     )
     title = discord.utils.escape_markdown(outcome.dates.reference(bot.service.clock()).title)
     states: list[tuple[Talk, Text]] = []

@@ -25,7 +25,14 @@ from bot.joinlink import JoinLinks
 from bot.joinlink_messages import join_link_edit_note, join_link_note
 from bot.models import Registration, RegistrationStatus, Talk
 from bot.questions import speaker_account
-from bot.replies import defer, organizer_guild, organizer_talk_autocomplete, reader_language, respond
+from bot.replies import (
+    defer,
+    organizer_guild,
+    organizer_talk_autocomplete,
+    reader_language,
+    respond,
+    server_roles,
+)
 from bot.spreadsheet import csv_cell
 from bot.talks import TalkInput
 from bot.timeparse import discord_timestamp
@@ -48,6 +55,9 @@ _FIELDS = {
     "join_url": "Private meeting link (https://…), DMed to confirmed members before the start",
     "checkin_code": "True: checking in needs a code shown in the room (see /talk code)",
     "speaker_user": "The speaker's Discord account: they get the members' questions by DM",
+    "eligible_roles": "Only members with one of these roles may register, e.g. @Year 1 @Year 2 (at most 10)",
+    "priority_roles": "Roles that may register at once, before everyone else (needs priority_until)",
+    "priority_until": "When everyone else may register (YYYY-MM-DD HH:MM); needs priority_roles",
 }
 _EDIT_FIELDS = {
     **_FIELDS,
@@ -58,6 +68,9 @@ _EDIT_FIELDS = {
     "join_url": "Private meeting link (https://…) for confirmed members ('-' to clear)",
     "checkin_code": "True: checking in needs a code shown in the room (see /talk code); False: no code",
     "remove_speaker_user": "True: no speaker account any more (nobody gets the questions by DM)",
+    "eligible_roles": "Only members with one of these roles may register ('-': every member may)",
+    "priority_roles": "Roles that may register before priority_until ('-' clears the priority window)",
+    "priority_until": "When everyone else may register (YYYY-MM-DD HH:MM; '-' clears the priority window)",
 }
 _FIELD_LABELS = {
     "start_at": "start",
@@ -166,6 +179,9 @@ class Organizers(commands.Cog):
         join_url: str | None = None,
         checkin_code: bool | None = None,
         speaker_user: discord.Member | None = None,
+        eligible_roles: str | None = None,
+        priority_roles: str | None = None,
+        priority_until: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -185,6 +201,10 @@ class Organizers(commands.Cog):
             speaker_user=speaker_account(
                 speaker_user.id if speaker_user else None, is_bot=bool(speaker_user and speaker_user.bot), remove=False
             ),
+            eligible_roles=eligible_roles,
+            priority_roles=priority_roles,
+            priority_until=priority_until,
+            server_roles=server_roles(interaction),
             language=reader_language(interaction),
         )
         await defer(interaction)
@@ -247,6 +267,9 @@ class Organizers(commands.Cog):
         checkin_code: bool | None = None,
         speaker_user: discord.Member | None = None,
         remove_speaker_user: bool = False,
+        eligible_roles: str | None = None,
+        priority_roles: str | None = None,
+        priority_until: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -269,6 +292,10 @@ class Organizers(commands.Cog):
                 is_bot=bool(speaker_user and speaker_user.bot),
                 remove=remove_speaker_user,
             ),
+            eligible_roles=eligible_roles,
+            priority_roles=priority_roles,
+            priority_until=priority_until,
+            server_roles=server_roles(interaction),
             language=language,
         )
         outcome = await bot.office.edit_talk(guild, talk, data)

@@ -27,6 +27,7 @@ from bot.replies import (
     reader_language,
     report_error,
     respond,
+    server_roles,
 )
 from bot.series import REPEAT_NAMES, SeriesDates, dates_text, first_and_last
 from bot.series_messages import ALL_DATES, SERIES_CHECKIN_ID, SERIES_SELECT_ID, series_embed
@@ -74,6 +75,7 @@ def common_input(
             is_bot=bool(speaker_user and speaker_user.bot),
             remove=remove_speaker_user,
         ),
+        server_roles=server_roles(interaction),
         language=reader_language(interaction),
     )
 
@@ -187,6 +189,9 @@ class SeriesCog(commands.Cog):
         join_url: str | None = None,
         checkin_code: bool | None = None,
         speaker_user: discord.Member | None = None,
+        eligible_roles: str | None = None,
+        priority_roles: str | None = None,
+        priority_until: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
         bot = interaction.client
@@ -205,6 +210,9 @@ class SeriesCog(commands.Cog):
             announce_at=announce_at,
             join_url=join_url,
             checkin_code=checkin_code,
+            eligible_roles=eligible_roles,
+            priority_roles=priority_roles,
+            priority_until=priority_until,
         )
         await defer(interaction)
         published = await bot.office.create_series(
@@ -274,6 +282,9 @@ class SeriesCog(commands.Cog):
         checkin_code: bool | None = None,
         speaker_user: discord.Member | None = None,
         remove_speaker_user: bool = False,
+        eligible_roles: str | None = None,
+        priority_roles: str | None = None,
+        priority_until: str | None = None,
         from_date: str | None = None,
     ) -> None:
         guild = await organizer_guild(interaction)
@@ -294,6 +305,9 @@ class SeriesCog(commands.Cog):
             announce_at=announce_at,
             join_url=join_url,
             checkin_code=checkin_code,
+            eligible_roles=eligible_roles,
+            priority_roles=priority_roles,
+            priority_until=priority_until,
         )
         await defer(interaction)
         edited = await bot.office.edit_series(guild, series, data, at=time, from_date=from_date)

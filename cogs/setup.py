@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.certificates import year_start as first_day_of_year
+from bot.event_mirror import can_mirror
 from bot.i18n import Joined, Text, _, display_name, languages
 from bot.joinlink import format_lead
 from bot.models import GuildSettings
@@ -29,7 +30,25 @@ def public_calendar_text(settings: GuildSettings, public_url: str | None) -> Tex
     return _("on: <{url}>", url=agenda_url(public_url, settings.public_id))
 
 
-def describe(settings: GuildSettings, default_tz: str, public_url: str | None = None) -> Text:
+def events_text(settings: GuildSettings, allowed: bool) -> Text:
+    if not settings.native_events:
+        return _("off (`/setup native_events:true` lists the talks in the server's Events tab)")
+    if not allowed:
+        return _(
+            "⚠️ on, but I lack the **Create Events** permission, so the talks are not in the Events tab. Give it to "
+            "my role in Server Settings → Roles; everything else works without it."
+        )
+    interest = (
+        _("clicking “Interested” registers the member")
+        if settings.interested_registers
+        else _("“Interested” does not register (`/setup interested_registers:true` to make it)")
+    )
+    return _("on: each announced talk is in the Events tab; {interest}", interest=interest)
+
+
+def describe(
+    settings: GuildSettings, default_tz: str, public_url: str | None = None, *, events_allowed: bool = True
+) -> Text:
     lead = format_lead(settings.join_link_lead())
     join = (
         _("{lead} before the start (default)", lead=lead)
@@ -37,9 +56,10 @@ def describe(settings: GuildSettings, default_tz: str, public_url: str | None = 
         else _("{lead} before the start", lead=lead)
     )
     return _(
-        "{settings}\n**Join link sent to confirmed members:** {join}",
+        "{settings}\n**Join link sent to confirmed members:** {join}\n**Native Discord events:** {events}",
         settings=_describe(settings, default_tz, public_url),
         join=join,
+        events=events_text(settings, events_allowed),
     )
 
 
@@ -111,6 +131,8 @@ class Setup(commands.Cog):
         language="Language of announcements, reminder posts, the feed and the agenda page",
         year_start="First day of the academic year, MM-DD (default 09-01), which /attendance counts from",
         join_link_before="How long before the start confirmed members get the join link, e.g. 15m (0m to 24h)",
+        native_events="List each announced talk in the server's Events tab (on by default)",
+        interested_registers="Make “Interested” on a talk's event register the member (off by default)",
     )
     @app_commands.choices(language=[app_commands.Choice(name=display_name(code), value=code) for code in languages()])
     @app_commands.guild_only()
@@ -128,9 +150,12 @@ class Setup(commands.Cog):
         language: app_commands.Choice[str] | None = None,
         year_start: str | None = None,
         join_link_before: str | None = None,
+        native_events: bool | None = None,
+        interested_registers: bool | None = None,
     ) -> None:
         bot = interaction.client
         guild = guild_id(interaction)
+        allowed = can_mirror(interaction.guild)
         default_tz = bot.settings.default_timezone
         public_url = bot.settings.public_url if bot.settings.web_enabled else None
         given = (
@@ -143,6 +168,8 @@ class Setup(commands.Cog):
             language,
             year_start,
             join_link_before,
+            native_events,
+            interested_registers,
         )
         if all(value is None for value in given):
             current = await bot.service.settings(guild)
@@ -151,7 +178,7 @@ class Setup(commands.Cog):
                 interaction,
                 _(
                     "Podium settings for this server:\n{settings}{hint}",
-                    settings=describe(current, default_tz, public_url),
+                    settings=describe(current, default_tz, public_url, events_allowed=allowed),
                     hint=hint,
                 ),
             )
@@ -173,6 +200,8 @@ class Setup(commands.Cog):
             language=language.value if language else None,
             year_start=year_start,
             join_link_before=join_link_before,
+            native_events=native_events,
+            interested_registers=interested_registers,
         )
         next_step = (
             _("Next: create a talk with `/talk create`.")
@@ -192,7 +221,7 @@ class Setup(commands.Cog):
             interaction,
             _(
                 "Settings saved.\n{settings}\n{warning}{role_hint}{next_step}",
-                settings=describe(updated, default_tz, public_url),
+                settings=describe(updated, default_tz, public_url, events_allowed=allowed),
                 warning=warning,
                 role_hint=role_hint,
                 next_step=next_step,

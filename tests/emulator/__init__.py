@@ -16,7 +16,9 @@ Typical use::
         assert ia.ephemeral and "registered" in ia.content
         await bot.close()
 
-See tests/test_emulator.py for the rest (buttons, modals, DMs, faults, rate limits, resumes).
+See tests/test_emulator.py for the rest (buttons, modals, DMs, faults, rate limits, resumes) and
+tests/test_emulator_events.py for guild scheduled events (``create_scheduled_event_by_hand``,
+``mark_interested``, ``set_bot_permission``...).
 """
 
 from .emulator import DiscordEmulator, EmulatorStats, FaultRule, RequestRecord
@@ -24,7 +26,7 @@ from .errors import ApiError, EmulatorUsageError
 from .gateway import Intent
 from .interactions import CallbackType, EmulatedInteraction, InteractionType
 from .ratelimit import DISCORD_LIKE_LIMITS
-from .state import ChannelType, Guild, MessageFlag, Overwrite, Perm
+from .state import ChannelType, EntityType, EventStatus, Guild, MessageFlag, Overwrite, Perm
 
 __all__ = [
     "DISCORD_LIKE_LIMITS",
@@ -35,6 +37,8 @@ __all__ = [
     "EmulatedInteraction",
     "EmulatorStats",
     "EmulatorUsageError",
+    "EntityType",
+    "EventStatus",
     "FaultRule",
     "Guild",
     "Intent",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import datetime
 import logging
 import re
 import secrets
@@ -26,14 +28,18 @@ from .interactions import (
 from .messages import DEFAULT_NONCE_WINDOW, MessageStore
 from .ratelimit import RateLimiter, RouteLimit, rate_limited
 from .rest import RestApi, json_response, server_error
+from .scheduled_events import ScheduledEvents
 from .state import (
     Channel,
     ChannelType,
+    EntityType,
+    EventStatus,
     Guild,
     Member,
     MessageFlag,
     Overwrite,
     Perm,
+    ScheduledEvent,
     StoredMessage,
     World,
     iso_now,
@@ -71,6 +77,7 @@ class RequestRecord:
     time: float  # time.monotonic() when the response was ready
     route: str | None = None  # the route template, e.g. "/channels/{channel_id}/messages"
     response: Any = None
+    reason: str | None = None  # the X-Audit-Log-Reason header, decoded (discord.py's ``reason=``)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.method, self.path, self.status, self.time))
@@ -132,7 +139,11 @@ class DiscordEmulator:
     REST lives under ``api_base``; the gateway websocket at ``gateway_url``. Build the world with
     ``add_guild``/``add_text_channel``/``add_role``/``add_user``/``add_member``, act as users with ``slash``,
     ``autocomplete``, ``click``, ``submit_modal`` and ``post_user_message``, and inspect what the bot did with
-    ``messages``, ``dm_messages``, ``requests`` and the returned interaction records.
+    ``messages``, ``dm_messages``, ``requests`` and the returned interaction records. Guild scheduled events:
+    members act with ``create_scheduled_event_by_hand``, ``edit_scheduled_event_by_hand``,
+    ``delete_scheduled_event_by_hand``, ``mark_interested`` and ``unmark_interested``; read them with
+    ``scheduled_events``, ``scheduled_event`` and ``interested_user_ids``; change what the bot may do with
+    ``set_bot_permission`` (e.g. ``Perm.CREATE_EVENTS``, ``Perm.MANAGE_EVENTS``) or ``set_role_permissions``.
     """
 
     def __init__(
@@ -181,7 +192,6 @@ class DiscordEmulator:
         self.interactions: list[EmulatedInteraction] = []
         self._interactions_by_id: dict[int, EmulatedInteraction] = {}
         self._interactions_by_token: dict[str, EmulatedInteraction] = {}
-        self.event_subscribers: dict[int, list[int]] = {}
         self.presence: dict[str, Any] | None = None
 
         bot = self.world.add_user(bot_name, bot=True)
@@ -192,6 +202,7 @@ class DiscordEmulator:
         self.token = f"{token_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
 
         self.messages_store = MessageStore(self)
+        self.scheduled = ScheduledEvents(self)
         self.gateway = GatewayServer(self)
         self.rest = RestApi(self)
         self._runner: web.AppRunner | None = None
@@ -300,9 +311,11 @@ class DiscordEmulator:
             "bot": self.world.user(self.bot_user_id).payload(),
         }
 
-    def record_request(self, method: str, path: str, status: int, route: str | None, response: Any) -> None:
+    def record_request(
+        self, method: str, path: str, status: int, route: str | None, response: Any, *, reason: str | None = None
+    ) -> None:
         self.stats.requests += 1
-        self.requests.append(RequestRecord(method, path, status, time.monotonic(), route, response))
+        self.requests.append(RequestRecord(method, path, status, time.monotonic(), route, response, reason))
         self.changed.notify()
 
     def command_table(self, guild_id: int | None) -> dict[tuple[int, str], dict[str, Any]]:
@@ -539,22 +552,147 @@ class DiscordEmulator:
             )
         self.changed.notify()
 
-    def add_event_subscriber(self, guild_id: int, event_id: int, user_id: int) -> None:
-        """A user clicks "Interested" on a scheduled event."""
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        """An admin edits a role's permissions in Server Settings > Roles (GUILD_ROLE_UPDATE goes to the bot)."""
         guild = self.world.guild(guild_id)
+        role = guild.roles.get(role_id)
+        if role is None:
+            raise EmulatorUsageError(f"role {role_id} is not in guild {guild_id}")
+        role.permissions = permissions
+        if self._bot_in(guild):
+            self.gateway.dispatch(
+                "GUILD_ROLE_UPDATE",
+                {"guild_id": str(guild.id), "role": role.payload()},
+                guild_id=guild.id,
+                intent=Intent.GUILDS,
+            )
+        self.changed.notify()
+
+    def set_bot_permission(self, guild_id: int, permission: int, enabled: bool = True) -> None:
+        """Grants or takes ``permission`` (e.g. ``Perm.CREATE_EVENTS``) on the bot's own managed role.
+
+        The bot's other roles and @everyone still count, as on Discord; if they keep the bot from ending up
+        with (or without) every bit of ``permission``, this raises rather than leave the test believing it.
+        """
+        guild = self.world.guild(guild_id)
+        role = guild.roles.get(guild.bot_role_id or 0)
+        if role is None:
+            raise EmulatorUsageError(f"the bot has no role in guild {guild_id}")
+        new = role.permissions | permission if enabled else role.permissions & ~permission
+        self.set_role_permissions(guild_id, role.id, new)
+        have = self.world.base_permissions(guild, self.bot_user_id) & permission
+        if have != (permission if enabled else 0):
+            raise EmulatorUsageError(
+                f"after editing the bot's role its permissions are {have:#x} of {permission:#x}: "
+                "another role, @everyone or Administrator decides"
+            )
+
+    # -- scheduled events ----------------------------------------------------------------------------
+    # What server members do in Discord's own app. Each change goes through the same checks as the REST
+    # routes, as the user ``by`` (the guild owner unless given): something Discord's app would refuse raises
+    # EmulatorUsageError. The bot gets the gateway event only with the GUILD_SCHEDULED_EVENTS intent.
+
+    def _event_in(self, guild_id: int, event_id: int) -> tuple[Guild, ScheduledEvent]:
+        guild = self.world.guilds.get(guild_id)
+        if guild is None:
+            raise EmulatorUsageError(f"unknown guild {guild_id}")
         event = guild.scheduled_events.get(event_id)
         if event is None:
-            raise EmulatorUsageError(f"no scheduled event {event_id} in guild {guild_id}")
-        subscribers = self.event_subscribers.setdefault(event_id, [])
-        if user_id not in subscribers:
-            subscribers.append(user_id)
-            event["user_count"] = len(subscribers)
-            self.gateway.dispatch(
-                "GUILD_SCHEDULED_EVENT_USER_ADD",
-                {"guild_scheduled_event_id": str(event_id), "user_id": str(user_id), "guild_id": str(guild_id)},
-                guild_id=guild_id,
-                intent=Intent.GUILD_SCHEDULED_EVENTS,
-            )
+            raise EmulatorUsageError(f"no scheduled event {event_id} in guild {guild.name!r}")
+        return guild, event
+
+    @staticmethod
+    def _member_of(guild: Guild, user_id: int) -> int:
+        if user_id not in guild.members:
+            raise EmulatorUsageError(f"user {user_id} is not a member of {guild.name!r}")
+        return user_id
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _in_discords_app(what: str) -> Iterator[None]:
+        try:
+            yield
+        except ApiError as exc:
+            details = f" {exc.body['errors']}" if "errors" in exc.body else ""
+            raise EmulatorUsageError(f"Discord would not let them {what}: {exc}{details}") from exc
+
+    def create_scheduled_event_by_hand(
+        self,
+        guild_id: int,
+        name: str,
+        start: datetime.datetime,
+        *,
+        end: datetime.datetime | None = None,
+        location: str | None = None,
+        channel_id: int | None = None,
+        description: str | None = None,
+        by: int | None = None,
+    ) -> dict[str, Any]:
+        """A member creates an event: EXTERNAL at ``location``, or in the voice/stage channel ``channel_id``.
+
+        Returns the event as ``scheduled_event`` does; GUILD_SCHEDULED_EVENT_CREATE goes to the bot.
+        """
+        guild = self.world.guild(guild_id)
+        user_id = self._member_of(guild, guild.owner_id if by is None else by)
+        body: dict[str, Any] = {
+            "name": name,
+            "privacy_level": 2,
+            "scheduled_start_time": start,
+            "scheduled_end_time": end,
+        }
+        if description is not None:
+            body["description"] = description
+        if channel_id is None:
+            body.update(entity_type=EntityType.EXTERNAL, entity_metadata={"location": location})
+        else:
+            kind = self.world.channel(channel_id).type
+            body.update(channel_id=channel_id, entity_type=1 if kind == ChannelType.GUILD_STAGE_VOICE else 2)
+        with self._in_discords_app(f"create the event {name!r}"):
+            event = self.scheduled.create(guild, user_id, body)
+        return event.payload(self.world, with_user_count=True)
+
+    def edit_scheduled_event_by_hand(
+        self, guild_id: int, event_id: int, *, by: int | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """A moderator edits an event; ``changes`` use the API's field names (times may be datetimes), plus
+        ``location=`` for ``entity_metadata``. ``status=EventStatus.ACTIVE`` starts it, as Discord itself
+        does for an EXTERNAL event at its start time; ``COMPLETED`` ends it, ``CANCELED`` cancels it."""
+        guild, event = self._event_in(guild_id, event_id)
+        user_id = self._member_of(guild, guild.owner_id if by is None else by)
+        if "location" in changes:
+            changes["entity_metadata"] = {"location": changes.pop("location")}
+        with self._in_discords_app(f"edit the event {event.name!r} with {changes}"):
+            self.scheduled.edit(guild, event, user_id, changes)
+        return event.payload(self.world, with_user_count=True)
+
+    def delete_scheduled_event_by_hand(self, guild_id: int, event_id: int, *, by: int | None = None) -> dict[str, Any]:
+        """A moderator deletes an event in Discord (GUILD_SCHEDULED_EVENT_DELETE); returns what it was."""
+        guild, event = self._event_in(guild_id, event_id)
+        user_id = self._member_of(guild, guild.owner_id if by is None else by)
+        gone = event.payload(self.world, with_user_count=True)
+        with self._in_discords_app(f"delete the event {event.name!r}"):
+            self.scheduled.delete(guild, event, user_id)
+        return gone
+
+    def mark_interested(self, guild_id: int, event_id: int, user_id: int) -> bool:
+        """A member clicks "Interested" (GUILD_SCHEDULED_EVENT_USER_ADD). False if they already were.
+
+        discord.py fires ``on_scheduled_event_user_add`` only for users in its cache (members intent); the
+        raw event reaches the bot either way."""
+        guild, event = self._event_in(guild_id, event_id)
+        self._member_of(guild, user_id)
+        if event.status in EventStatus.FINAL:
+            raise EmulatorUsageError(f'the event {event.name!r} is over: Discord no longer offers "Interested"')
+        return self.scheduled.set_interested(guild, event, user_id, True)
+
+    def unmark_interested(self, guild_id: int, event_id: int, user_id: int) -> bool:
+        """The member clicks "Interested" again (GUILD_SCHEDULED_EVENT_USER_REMOVE). False if they were not."""
+        guild, event = self._event_in(guild_id, event_id)
+        return self.scheduled.set_interested(guild, event, user_id, False)
+
+    def add_event_subscriber(self, guild_id: int, event_id: int, user_id: int) -> None:
+        """Older name of ``mark_interested``."""
+        self.mark_interested(guild_id, event_id, user_id)
 
     # -- users acting --------------------------------------------------------------------------------
 
@@ -1049,7 +1187,23 @@ class DiscordEmulator:
         return [copy.deepcopy(c) for c in self.command_table(guild_id).values()]
 
     def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
-        return [copy.deepcopy(e) for e in self.world.guild(guild_id).scheduled_events.values()]
+        """A guild's scheduled events, oldest first, as REST returns them with ``with_user_count``."""
+        guild = self.world.guild(guild_id)
+        return [e.payload(self.world, with_user_count=True) for e in guild.scheduled_events.values()]
+
+    def scheduled_event(self, event_id: int) -> dict[str, Any]:
+        """One scheduled event (any guild), with ``user_count``."""
+        return self._find_event(event_id).payload(self.world, with_user_count=True)
+
+    def interested_user_ids(self, event_id: int) -> list[int]:
+        """Who marked an event "Interested", by id (the order Discord lists them in)."""
+        return sorted(self._find_event(event_id).interested)
+
+    def _find_event(self, event_id: int) -> ScheduledEvent:
+        for guild in self.world.guilds.values():
+            if event_id in guild.scheduled_events:
+                return guild.scheduled_events[event_id]
+        raise EmulatorUsageError(f"no scheduled event {event_id}")
 
     async def wait_for_message(
         self,

@@ -19,6 +19,7 @@ ERROR_MESSAGES: dict[int, str] = {
     10066: "Unknown application command permissions",
     10070: "Unknown Guild Scheduled Event",
     30005: "Maximum number of guild roles reached (250)",
+    30038: "Maximum number of uncompleted guild scheduled events reached (100)",
     40005: "Request entity too large",
     40060: "Interaction has already been acknowledged.",
     50001: "Missing Access",
@@ -29,6 +30,7 @@ ERROR_MESSAGES: dict[int, str] = {
     50027: "Invalid Webhook Token",
     50035: "Invalid Form Body",
     50109: "The request body contains invalid JSON.",
+    180000: "Cannot update a finished event",
 }
 
 # Messages Discord sends for errors that carry code 0.

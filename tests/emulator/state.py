@@ -7,7 +7,7 @@ import datetime
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ApiError
 
@@ -315,6 +315,94 @@ class Channel:
         return data
 
 
+class EventStatus:
+    """Guild scheduled event status, as in Discord's documentation."""
+
+    SCHEDULED = 1
+    ACTIVE = 2
+    COMPLETED = 3
+    CANCELED = 4
+
+    FINAL = frozenset({COMPLETED, CANCELED})
+    # The only changes Discord accepts ("Valid Guild Scheduled Event Status Transitions").
+    TRANSITIONS: ClassVar[dict[int, frozenset[int]]] = {
+        SCHEDULED: frozenset({ACTIVE, CANCELED}),
+        ACTIVE: frozenset({COMPLETED}),
+    }
+
+
+class EntityType:
+    """Guild scheduled event entity types."""
+
+    STAGE_INSTANCE = 1
+    VOICE = 2
+    EXTERNAL = 3
+
+    ALL = frozenset({STAGE_INSTANCE, VOICE, EXTERNAL})
+
+
+@dataclass
+class ScheduledEvent:
+    """A guild scheduled event as Discord stores it, plus who marked themselves "Interested"."""
+
+    id: int
+    guild_id: int
+    name: str
+    scheduled_start_time: datetime.datetime
+    entity_type: int
+    creator_id: int | None
+    channel_id: int | None = None
+    description: str | None = None
+    scheduled_end_time: datetime.datetime | None = None
+    privacy_level: int = 2
+    status: int = EventStatus.SCHEDULED
+    entity_id: int | None = None
+    location: str | None = None  # entity_metadata.location, EXTERNAL events only
+    image: str | None = None
+    recurrence_rule: dict[str, Any] | None = None
+    interested: set[int] = field(default_factory=set)
+
+    @property
+    def user_count(self) -> int:
+        return len(self.interested)
+
+    @property
+    def entity_metadata(self) -> dict[str, Any] | None:
+        return {"location": self.location} if self.entity_type == EntityType.EXTERNAL else None
+
+    @property
+    def is_live(self) -> bool:
+        """SCHEDULED or ACTIVE: what counts towards the 100 events a guild may have."""
+        return self.status not in EventStatus.FINAL
+
+    def payload(self, world: World, *, with_user_count: bool = False) -> dict[str, Any]:
+        """The event object. ``user_count`` only comes with ``?with_user_count=true`` on REST reads; gateway
+        payloads lack it (discord.py then reads 0, Rapptz/discord.py#9750)."""
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id) if self.channel_id is not None else None,
+            "creator_id": str(self.creator_id) if self.creator_id is not None else None,
+            "name": self.name,
+            "description": self.description,
+            "image": self.image,
+            "scheduled_start_time": self.scheduled_start_time.isoformat(),
+            "scheduled_end_time": self.scheduled_end_time.isoformat() if self.scheduled_end_time else None,
+            "status": self.status,
+            "entity_type": self.entity_type,
+            "entity_id": str(self.entity_id) if self.entity_id is not None else None,
+            "entity_metadata": self.entity_metadata,
+            "privacy_level": self.privacy_level,
+            "recurrence_rule": copy.deepcopy(self.recurrence_rule),
+            "guild_scheduled_event_exceptions": [],
+        }
+        if self.creator_id is not None and self.creator_id in world.users:
+            data["creator"] = world.user(self.creator_id).payload()
+        if with_user_count:
+            data["user_count"] = self.user_count
+        return data
+
+
 @dataclass
 class Guild:
     id: int
@@ -324,7 +412,7 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     channel_ids: list[int] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
-    scheduled_events: dict[int, dict[str, Any]] = field(default_factory=dict)
+    scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
     bot_role_id: int | None = None
     created_at: str = field(default_factory=iso_now)
 
@@ -499,6 +587,13 @@ class World:
             return guild.roles[int(role_id)]
         except (KeyError, ValueError):
             raise ApiError(404, 10011) from None
+
+    def scheduled_event(self, guild_id: int, event_id: int) -> ScheduledEvent:
+        guild = self.guild(guild_id)
+        try:
+            return guild.scheduled_events[int(event_id)]
+        except (KeyError, ValueError):
+            raise ApiError(404, 10070) from None
 
     def guild_channels(self, guild: Guild) -> list[Channel]:
         return [self.channels[cid] for cid in guild.channel_ids]
@@ -675,7 +770,7 @@ class World:
             threads=[],
             presences=[],
             stage_instances=[],
-            guild_scheduled_events=list(copy.deepcopy(list(guild.scheduled_events.values()))),
+            guild_scheduled_events=[e.payload(self) for e in guild.scheduled_events.values()],
             soundboard_sounds=[],
             embedded_activities=[],
         )
