@@ -43,6 +43,7 @@ EXTENSIONS = (
     "cogs.checkin",
     "cogs.questions",  # after cogs.organizers: it adds subcommands to /talk
     "cogs.feedback",  # likewise
+    "cogs.series",
     "cogs.native_events",
 )
 _COMMANDS_FINGERPRINT = "commands_fingerprint"

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -215,9 +216,8 @@ class EventMirror:
     async def _remove_twins(self, talk: Talk, keep: int) -> None:
         """Delete any other live event of ours for this talk: a request whose answer was lost and that was sent
         again would otherwise leave two."""
-        link = marker(talk)
-        for event in await self._ours(talk.guild_id):
-            if int(event["id"]) != keep and link is not None and link in str(event.get("description") or ""):
+        for event in _matching(await self._ours(talk.guild_id), talk):
+            if int(event["id"]) != keep:
                 log.warning("Talk %s had a second event %s: deleted", talk.id, event["id"])
                 with contextlib.suppress(discord.NotFound):
                     await self.client.http.delete_scheduled_event(talk.guild_id, int(event["id"]))
@@ -346,12 +346,29 @@ class EventMirror:
         log.info("Event of talk %s deleted by hand: it is made again once", row.talk_id)
 
 
-def _find(events: list[dict[str, Any]], talk: Talk) -> dict[str, Any] | None:
-    """The event whose description names this talk (its announcement link), if any."""
+def _matching(events: list[dict[str, Any]], talk: Talk) -> list[dict[str, Any]]:
+    """The live events whose description names this talk (its announcement link). The dates of a series share
+    one announcement, so there an event must also start when the date does."""
     link = marker(talk)
     if link is None:
+        return []
+    found = [
+        event
+        for event in events
+        if link in str(event.get("description") or "") and int(event.get("status") or 1) in (1, 2)
+    ]
+    if talk.series_id is None:
+        return found
+    return [event for event in found if _starts(event) == talk.start_at]
+
+
+def _find(events: list[dict[str, Any]], talk: Talk) -> dict[str, Any] | None:
+    found = _matching(events, talk)
+    return found[0] if found else None
+
+
+def _starts(event: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(event.get("scheduled_start_time")))
+    except ValueError:
         return None
-    for event in events:
-        if link in str(event.get("description") or "") and int(event.get("status") or 1) in (1, 2):
-            return event
-    return None

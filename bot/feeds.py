@@ -9,18 +9,19 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 from icalendar import Calendar, Event, vDuration, vText
 
-from bot import store
-from bot.calendar import Method, add_text, finish, new_calendar, summary, talk_event
+from bot import series_rows, store
+from bot.calendar import Method, SeriesDate, add_text, finish, new_calendar, series_events, summary, talk_event
 from bot.i18n import Text, _, render
 from bot.joinlink import release_at, released
-from bot.models import GuildSettings, Registration, Seats, Talk
+from bot.models import GuildSettings, Registration, Seats, Series, Talk
+from bot.series import RRULE, slot_days
 from bot.talks import TalkService
 from bot.versions import ChangeCounters
 
@@ -57,6 +58,15 @@ Version = tuple[int, int]  # a server's change counters (bot/versions.py), read 
 
 
 @dataclass(frozen=True)
+class SeriesFeed:
+    """A series a feed shows as one recurring event: every date of it, and the reader's registrations."""
+
+    series: Series
+    talks: list[Talk]  # in the order of the rule
+    registrations: Mapping[int, Registration] = field(default_factory=dict)  # by talk id; personal feeds only
+
+
+@dataclass(frozen=True)
 class MemberFeed:
     guild_id: int
     user_id: int
@@ -67,6 +77,7 @@ class MemberFeed:
     last_used_at: datetime | None = None  # the token's "last fetched" stamp, after this fetch
     # The private join links this member may have now (confirmed, released), by talk id: only in this feed.
     join_links: Mapping[int, str] = field(default_factory=dict)
+    series: Mapping[int, SeriesFeed] = field(default_factory=dict)  # by id: the series of the member's talks
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class PublicFeed:
     talks: list[Talk]
     version: Version = (0, 0)
     changes_at: datetime | None = None
+    series: Mapping[int, SeriesFeed] = field(default_factory=dict)  # by id: the series of the talks shown
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,14 @@ class FeedService:
                 cancelled_after=now - KEEP,
                 limit=FEED_LIMIT,
             )
+            series = await _series_of(conn, [talk for talk, _registration in entries if talk.is_public(now)], now)
+            mine = await store.member_registrations_in(
+                conn, owner.user_id, [talk.id for dates in series.values() for talk in dates.talks]
+            )
+        series = {
+            series_id: replace(dates, registrations={t.id: mine[t.id] for t in dates.talks if t.id in mine})
+            for series_id, dates in series.items()
+        }
         last_used = owner.last_used_at
         if last_used is None or last_used < now - TOUCH_EVERY:
             await self.touch(digest)
@@ -180,6 +200,7 @@ class FeedService:
             changes_at=min([*moments, moment]) if moment is not None else min(moments, default=None),
             last_used_at=last_used,
             join_links=links,
+            series=series,
         )
 
     async def touch(self, digest: bytes) -> None:
@@ -202,15 +223,18 @@ class FeedService:
         async with self.talks.db.reading() as conn:
             version = self.changes.version(guild_id)
             published = await _published(conn, guild_id, now)
-        if published is None:
-            return None
-        settings, talks = published
+            if published is None:
+                return None
+            settings, talks = published
+            shown = [t for t in talks if t.is_public(now)]
+            series = await _series_of(conn, shown, now)
         return PublicFeed(
             settings,
             settings.zone(self.talks.default_tz),
-            [t for t in talks if t.is_public(now)],
+            shown,
             version=version,
             changes_at=changes_at(talks, now),
+            series=series,
         )
 
     async def public_talk(self, public_id: str) -> PublicTalk | None:
@@ -260,6 +284,22 @@ async def _published(
         return None
     talks = await store.feed_talks(conn, guild_id, ended_after=now - KEEP, cancelled_after=now - KEEP, limit=FEED_LIMIT)
     return settings, talks
+
+
+async def _series_of(conn: aiosqlite.Connection, talks: Iterable[Talk], now: datetime) -> dict[int, SeriesFeed]:
+    """Every date of the series these talks belong to: a feed writes each series whole, as one event. A date held
+    back from members (its own announce_at changed by /talk edit) stays out, as any held-back talk does."""
+    wanted = list(dict.fromkeys(talk.series_id for talk in talks if talk.series_id is not None))
+    if not wanted:
+        return {}
+    found = await series_rows.series_by_ids(conn, wanted)
+    dates = await series_rows.dates_of(conn, wanted)
+    public = {series_id: [talk for talk in dates[series_id] if talk.is_public(now)] for series_id in wanted}
+    return {
+        series_id: SeriesFeed(found[series_id], public[series_id])
+        for series_id in wanted
+        if series_id in found and public[series_id]
+    }
 
 
 # --- the .ics bodies ---------------------------------------------------------------------------------------
@@ -331,15 +371,47 @@ def member_calendar(feed: MemberFeed, server_name: str, language: str) -> bytes:
         feed.tz,
         language,
     )
-    for talk, registration in feed.entries:
-        event = _event(talk, feed.tz, language)
+
+    def event_of(talk: Talk, registration: Registration, tz: ZoneInfo) -> Event:
+        event = _event(talk, tz, language)
         if not registration.confirmed and not talk.cancelled:
             _as_tentative(event, talk, registration.position, language)
         link = feed.join_links.get(talk.id) if registration.confirmed else None
         if link:
             _with_join_link(event, link, language)
+        return event
+
+    for talk, registration in feed.entries:
+        if talk.series_id not in feed.series:
+            calendar.add_component(event_of(talk, registration, feed.tz))
+    written = [talk for talk, _registration in feed.entries]
+    for dates in feed.series.values():
+        # The dates the member is not registered for (and cancelled ones) are the series' EXDATEs: their calendar
+        # shows the series with only their own dates.
+        zone = dates.series.zone
+        shown = [
+            SeriesDate(slot, talk, event_of(talk, dates.registrations[talk.id], zone), not talk.cancelled)
+            if talk.id in dates.registrations
+            else SeriesDate(slot, talk, _event(talk, zone, language), shown=False)
+            for slot, talk in _slotted(dates)
+        ]
+        _add_series(calendar, dates, shown)
+        written += dates.talks
+    return finish(calendar, written)
+
+
+def _slotted(dates: SeriesFeed) -> list[tuple[date, Talk]]:
+    days = slot_days(dates.series)
+    return [(days[talk.series_index or 0], talk) for talk in dates.talks if (talk.series_index or 0) < len(days)]
+
+
+def _add_series(calendar: Calendar, dates: SeriesFeed, shown: list[SeriesDate]) -> None:
+    if not shown:
+        return
+    freq, interval = RRULE[dates.series.repeat]
+    days = slot_days(dates.series)
+    for event in series_events(dates.series, days, shown, freq=freq, interval=interval, zone=dates.series.zone):
         calendar.add_component(event)
-    return finish(calendar, [talk for talk, _registration in feed.entries])
 
 
 def public_calendar(feed: PublicFeed, server_name: str, language: str) -> bytes:
@@ -353,8 +425,21 @@ def public_calendar(feed: PublicFeed, server_name: str, language: str) -> bytes:
         language,
     )
     for talk in feed.talks:
-        calendar.add_component(_event(talk, feed.tz, language))
-    return finish(calendar, feed.talks)
+        if talk.series_id not in feed.series:
+            calendar.add_component(_event(talk, feed.tz, language))
+    written = list(feed.talks)
+    for dates in feed.series.values():
+        zone = dates.series.zone
+        _add_series(
+            calendar,
+            dates,
+            [
+                SeriesDate(slot, talk, _event(talk, zone, language), not talk.cancelled)
+                for slot, talk in _slotted(dates)
+            ],
+        )
+        written += dates.talks
+    return finish(calendar, written)
 
 
 def talk_calendar(talk: Talk, tz: ZoneInfo, language: str) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -89,6 +89,8 @@ class Talk:
     join_url: str | None = None  # private: confirmed members only, from the release time (migration 0011)
     checkin_code: str | None = None  # None: checking in needs no code
     speaker_user_id: int | None = None  # the speaker's account, when a member: they receive the questions
+    series_id: int | None = None  # the seminar series the talk is one date of (bot/series.py, migration 0012)
+    series_index: int | None = None  # which date of the series' rule it is, from 0
     # Who may register, and from when (bot/eligibility.py, migration 0012): only members with one of the
     # eligible roles (none: every member); members with a priority role from the announcement on, everyone
     # else from priority_until (both set, or neither).
@@ -121,6 +123,32 @@ class Talk:
             f"https://discord.com/channels/{self.guild_id}/"
             f"{self.announcement_channel_id}/{self.announcement_message_id}"
         )
+
+
+class Repeat(StrEnum):
+    """How a seminar series repeats (/series create repeat:)."""
+
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"
+    MONTHLY = "monthly"  # the same day of the month (bot/series.py refuses the 29th to the 31st)
+
+
+@dataclass(frozen=True)
+class Series:
+    """A seminar series: the rule its dates came from; the dates themselves are talks (Talk.series_id)."""
+
+    id: int
+    guild_id: int
+    repeat: Repeat
+    first_day: date  # the local day of the first date, in ``timezone``
+    timezone: str  # the zone the dates were computed in: each keeps the same local time across DST changes
+    count: int
+    created_by: int
+    created_at: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from bot.email_addresses import Confirmation, EmailAddresses
 from bot.errors import PodiumError
 from bot.i18n import Text
 from bot.models import Delivery, DeliveryStatus, GuildSettings, Talk
+from bot.series import SeriesCancelled, SeriesDates, SeriesEdited, SeriesService
 from bot.talks import (
     CancelOutcome,
     EditOutcome,
@@ -52,6 +53,22 @@ class Published:
     problem: Text | str | None = None
 
 
+@dataclass(frozen=True)
+class PublishedSeries:
+    """A new series after an attempt to post its one announcement."""
+
+    dates: SeriesDates
+    problem: Text | str | None = None
+
+
+@dataclass(frozen=True)
+class SeriesRegistration:
+    """Registering for every open date of a series: each date's outcome, or why that date refused."""
+
+    dates: SeriesDates
+    results: list[tuple[Talk, RegisterOutcome | PodiumError]]
+
+
 class Office:
     def __init__(
         self,
@@ -71,6 +88,7 @@ class Office:
         self.courier = courier
         # Follows the service's clock (tests move it), so the check-in window and talk times agree.
         self.checkins = CheckinService(service.db, lambda: service.clock())
+        self.series = SeriesService(service)
 
     # --- the follow-up ---------------------------------------------------------------------------
 
@@ -94,7 +112,7 @@ class Office:
         for talk in refresh:
             if talk.announcement_message_id is not None:
                 try:
-                    self.announcer.refresh(talk.id, talk.guild_id)
+                    self.announcer.refresh(talk.id, talk.guild_id, series_id=talk.series_id)
                 except Exception:
                     log.exception("Could not refresh the announcement of talk %s", talk.id)
         if not owed:
@@ -149,10 +167,12 @@ class Office:
         return await self._publish(talk)
 
     async def announce(self, guild_id: int, talk_id: int) -> Talk:
-        """Post (or re-post) the announcement now; raises what stops it."""
+        """Post (or re-post) the announcement now (a date of a series: the series' one message); raises what
+        stops it."""
         talk = await self.service.changeable_talk(guild_id, talk_id)
         talk = await self.announcer.publish(talk)
-        self.follow_up(plan=[talk])  # an announce_at job is no longer needed
+        dates = await self.series.of_talk(talk)
+        self.follow_up(plan=dates.talks if dates else [talk])  # an announce_at job is no longer needed
         return talk
 
     async def _publish(self, talk: Talk) -> Published:
@@ -183,6 +203,73 @@ class Office:
         outcome = await self.service.cancel_talk(guild_id, talk_id, reason)
         self.follow_up(plan=[outcome.talk], refresh=[outcome.talk], owed=outcome.owed)
         return outcome
+
+    # --- seminar series ------------------------------------------------------------------------------
+
+    async def create_series(
+        self,
+        guild_id: int,
+        author_id: int,
+        data: TalkInput,
+        *,
+        repeat: str | None,
+        count: int | None,
+        until: str | None,
+    ) -> PublishedSeries:
+        """Schedule one talk per date and post the series' one announcement (at once, or at its announce_at)."""
+        dates = await self.series.create(guild_id, author_id, data, repeat=repeat, count=count, until=until)
+        self.follow_up(plan=dates.talks)
+        if dates.talks[0].announce_at is not None:
+            return PublishedSeries(dates)
+        try:
+            dates = await self.announcer.publish_series(guild_id, dates.series.id)
+        except PodiumError as error:
+            return PublishedSeries(dates, error.text)
+        self.follow_up(plan=dates.talks)
+        return PublishedSeries(dates)
+
+    async def edit_series(
+        self, guild_id: int, series_id: int, data: TalkInput, *, at: str | None, from_date: str | None
+    ) -> SeriesEdited:
+        edited = await self.series.edit(guild_id, series_id, data, at=at, from_date=from_date)
+        changed = [outcome.talk for outcome in edited.outcomes if outcome.changed]
+        if changed:
+            owed = [row for outcome in edited.outcomes for row in outcome.owed]
+            self.follow_up(plan=changed, refresh=changed[:1], owed=owed)
+        return edited
+
+    async def cancel_series(
+        self, guild_id: int, series_id: int, reason: str | None, *, from_date: str | None, language: str
+    ) -> SeriesCancelled:
+        cancelled = await self.series.cancel(guild_id, series_id, reason, from_date=from_date, language=language)
+        talks = [outcome.talk for outcome in cancelled.outcomes]
+        owed = [row for outcome in cancelled.outcomes for row in outcome.owed]
+        self.follow_up(plan=talks, refresh=talks[:1], owed=owed)
+        return cancelled
+
+    async def register_series(
+        self,
+        guild_id: int,
+        series_id: int,
+        user_id: int,
+        display_name: str,
+        *,
+        roles: frozenset[int],
+        undelivered: Callable[[Talk], Awaitable[None]] | None = None,
+    ) -> SeriesRegistration:
+        """Register for every date still open, each exactly as /register does (its own seats, waitlist, invite
+        DM); the dates arrive together, so they share one transaction (bot/batching.py)."""
+        dates, talks = await self.series.open_dates(guild_id, series_id)
+
+        async def one(talk: Talk) -> RegisterOutcome | PodiumError:
+            failed = None if undelivered is None else _bound(undelivered, talk)
+            try:
+                return await self.register(guild_id, talk.id, user_id, display_name, roles=roles, undelivered=failed)
+            except PodiumError as error:
+                return error
+
+        outcomes = await asyncio.gather(*(one(talk) for talk in talks))
+        return SeriesRegistration(dates, list(zip(talks, outcomes, strict=True)))
 
     async def import_talks(self, guild_id: int, author_id: int, drafts: list[tuple[str, TalkInput]]) -> ImportOutcome:
         outcome = await self.service.import_talks(guild_id, author_id, drafts)
@@ -308,3 +395,10 @@ class Office:
         if outcome.created and outcome.walk_in:
             self.follow_up(refresh=[outcome.talk])
         return outcome
+
+
+def _bound(undelivered: Callable[[Talk], Awaitable[None]], talk: Talk) -> Undelivered:
+    async def run() -> None:
+        await undelivered(talk)
+
+    return run

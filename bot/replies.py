@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -13,6 +13,8 @@ from discord import app_commands
 from bot.embeds import choice_label
 from bot.errors import PermissionDeniedError, PodiumError
 from bot.i18n import Text, _, joined, language_of, render
+from bot.series import SeriesService
+from bot.series_messages import series_choice_label
 from bot.talks import ensure_organizer
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ async def respond(
     *,
     embed: discord.Embed | None = None,
     file: discord.File | None = None,
+    files: Sequence[discord.File] = (),
     ephemeral: bool = True,
 ) -> None:
     """Reply whether or not the interaction was already answered or deferred, in the member's language."""
@@ -49,6 +52,8 @@ async def respond(
         kwargs["embed"] = embed
     if file is not None:
         kwargs["file"] = file
+    if files:
+        kwargs["files"] = list(files)
     if interaction.response.is_done():
         await interaction.followup.send(**kwargs)
     else:
@@ -181,6 +186,44 @@ async def organizer_talk_autocomplete(
     except PermissionDeniedError:
         return []
     return await _choices(interaction, current, organizer=True)
+
+
+async def _series_choices(
+    interaction: discord.Interaction[PodiumBot], typed: str, *, organizer: bool
+) -> list[app_commands.Choice[int]]:
+    if interaction.guild_id is None:
+        return []
+    service = interaction.client.service
+    tz = await service.zone(interaction.guild_id)
+    language = reader_language(interaction)
+    now = service.clock()
+    found = await SeriesService(service).choices(interaction.guild_id, organizer=organizer, limit=100)
+    choices = []
+    for dates in found:
+        label = series_choice_label(dates, tz, language, now)
+        if _matches(f"#{dates.series.id} {label}", typed.strip()):
+            choices.append(app_commands.Choice(name=label, value=dates.series.id))
+        if len(choices) == AUTOCOMPLETE_LIMIT:
+            break
+    return choices
+
+
+async def public_series_autocomplete(
+    interaction: discord.Interaction[PodiumBot], current: str
+) -> list[app_commands.Choice[int]]:
+    """Announced series with a date still open, for members."""
+    return await _series_choices(interaction, current, organizer=False)
+
+
+async def organizer_series_autocomplete(
+    interaction: discord.Interaction[PodiumBot], current: str
+) -> list[app_commands.Choice[int]]:
+    """Every series of the server, those still running first; nothing for members, as for talks."""
+    try:
+        await organizer_guild(interaction)
+    except PermissionDeniedError:
+        return []
+    return await _series_choices(interaction, current, organizer=True)
 
 
 async def my_talk_autocomplete(

@@ -200,6 +200,13 @@ class TalkScheduler:
         if talk.announcement_message_id is not None:
             return
         try:
+            if talk.series_id is not None:
+                # Every date of a series is due at the same announce_at: the first posts the series' one
+                # message, the others find it posted (and the nonce covers a crash between post and record).
+                await self.announcer.publish_series(
+                    talk.guild_id, talk.series_id, nonce=f"podium-ann-s{talk.series_id}", only_unannounced=True
+                )
+                return
             await self.announcer.publish(talk, nonce=f"podium-ann-{talk.id}")
         except PodiumError as error:
             log.warning("Scheduled announcement of talk %s not posted: %s", talk.id, error)

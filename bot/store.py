@@ -51,6 +51,8 @@ TALK_COLUMNS = (
     "join_url",
     "checkin_code",
     "speaker_user_id",
+    "series_id",
+    "series_index",
     "eligible_roles",
     "priority_roles",
     "priority_until",
@@ -95,10 +97,17 @@ def _talk(row: aiosqlite.Row) -> Talk:
         join_url=row["join_url"],
         checkin_code=row["checkin_code"],
         speaker_user_id=row["speaker_user_id"],
+        series_id=row["series_id"],
+        series_index=row["series_index"],
         eligible_roles=_roles(row["eligible_roles"]),
         priority_roles=_roles(row["priority_roles"]),
         priority_until=None if row["priority_until"] is None else from_unix(row["priority_until"]),
     )
+
+
+def talk_of(row: aiosqlite.Row) -> Talk:
+    """A talks row as a Talk, for the SQL modules of other areas (bot/series_rows.py)."""
+    return _talk(row)
 
 
 def _roles(value: str | None) -> frozenset[int]:
@@ -1053,6 +1062,26 @@ async def member_feed_talks(
         (guild_id, user_id, to_unix(ended_after), to_unix(cancelled_after), limit),
     )
     return [_talk_and_registration(row) for row in rows]
+
+
+async def member_registrations_in(
+    conn: aiosqlite.Connection, user_id: int, talk_ids: Iterable[int]
+) -> dict[int, Registration]:
+    """The member's registrations among these talks (all dates of their series, for the personal feed), by talk."""
+    wanted = list(dict.fromkeys(talk_ids))
+    found: dict[int, Registration] = {}
+    for first in range(0, len(wanted), _CHUNK):
+        chunk = wanted[first : first + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = await _all(
+            conn,
+            f"{_MEMBER_TALKS} WHERE r.user_id = ? AND r.talk_id IN ({marks})",
+            (user_id, *chunk),
+        )
+        for row in rows:
+            _talk_row, registration = _talk_and_registration(row)
+            found[registration.talk_id] = registration
+    return found
 
 
 async def settings_by_public_id(conn: aiosqlite.Connection, public_id: str) -> GuildSettings | None:

@@ -496,6 +496,12 @@ class TalkService:
         return fields
 
     async def create_talk(self, guild_id: int, author_id: int, data: TalkInput) -> Talk:
+        fields = self.creation_fields(data, await self.settings(guild_id))
+        async with self.db.transaction() as conn:
+            return await store.insert_talk(conn, guild_id, author_id, self.clock(), fields)
+
+    def creation_fields(self, data: TalkInput, settings: GuildSettings) -> dict[str, Any]:
+        """The columns of a new talk, checked by the rules of /talk create (also each date of a series)."""
         if data.title is None or data.speaker is None or data.start is None:
             raise InputError(
                 _(
@@ -505,9 +511,8 @@ class TalkService:
                     start=option("start"),
                 )
             )
-        settings = await self.settings(guild_id)
         tz = settings.zone(self.default_tz)
-        fields = self._validated(guild_id, data, tz, creating=True)
+        fields = self._validated(settings.guild_id, data, tz, creating=True)
         fields.setdefault("duration_min", 60)
         fields.setdefault("reminders", settings.default_reminders())
         _check_announce_before_start(fields.get("announce_at"), fields["start_at"], tz)
@@ -518,8 +523,7 @@ class TalkService:
             tz,
             self.clock(),
         )
-        async with self.db.transaction() as conn:
-            return await store.insert_talk(conn, guild_id, author_id, self.clock(), fields)
+        return fields
 
     async def import_talks(self, guild_id: int, author_id: int, drafts: list[tuple[str, TalkInput]]) -> ImportOutcome:
         """Create the talks of one .ics import, keyed by source UID: all of them in one transaction, or none.
@@ -532,7 +536,7 @@ class TalkService:
         rows: list[dict[str, Any]] = []
         for source_uid, data in drafts:
             try:
-                fields = self._validated(guild_id, data, tz, creating=True)
+                fields = self._validated(settings.guild_id, data, tz, creating=True)
             except InputError as error:
                 raise InputError(
                     _(
@@ -557,6 +561,12 @@ class TalkService:
 
     async def edit_talk(self, guild_id: int, talk_id: int, data: TalkInput) -> EditOutcome:
         tz = await self.zone(guild_id)
+        fields = self.edit_fields(guild_id, data, tz)
+        async with self.db.transaction() as conn:
+            return await self.apply_edit(conn, guild_id, talk_id, fields, tz)
+
+    def edit_fields(self, guild_id: int, data: TalkInput, tz: ZoneInfo) -> dict[str, Any]:
+        """The changes an organizer typed, checked before any transaction: a bad value changes nothing."""
         if not data.given():
             raise InputError(
                 _(
@@ -564,65 +574,71 @@ class TalkService:
                     example=option("start", date_example(self.clock(), tz)),
                 )
             )
-        fields = self._validated(guild_id, data, tz, creating=False)
-        async with self.db.transaction() as conn:
-            talk = await store.get_talk(conn, guild_id, talk_id)
-            talk = self._editable(talk, talk_id)
-            if fields.get("checkin_code") and talk.checkin_code:
-                fields["checkin_code"] = talk.checkin_code  # keep the code already on the slides
-            if "announce_at" in fields and talk.announcement_message_id is not None:
-                raise StateError(
-                    _(
-                        "**{title}** is already announced, so {announce_at} no longer applies. Use {announce} to "
-                        "post the announcement again.",
-                        title=talk.title,
-                        announce_at=option("announce_at"),
-                        announce=command("talk announce"),
-                    )
+        return self._validated(guild_id, data, tz, creating=False)
+
+    async def apply_edit(
+        self, conn: aiosqlite.Connection, guild_id: int, talk_id: int, changes: dict[str, Any], tz: ZoneInfo
+    ) -> EditOutcome:
+        """edit_talk's work inside the caller's transaction, so a series can change many dates all at once or not
+        at all (bot/series.py); ``changes`` come from edit_fields."""
+        fields = dict(changes)  # adjusted below for this talk; the caller may pass the same changes to others
+        talk = await store.get_talk(conn, guild_id, talk_id)
+        talk = self._editable(talk, talk_id)
+        if fields.get("checkin_code") and talk.checkin_code:
+            fields["checkin_code"] = talk.checkin_code  # keep the code already on the slides
+        if "announce_at" in fields and talk.announcement_message_id is not None:
+            raise StateError(
+                _(
+                    "**{title}** is already announced, so {announce_at} no longer applies. Use {announce} to "
+                    "post the announcement again.",
+                    title=talk.title,
+                    announce_at=option("announce_at"),
+                    announce=command("talk announce"),
                 )
-            start = fields.get("start_at", talk.start_at)
-            announce_at = fields.get("announce_at", talk.announce_at)
-            if talk.announcement_message_id is None:
-                _check_announce_before_start(announce_at, start, tz)
-            eligibility.check_window(
-                fields.get("priority_roles", talk.priority_roles),
-                fields.get("priority_until", talk.priority_until),
-                start,
-                tz,
-                self.clock(),
             )
-            changed = frozenset(name for name, value in fields.items() if getattr(talk, name) != value)
-            if not changed:
-                seats = await store.seats(conn, talk)
-                return EditOutcome(talk=talk, previous=talk, changed=changed, promoted=[], seats=seats)
-            updates = {name: fields[name] for name in changed}
-            if changed & INVITE_FIELDS:
-                updates["sequence"] = talk.sequence + 1
-            updated = await store.update_talk(conn, talk.id, self.clock(), updates)
-            if "start_at" in changed:
-                await store.forget_reminders(conn, talk.id)
-            now = self.clock()
-            promoted: list[Registration] = []
+        start = fields.get("start_at", talk.start_at)
+        announce_at = fields.get("announce_at", talk.announce_at)
+        if talk.announcement_message_id is None:
+            _check_announce_before_start(announce_at, start, tz)
+        eligibility.check_window(
+            fields.get("priority_roles", talk.priority_roles),
+            fields.get("priority_until", talk.priority_until),
+            start,
+            tz,
+            self.clock(),
+        )
+        changed = frozenset(name for name, value in fields.items() if getattr(talk, name) != value)
+        if not changed:
+            seats = await store.seats(conn, talk)
+            return EditOutcome(talk=talk, previous=talk, changed=changed, promoted=[], seats=seats)
+        updates = {name: fields[name] for name in changed}
+        if changed & INVITE_FIELDS:
+            updates["sequence"] = talk.sequence + 1
+        updated = await store.update_talk(conn, talk.id, self.clock(), updates)
+        if "start_at" in changed:
+            await store.forget_reminders(conn, talk.id)
+        now = self.clock()
+        promoted: list[Registration] = []
+        seats = await store.seats(conn, updated)
+        if "capacity" in changed and (seats.left is None or seats.left > 0):
+            promoted = await store.promote_waitlisted(conn, updated.id, seats.left, now)
             seats = await store.seats(conn, updated)
-            if "capacity" in changed and (seats.left is None or seats.left > 0):
-                promoted = await store.promote_waitlisted(conn, updated.id, seats.left, now)
-                seats = await store.seats(conn, updated)
-            confirmed = await store.registrations(conn, updated.id, RegistrationStatus.CONFIRMED)
-            owed_rows = await self._owe_promotions(conn, updated, promoted, now)
-            owed_rows += await joinlink.owe_after_edit(conn, talk, updated, now)
-            updated_members: list[int] = []
-            if changed & INVITE_FIELDS:
-                # The promoted get the current version in their promotion invite; the others an update.
-                promoted_ids = {registration.user_id for registration in promoted}
-                updated_members = [r.user_id for r in confirmed if r.user_id not in promoted_ids]
-                owed_rows += await owed.invites(
-                    conn,
-                    updated,
-                    DeliveryKind.INVITE_UPDATED,
-                    [(member, updated.sequence) for member in updated_members],
-                    now,
-                    email=self.email,
-                )
+        confirmed = await store.registrations(conn, updated.id, RegistrationStatus.CONFIRMED)
+        owed_rows = await self._owe_promotions(conn, updated, promoted, now)
+        owed_rows += await joinlink.owe_after_edit(conn, talk, updated, now)
+        updated_members: list[int] = []
+        if changed & INVITE_FIELDS:
+            # The promoted get the current version in their promotion invite; the others an update.
+            promoted_ids = {registration.user_id for registration in promoted}
+            updated_members = [r.user_id for r in confirmed if r.user_id not in promoted_ids]
+            owed_rows += await owed.invites(
+                conn,
+                updated,
+                DeliveryKind.INVITE_UPDATED,
+                [(member, updated.sequence) for member in updated_members],
+                now,
+                email=self.email,
+            )
         return EditOutcome(
             talk=updated,
             previous=talk,
@@ -643,27 +659,34 @@ class TalkService:
         return rows + await joinlink.owe_on_confirm(conn, talk, [r.user_id for r in promoted], now)
 
     async def cancel_talk(self, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
-        reason = _text(reason, "reason", REASON_MAX, required=False)
+        reason = cancel_reason(reason)
         async with self.db.transaction() as conn:
-            talk = self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
-            updated = await store.update_talk(
-                conn,
-                talk.id,
-                self.clock(),
-                {"status": TalkStatus.CANCELLED, "cancel_reason": reason, "sequence": talk.sequence + 1},
-            )
-            registrations = await store.registrations(conn, talk.id)
-            confirmed = [r for r in registrations if r.confirmed]
-            # Every registrant is told; only the confirmed had an invitation to withdraw by email.
-            owed_rows = await owed.invites(
-                conn,
-                updated,
-                DeliveryKind.INVITE_CANCELLED,
-                [(r.user_id, updated.sequence) for r in registrations],
-                self.clock(),
-                email=self.email,
-                email_to={r.user_id for r in confirmed},
-            )
+            return await self.apply_cancel(conn, guild_id, talk_id, reason)
+
+    async def apply_cancel(
+        self, conn: aiosqlite.Connection, guild_id: int, talk_id: int, reason: str | None
+    ) -> CancelOutcome:
+        """cancel_talk's work inside the caller's transaction (a series cancels many dates at once); ``reason`` is
+        already checked (cancel_reason)."""
+        talk = self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
+        updated = await store.update_talk(
+            conn,
+            talk.id,
+            self.clock(),
+            {"status": TalkStatus.CANCELLED, "cancel_reason": reason, "sequence": talk.sequence + 1},
+        )
+        registrations = await store.registrations(conn, talk.id)
+        confirmed = [r for r in registrations if r.confirmed]
+        # Every registrant is told; only the confirmed had an invitation to withdraw by email.
+        owed_rows = await owed.invites(
+            conn,
+            updated,
+            DeliveryKind.INVITE_CANCELLED,
+            [(r.user_id, updated.sequence) for r in registrations],
+            self.clock(),
+            email=self.email,
+            email_to={r.user_id for r in confirmed},
+        )
         return CancelOutcome(
             talk=updated,
             confirmed=confirmed,
@@ -921,6 +944,11 @@ class TalkService:
     async def notifications_enabled(self, guild_id: int, user_id: int) -> bool:
         async with self.db.reading() as conn:
             return await store.notifications_enabled(conn, guild_id, user_id)
+
+
+def cancel_reason(reason: str | None) -> str | None:
+    """The reason of a cancellation as it is kept and shown, or None; raises InputError when too long."""
+    return _text(reason, "reason", REASON_MAX, required=False)
 
 
 def _check_announce_before_start(announce_at: datetime | None, start: datetime, tz: ZoneInfo) -> None:

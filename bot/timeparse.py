@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.command_names import option
@@ -28,6 +28,10 @@ _LOCAL_FORMAT = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})$"
 # 03/12/2026 18:00, 03/12/2026 18h00, 3/12/2026 18h, 03/12/2026 à 18h00 (French: the day comes first).
 _DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+à)?\s+(\d{1,2})(?::(\d{2})|h(\d{2})?)$", re.IGNORECASE)
 _DAY_FIRST_LANGUAGES = frozenset({"fr"})
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DAY_FIRST_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# 18:30, 18h30, 18h (French writes the hour with an h).
+_TIME_OF_DAY = re.compile(r"^(\d{1,2})(?::(\d{2})|h(\d{2})?)$", re.IGNORECASE)
 _OFFSET = re.compile(r"^(\d+)\s*([dhm])$")
 _UNIT_MINUTES = {"d": 24 * 60, "h": 60, "m": 1}
 _NO_REMINDERS = ("", "none", "off", "aucun", "aucune")
@@ -141,6 +145,65 @@ def parse_when(
             )
         )
     return parsed.astimezone(UTC)
+
+
+def parse_day_of(
+    text: str,
+    tz: ZoneInfo,
+    *,
+    field: str,
+    language: str = DEFAULT_LANGUAGE,
+    now: datetime | None = None,
+) -> date:
+    """A day typed for a range (a series' ``until``, ``from_date``): a date alone (``2026-12-15``, French
+    ``15/12/2026``) or anything parse_when reads, of which the local day in ``tz`` counts."""
+    raw = text.strip()
+    match = _ISO_DAY.match(raw)
+    parts: tuple[int, int, int] | None = None
+    if match:
+        parts = (int(match[1]), int(match[2]), int(match[3]))
+    elif language in _DAY_FIRST_LANGUAGES and (match := _DAY_FIRST_DAY.match(raw)):
+        parts = (int(match[3]), int(match[2]), int(match[1]))
+    if parts is None:
+        return parse_when(raw, tz, field=field, language=language, now=now).astimezone(tz).date()
+    try:
+        return date(*parts)
+    except ValueError:
+        example = date_example(now or datetime.now(UTC), tz)
+        raise InputError(
+            _(
+                "`{value}` is not a real date for {field}. Use YYYY-MM-DD, for example `{example}`.",
+                value=shown(raw),
+                field=option(field),
+                example=example.moment.astimezone(tz).date().isoformat(),
+            )
+        ) from None
+
+
+def parse_time_of_day(text: str, *, field: str) -> time:
+    """A wall-clock time such as ``18:30``, ``18h30`` or ``18h``."""
+    raw = text.strip()
+    match = _TIME_OF_DAY.match(raw)
+    try:
+        if match is None:
+            raise ValueError(raw)
+        return time(int(match[1]), int(match[2] or match[3] or 0))
+    except ValueError:
+        raise InputError(
+            _(
+                "I could not read `{value}` as a time of day for {field}. Write it as HH:MM, for example `18:30`.",
+                value=shown(raw),
+                field=option(field),
+            )
+        ) from None
+
+
+def wall_time(day: date, at: time, tz: ZoneInfo) -> datetime | None:
+    """``day`` at ``at`` in ``tz``, as an aware UTC datetime; None when the clocks skip that time that day (the
+    first of two is taken when they go back, as parse_when does)."""
+    naive = datetime.combine(day, at)
+    moment = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    return moment if moment.astimezone(tz).replace(tzinfo=None) == naive else None
 
 
 def _local_wall_time(raw: str, language: str, field: str, example: TypedDate) -> datetime | None:

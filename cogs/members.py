@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,23 +11,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.command_names import command
+from bot.command_names import command, option
 from bot.embeds import ICS_ID, REGISTER_ID, UNREGISTER_ID, registration_text, talk_line, when
-from bot.i18n import Text, _, render
+from bot.errors import InputError, PodiumError
+from bot.i18n import Text, _, _n, render
 from bot.joinlink import JoinLinks, released
 from bot.joinlink_messages import registered_note
 from bot.messages import invite_file
-from bot.models import DeliveryKind
+from bot.models import DeliveryKind, Talk
 from bot.replies import (
     answer_soon,
     guild_id,
     member_roles,
     my_talk_autocomplete,
+    public_series_autocomplete,
     public_talk_autocomplete,
     reader_language,
     report_error,
     respond,
 )
+from bot.series_messages import DESCRIPTION_MAX, registered_lines
 from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
@@ -130,6 +134,104 @@ async def register_member(interaction: discord.Interaction[PodiumBot], talk_id: 
             language = reader_language(interaction)
             reply = render(reply, language) + "\n" + render(registered_note(talk.join_url), language)
         await respond(interaction, reply)
+
+
+FILES_PER_MESSAGE = 10  # Discord's limit on a message's attachments
+FILES_AFTER = 1.0  # seconds: the invites of a series' dates fail together when DMs are closed; one reply for all
+
+
+async def register_series_member(interaction: discord.Interaction[PodiumBot], series_id: int) -> None:
+    """Register for every date of the series still open (the select's "All dates", /register series:), each date
+    as /register does it; the reply says, date by date, confirmed or waitlisted."""
+    bot = interaction.client
+    guild = guild_id(interaction)
+    user = interaction.user
+    language = reader_language(interaction)
+    failed: list[Talk] = []
+    sent = 0
+    sending = False
+
+    async def offer_files(talk: Talk) -> None:
+        # An invite DM failed for good (DMs closed): the others fail at the same moment, so wait a little and
+        # attach every file in as few follow-ups as Discord allows.
+        nonlocal sent, sending
+        failed.append(talk)
+        if sending:
+            return
+        sending = True
+        try:
+            await asyncio.sleep(FILES_AFTER)
+            tz = await bot.service.zone(guild)
+            while sent < len(failed):
+                batch = failed[sent : sent + FILES_PER_MESSAGE]
+                sent += len(batch)
+                files = [
+                    invite_file(t, DeliveryKind.INVITE_CONFIRMED, tz, bot.service.clock(), language=language)
+                    for t in batch
+                ]
+                await respond(
+                    interaction,
+                    _n(
+                        "I could not DM you the calendar invite of {count} date (your direct messages are closed for "
+                        "this server), so here it is. To get updates when a date changes, allow direct messages from "
+                        "server members in this server's Privacy Settings.",
+                        "I could not DM you the calendar invites of {count} dates (your direct messages are closed for "
+                        "this server), so here they are. To get updates when a date changes, allow direct messages "
+                        "from server members in this server's Privacy Settings.",
+                        len(batch),
+                    ),
+                    files=files,
+                )
+        finally:
+            sending = False
+
+    outcome = await answer_soon(
+        interaction,
+        bot.office.register_series(
+            guild, series_id, user.id, user.display_name, roles=member_roles(interaction), undelivered=offer_files
+        ),
+    )
+    title = discord.utils.escape_markdown(outcome.dates.reference(bot.service.clock()).title)
+    states: list[tuple[Talk, Text]] = []
+    confirmed = waitlisted = 0
+    for talk, result in outcome.results:
+        if isinstance(result, PodiumError):
+            states.append((talk, _("not registered: {reason}", reason=result.text)))
+        elif not result.created:
+            states.append((talk, _("already registered ({state})", state=registration_text(result.registration))))
+        else:
+            states.append((talk, registration_text(result.registration)))
+            confirmed += result.registration.confirmed
+            waitlisted += not result.registration.confirmed
+    lines: list[Text] = [
+        _n(
+            "Your registration for **{title}** ({count} date not over):",
+            "Your registrations for **{title}**, date by date ({count} dates not over):",
+            len(outcome.results),
+            title=title,
+        )
+    ]
+    if confirmed:
+        lines.append(
+            _n(
+                "Your calendar invite for the confirmed date is on its way by DM.",
+                "Your calendar invites for the {count} confirmed dates are on their way by DM, one per date.",
+                confirmed,
+            )
+        )
+    if waitlisted:
+        lines.append(
+            _n(
+                "The date where you are on the waitlist confirms you automatically if a seat opens up.",
+                "The {count} dates where you are on the waitlist confirm you automatically if a seat opens up.",
+                waitlisted,
+            )
+        )
+    lines.append(_("Changed your mind about a date? Use {unregister}.", unregister=command("unregister")))
+    embed = discord.Embed(
+        description=registered_lines(states, language)[:DESCRIPTION_MAX], colour=discord.Colour.blurple()
+    )
+    await respond(interaction, "\n".join(render(line, language) for line in lines), embed=embed)
 
 
 async def unregister_member(interaction: discord.Interaction[PodiumBot], talk_id: int) -> None:
@@ -296,11 +398,26 @@ class Members(commands.Cog):
         )
 
     @app_commands.command(name="register", description="Register for a talk (or join its waitlist)")
-    @app_commands.describe(talk="The talk to attend")
-    @app_commands.autocomplete(talk=public_talk_autocomplete)
+    @app_commands.describe(talk="The talk to attend", series="A seminar series: registers you for every date not over")
+    @app_commands.autocomplete(talk=public_talk_autocomplete, series=public_series_autocomplete)
     @app_commands.guild_only()
-    async def register(self, interaction: discord.Interaction[PodiumBot], talk: int) -> None:
-        await register_member(interaction, talk)
+    async def register(
+        self, interaction: discord.Interaction[PodiumBot], talk: int | None = None, series: int | None = None
+    ) -> None:
+        if (talk is None) == (series is None):
+            raise InputError(
+                _(
+                    "Give {talk} (one talk) or {series} (every date of a seminar series): exactly one of the two. "
+                    "Pick it from the list as you type.",
+                    talk=option("talk"),
+                    series=option("series"),
+                )
+            )
+        if series is not None:
+            await register_series_member(interaction, series)
+        else:
+            assert talk is not None
+            await register_member(interaction, talk)
 
     @app_commands.command(name="unregister", description="Give up your seat (or leave the waitlist)")
     @app_commands.describe(talk="The talk to leave")
