@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -588,6 +588,24 @@ def _attendance_line(summary: AttendanceSummary, talk: Talk) -> Text:
         walk_ins=walk_ins,
         no_shows=summary.no_shows,
     )
+
+
+TalkSubcommands = Sequence[app_commands.Command[Any, Any, None]]
+
+
+def add_to_talk_group(bot: commands.Bot, subcommands: TalkSubcommands) -> None:
+    """Subcommands a later cog adds to /talk when it loads (its own buttons and texts stay in that cog)."""
+    group = bot.tree.get_command("talk")
+    if isinstance(group, app_commands.Group):
+        for subcommand in subcommands:
+            group.add_command(subcommand, override=True)
+
+
+def remove_from_talk_group(bot: commands.Bot, subcommands: TalkSubcommands) -> None:
+    group = bot.tree.get_command("talk")
+    if isinstance(group, app_commands.Group):
+        for subcommand in subcommands:
+            group.remove_command(subcommand.name)
 
 
 async def setup(bot: commands.Bot) -> None:

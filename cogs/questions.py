@@ -36,6 +36,7 @@ from bot.replies import (
     report_error,
     respond,
 )
+from cogs.organizers import add_to_talk_group, remove_from_talk_group
 
 if TYPE_CHECKING:
     from bot.client import PodiumBot
@@ -234,17 +235,11 @@ class Questions(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(*BUTTONS)
-        group = self.bot.tree.get_command("talk")
-        if isinstance(group, app_commands.Group):
-            for organizer_command in ORGANIZER_COMMANDS:
-                group.add_command(organizer_command, override=True)
+        add_to_talk_group(self.bot, ORGANIZER_COMMANDS)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(*BUTTONS)
-        group = self.bot.tree.get_command("talk")
-        if isinstance(group, app_commands.Group):
-            for organizer_command in ORGANIZER_COMMANDS:
-                group.remove_command(organizer_command.name)
+        remove_from_talk_group(self.bot, ORGANIZER_COMMANDS)
 
     @app_commands.command(name="ask", description="Ask the speaker of a talk a question (others can upvote it)")
     @app_commands.describe(
