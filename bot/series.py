@@ -94,7 +94,7 @@ def series_starts(
                 _(
                     "{time} does not exist on {day} in {zone}: the clocks skip that hour (daylight saving time). "
                     "Pick another time for the series, for example one hour later.",
-                    time=f"{at:%H:%M}",
+                    time=at.strftime("%H:%M"),
                     day=day.isoformat(),
                     zone=tz.key,
                 )
@@ -350,7 +350,7 @@ class SeriesService:
                         _(
                             "{time} does not exist on {day} in {zone}: the clocks skip that hour (daylight saving "
                             "time). Pick another time, or change that date on its own with {edit}.",
-                            time=f"{new_time:%H:%M}",
+                            time=new_time.strftime("%H:%M"),
                             day=day.isoformat(),
                             zone=zone.key,
                             edit=command("talk edit", talk=talk.id),
