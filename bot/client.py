@@ -8,6 +8,7 @@ import logging
 
 import discord
 import yarl
+from apscheduler.schedulers.base import STATE_RUNNING
 from discord.ext import commands
 
 from bot import store
@@ -28,6 +29,7 @@ from bot.settings import Settings
 from bot.talks import TalkService
 from bot.unsubscribe import Unsubscribes
 from bot.web import WebServer
+from bot.web_health import Health, database_reachable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,15 @@ class PodiumBot(commands.Bot):
         )
         self.feeds = FeedService(self.service)
         self.web = (
-            WebServer(settings, self.feeds, self.server_name, self.unsubscribes, self.languages, self.certificates)
+            WebServer(
+                settings,
+                self.feeds,
+                self.server_name,
+                self.unsubscribes,
+                self.languages,
+                self.certificates,
+                health=self.health,
+            )
             if settings.web_enabled
             else None
         )
@@ -140,6 +150,23 @@ class PodiumBot(commands.Bot):
         async with self.db.transaction() as conn:
             await store.set_state(conn, _COMMANDS_FINGERPRINT, fingerprint)
         log.info("Synced %d global slash commands", len(synced))
+
+    async def health(self) -> Health:
+        """What GET /healthz reports (bot/web_health.py)."""
+        latency = self.latency
+        # Connected: the websocket is open (is_ready() waits for every server's data, and stays set while a
+        # dropped connection resumes).
+        websocket = getattr(self, "ws", None)
+        connected = not self.is_closed() and websocket is not None and websocket.open
+        scheduler = self.scheduler.scheduler
+        running = scheduler.running and scheduler.state == STATE_RUNNING
+        return Health(
+            gateway_connected=connected,
+            gateway_latency_ms=round(latency * 1000) if connected and 0 <= latency < float("inf") else None,
+            database_reachable=await database_reachable(self.db),
+            scheduler_running=running,
+            scheduled_jobs=len(scheduler.get_jobs()) if running else 0,
+        )
 
     async def _reconcile_events(self) -> None:
         await self.wait_until_ready()

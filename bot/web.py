@@ -7,6 +7,7 @@ On only when PUBLIC_URL and WEB_PORT are set. Routes:
   GET /t/<public_id>.ics          one talk ("Add to calendar" on the agenda page; same switch)
   GET|POST /unsubscribe/<token>   the one-click unsubscribe of every email (bot/web_unsubscribe.py)
   GET /verify/<code>              whether an attendance certificate is genuine (bot/web_verify.py)
+  GET /healthz                    gateway, database and scheduler state, for health checks (bot/web_health.py)
 Public ids are random (migration 0008), so URLs cannot be counted through. Every miss answers the same 404,
 so nobody learns whether a token, a server or a talk exists, or is only held back.
 
@@ -43,7 +44,7 @@ from aiohttp.web_request import BaseRequest
 from babel.dates import format_date
 from markupsafe import Markup, escape
 
-from bot import web_unsubscribe, web_verify
+from bot import web_health, web_unsubscribe, web_verify
 from bot.certificates import Certificates
 from bot.feeds import (
     TOUCH_EVERY,
@@ -374,8 +375,10 @@ class WebServer:
         unsubscribes: Unsubscribes | None = None,
         languages: Languages | None = None,
         certificates: Certificates | None = None,
+        health: web_health.Probe | None = None,
     ) -> None:
         assert settings.public_url is not None and settings.web_port is not None
+        self.health = health
         self.settings = settings
         self.public_url = settings.public_url
         self.feeds = feeds
@@ -427,6 +430,8 @@ class WebServer:
         app.router.add_get(f"/t/{public_id}.ics", self.talk_file)
         if self.unsubscribes is not None:
             web_unsubscribe.add_routes(app, self.unsubscribes, self.server_name, self._member_language, page_language)
+        if self.health is not None:
+            web_health.add_routes(app, self.health)
         if self.certificates is not None:
             web_verify.add_routes(app, self.certificates, self._member_language, page_language, self.feeds.talks.zone)
         return app
