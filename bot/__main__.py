@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import discord
 
-from bot.client import PodiumBot, point_at_api
+from bot.client import make_bot, point_at_api
 from bot.database import SIDE_FILES, Database, backup_database
 from bot.errors import ConfigurationError
 from bot.logs import secret_forms, setup_logging
@@ -33,7 +33,7 @@ async def run(settings: Settings) -> None:
     point_at_api(settings)
     db = await Database.open(settings.database_path)
     try:
-        async with PodiumBot(settings, db) as bot:
+        async with make_bot(settings, db) as bot:
             # SIGTERM (service managers) and Ctrl-C close the bot cleanly: jobs finish their sends first.
             loop = asyncio.get_running_loop()
             closing: set[asyncio.Task[None]] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from typing import Any
 
 import discord
 import yarl
@@ -62,7 +63,7 @@ def point_at_api(settings: Settings) -> None:
 
 
 class PodiumBot(commands.Bot):
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, **connection: Any) -> None:
         # Podium never joins voice; the missing voice libraries are expected, not worth a warning.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -75,6 +76,7 @@ class PodiumBot(commands.Bot):
             help_command=None,
             # Nothing a member types may ping anyone; the few messages that must ping opt in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
+            **connection,
         )
         self.settings = settings
         self.db = db
@@ -99,8 +101,11 @@ class PodiumBot(commands.Bot):
             unsubscribes=self.unsubscribes,
             certificates=self.certificates,
             public_url=public_url,
+            owns=settings.owns,
         )
-        self.scheduler = TalkScheduler(self.service, self.courier, self.announcer, mirror=self.mirror)
+        self.scheduler = TalkScheduler(
+            self.service, self.courier, self.announcer, mirror=self.mirror, owns=settings.owns
+        )
         # Every entry point (commands, buttons, import) goes through the office's use cases.
         self.office = Office(
             self.service, self.emails, self.scheduler, self.announcer, self.courier, certificates=self.certificates
@@ -197,3 +202,16 @@ class PodiumBot(commands.Bot):
         await self.courier.drain()
         await self.announcer.drain()
         await super().close()
+
+
+class ShardedPodiumBot(PodiumBot, commands.AutoShardedBot):
+    """The same bot over the gateway connections of SHARD_IDS (discord.py's AutoShardedBot): it serves only the
+    servers of its shards, so several processes split one bot's servers between them (see Settings.owns)."""
+
+
+def make_bot(settings: Settings, db: Database) -> PodiumBot:
+    """The bot for these settings: unsharded, or the shards of SHARD_COUNT and SHARD_IDS."""
+    if settings.shard_count is None:
+        return PodiumBot(settings, db)
+    shard_ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+    return ShardedPodiumBot(settings, db, shard_count=settings.shard_count, shard_ids=shard_ids)

@@ -11,7 +11,7 @@ import contextlib
 import io
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,6 +94,7 @@ class Courier:
         unsubscribes: Unsubscribes | None = None,
         certificates: Certificates | None = None,
         public_url: str | None = None,
+        owns: Callable[[int], bool] = lambda _guild_id: True,
     ) -> None:
         self.client = client
         self.certificates = certificates
@@ -107,6 +108,7 @@ class Courier:
         # Rows queued or being sent: the periodic retry and a re-run job must not send them a second time.
         self._in_flight: set[int] = set()
         self._closing = False
+        self.owns = owns  # the servers of this process's shards: the others' rows are another process's
 
     # --- entry points ----------------------------------------------------------------------------
 
@@ -136,8 +138,8 @@ class Courier:
             return 0
         async with self.service.db.reading() as conn:
             due = await store.due_deliveries(conn, self.service.clock())
-        # Rows a running fan-out has queued are its business, not a retry's.
-        due = [delivery for delivery in due if delivery.id not in self._in_flight]
+        # Rows a running fan-out has queued are its business, not a retry's; another shard's servers, its own.
+        due = [delivery for delivery in due if delivery.id not in self._in_flight and self.owns(delivery.guild_id)]
         if due:
             log.info("Resuming %d pending deliveries", len(due))
             await asyncio.gather(*(self._send_slot(delivery) for delivery in due))

@@ -40,12 +40,20 @@ MIRROR_EVERY = timedelta(minutes=10)
 
 class TalkScheduler:
     def __init__(
-        self, service: TalkService, courier: Courier, announcer: Announcer, *, mirror: EventMirror | None = None
+        self,
+        service: TalkService,
+        courier: Courier,
+        announcer: Announcer,
+        *,
+        mirror: EventMirror | None = None,
+        owns: Callable[[int], bool] = lambda _guild_id: True,
     ) -> None:
         self.service = service
         self.courier = courier
         self.announcer = announcer
         self.mirror = mirror
+        # Which servers this process serves (its shards'): another process plans, reminds and sends for the rest.
+        self.owns = owns
         self._reconcilers: list[Callable[[], Awaitable[object]]] = []
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -121,10 +129,12 @@ class TalkScheduler:
             self._join_leads = await joinlink_rows.join_leads(conn)
         count = 0
         for talk in await self.service.talks_to_plan(until):
-            count += self.plan(talk)
+            if self.owns(talk.guild_id):
+                count += self.plan(talk)
         # Talks that ended while the bot was down still owe their feedback requests (see plan_jobs).
         for talk in await self.feedback.talks_not_asked():
-            count += self.plan(talk)
+            if self.owns(talk.guild_id):
+                count += self.plan(talk)
         return count
 
     def add_periodic_reconcile(self, work: Callable[[], Awaitable[object]]) -> None:

@@ -44,6 +44,10 @@ class Settings:
     smtp_starttls: bool = True
     # The From display name of every email: the operator's, never a server's (anyone can name a server).
     mail_from_name: str = DEFAULT_MAIL_FROM_NAME
+    # Sharding: with SHARD_COUNT this process connects the shards in SHARD_IDS (all of them by default) and
+    # serves only their servers; None runs one unsharded connection, as Discord allows below 2,500 servers.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -56,6 +60,13 @@ class Settings:
     @property
     def email_enabled(self) -> bool:
         return self.smtp_host is not None
+
+    def owns(self, guild_id: int) -> bool:
+        """Whether this process serves the server: Discord puts a server on shard (id >> 22) % shard_count."""
+        if self.shard_count is None:
+            return True
+        shards = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        return (guild_id >> 22) % self.shard_count in shards
 
 
 def _read_values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
@@ -149,7 +160,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if starttls not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigurationError(f"SMTP_STARTTLS must be true or false, got {starttls!r}.")
 
+    shard_count, shard_ids = _shards(get("SHARD_COUNT"), get("SHARD_IDS"))
     return Settings(
+        shard_count=shard_count,
+        shard_ids=shard_ids,
         token=token,
         api_base=api_base,
         gateway_url=gateway_url,
@@ -170,6 +184,32 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         smtp_starttls=starttls in ("true", "1", "yes"),
         mail_from_name=mail_from_name,
     )
+
+
+MAX_SHARDS = 4096
+
+
+def _shards(count: str | None, ids: str | None) -> tuple[int | None, tuple[int, ...] | None]:
+    """SHARD_COUNT (1 to 4096) and SHARD_IDS, such as ``0-3`` or ``0,2,5``, each below the count."""
+    if count is None:
+        if ids is not None:
+            raise ConfigurationError("SHARD_IDS needs SHARD_COUNT, the total number of shards of the bot.")
+        return None, None
+    if not count.isdigit() or not 1 <= int(count) <= MAX_SHARDS:
+        raise ConfigurationError(f"SHARD_COUNT must be a whole number from 1 to {MAX_SHARDS}, got {count!r}.")
+    total = int(count)
+    if ids is None:
+        return total, None
+    chosen: set[int] = set()
+    for part in ids.replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()) or len(part) > 11:
+            raise ConfigurationError(f"SHARD_IDS must look like 0-3 or 0,2,5, got {ids[:40]!r}.")
+        first, last = int(low), int(high or low)
+        if first > last or last >= total:
+            raise ConfigurationError(f"SHARD_IDS {part!r} is not within 0 to {total - 1} (SHARD_COUNT is {total}).")
+        chosen.update(range(first, last + 1))
+    return total, tuple(sorted(chosen))
 
 
 def _port(value: str | None, name: str) -> int | None:

@@ -16,7 +16,7 @@ import discord
 import yarl
 from icalendar import Calendar
 
-from bot.client import PodiumBot
+from bot.client import PodiumBot, make_bot
 from bot.database import Database
 from bot.settings import load_settings
 from tests.emulator import DiscordEmulator, EmulatedInteraction, Perm
@@ -93,35 +93,51 @@ def bot_env(emu: DiscordEmulator, database: Path, **extra: str) -> dict[str, str
 @asynccontextmanager
 async def running_bot(emu: DiscordEmulator, database: Path, **extra: str) -> AsyncIterator[PodiumBot]:
     """The same start-up as ``python -m bot`` (bot.__main__.run), in this process so tests can look inside."""
+    async with running_bots(emu, database, extra) as (bot,):
+        yield bot
+
+
+@asynccontextmanager
+async def running_bots(
+    emu: DiscordEmulator, database: Path, *extras: Mapping[str, str]
+) -> AsyncIterator[tuple[PodiumBot, ...]]:
+    """Several bot processes' worth of bots on one database (e.g. one per block of shards), started together:
+    the emulator's gateway is ready only once every shard is connected."""
     saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    settings = load_settings(bot_env(emu, database, **extra), env_file=None)
-    discord.http.Route.BASE = settings.api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
-    db = await Database.open(settings.database_path)
-    bot = PodiumBot(settings, db)
-    task = asyncio.create_task(bot.start(settings.token), name="podium-bot")
+    settings = [load_settings(bot_env(emu, database, **extra), env_file=None) for extra in extras]
+    discord.http.Route.BASE = settings[0].api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings[0].gateway_url)
+    dbs = [await Database.open(each.database_path) for each in settings]
+    bots = [make_bot(each, db) for each, db in zip(settings, dbs, strict=True)]
+    tasks = [
+        asyncio.create_task(bot.start(each.token), name="podium-bot") for bot, each in zip(bots, settings, strict=True)
+    ]
     try:
         # The emulator is ready once READY and every GUILD_CREATE went out; setup_hook ran before that.
         # (discord.py's own on_ready waits a further guild_ready_timeout, 2 s, for nothing here.)
         ready = asyncio.create_task(emu.wait_ready(timeout=15))
-        done, _ = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            ready.cancel()
-            task.result()  # raises what stopped the bot
-            raise RuntimeError("the bot stopped before it was ready")
+        done, _ = await asyncio.wait({ready, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task in done:
+                ready.cancel()
+                task.result()  # raises what stopped the bot
+                raise RuntimeError("the bot stopped before it was ready")
         ready.result()
-        # The emulator has sent every GUILD_CREATE; let the bot's loop parse them into its cache.
-        expected = {g.id for g in emu.world.guilds.values() if emu.bot_user_id in g.members}
+        # The emulator has sent every GUILD_CREATE; let the bots' loop parse them into their caches.
         async with asyncio.timeout(10):
-            # discord.py fires no event while it fills its cache before on_ready; the frames are already on
-            # the socket, so yielding to the loop (no delay) is enough.
-            while expected - {guild.id for guild in bot.guilds}:  # noqa: ASYNC110
-                await asyncio.sleep(0)
-        yield bot
+            for bot, each in zip(bots, settings, strict=True):
+                expected = {g.id for g in emu.world.guilds.values() if emu.bot_user_id in g.members and each.owns(g.id)}
+                # discord.py fires no event while it fills its cache before on_ready; the frames are already on
+                # the socket, so yielding to the loop (no delay) is enough.
+                while expected - {guild.id for guild in bot.guilds}:  # noqa: ASYNC110
+                    await asyncio.sleep(0)
+        yield tuple(bots)
     finally:
-        await bot.close()
-        await asyncio.gather(task, return_exceptions=True)
-        await db.close()
+        for bot in bots:
+            await bot.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for db in dbs:
+            await db.close()
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
