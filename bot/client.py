@@ -161,8 +161,7 @@ class PodiumBot(commands.Bot):
         latency = self.latency
         # Connected: the websocket is open (is_ready() waits for every server's data, and stays set while a
         # dropped connection resumes).
-        websocket = getattr(self, "ws", None)
-        connected = not self.is_closed() and websocket is not None and websocket.open
+        connected = not self.is_closed() and self._gateway_open()
         scheduler = self.scheduler.scheduler
         running = scheduler.running and scheduler.state == STATE_RUNNING
         return Health(
@@ -172,6 +171,10 @@ class PodiumBot(commands.Bot):
             scheduler_running=running,
             scheduled_jobs=len(scheduler.get_jobs()) if running else 0,
         )
+
+    def _gateway_open(self) -> bool:
+        websocket = getattr(self, "ws", None)
+        return websocket is not None and bool(websocket.open)
 
     async def _reconcile_events(self) -> None:
         await self.wait_until_ready()
@@ -207,6 +210,11 @@ class PodiumBot(commands.Bot):
 class ShardedPodiumBot(PodiumBot, commands.AutoShardedBot):
     """The same bot over the gateway connections of SHARD_IDS (discord.py's AutoShardedBot): it serves only the
     servers of its shards, so several processes split one bot's servers between them (see Settings.owns)."""
+
+    def _gateway_open(self) -> bool:
+        # One websocket per shard: healthy when every shard of this process is connected.
+        shards = self.shards
+        return bool(shards) and all(not shard.is_closed() for shard in shards.values())
 
 
 def make_bot(settings: Settings, db: Database) -> PodiumBot:

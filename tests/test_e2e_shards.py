@@ -50,6 +50,9 @@ async def test_each_process_serves_its_own_shards(emu: DiscordEmulator, tmp_path
     async with running_bots(emu, database, *extras) as bots:
         assert all(isinstance(bot, ShardedPodiumBot) for bot in bots)
         every = {guild.id for guild in emu.world.guilds.values()}
+        for bot in bots:
+            health = await bot.health()  # what GET /healthz reports, one websocket per shard
+            assert health.ok and health.gateway_connected
         for shard, bot in enumerate(bots):
             mine = {guild.id for guild in bot.guilds}
             assert mine == {g for g in every if shard_of(g) == shard} and schools[shard].guild_id in mine
