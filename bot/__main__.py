@@ -31,7 +31,7 @@ EXIT_BACKUP_FAILED = 1
 async def run(settings: Settings) -> None:
     """Open the database, start the bot and keep it running until it is closed."""
     point_at_api(settings)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_target, pool_size=settings.database_pool_size)
     try:
         async with make_bot(settings, db) as bot:
             # SIGTERM (service managers) and Ctrl-C close the bot cleanly: jobs finish their sends first.

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import from_unix, to_unix
+from bot.sql import Connection
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Attendee:
 
 
 async def record_checkin(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     talk_id: int,
     guild_id: int,
@@ -46,7 +45,7 @@ async def record_checkin(
     return bool(list(rows))
 
 
-async def checked_in_at(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> datetime | None:
+async def checked_in_at(conn: Connection, talk_id: int, user_id: int) -> datetime | None:
     rows = list(
         await conn.execute_fetchall(
             "SELECT checked_in_at FROM checkins WHERE talk_id = ? AND user_id = ?", (talk_id, user_id)
@@ -55,13 +54,13 @@ async def checked_in_at(conn: aiosqlite.Connection, talk_id: int, user_id: int) 
     return from_unix(rows[0][0]) if rows else None
 
 
-async def checkins(conn: aiosqlite.Connection, talk_id: int) -> dict[int, datetime]:
+async def checkins(conn: Connection, talk_id: int) -> dict[int, datetime]:
     """When each member who checked in did so, by user id."""
     rows = await conn.execute_fetchall("SELECT user_id, checked_in_at FROM checkins WHERE talk_id = ?", (talk_id,))
     return {int(row[0]): from_unix(row[1]) for row in rows}
 
 
-async def walk_ins(conn: aiosqlite.Connection, talk_id: int) -> int:
+async def walk_ins(conn: Connection, talk_id: int) -> int:
     """Members present without a confirmed seat: they take seats too, so capacity is never exceeded."""
     rows = list(
         await conn.execute_fetchall("SELECT COUNT(*) FROM checkins WHERE talk_id = ? AND walk_in = 1", (talk_id,))
@@ -69,7 +68,7 @@ async def walk_ins(conn: aiosqlite.Connection, talk_id: int) -> int:
     return int(rows[0][0])
 
 
-async def attendees(conn: aiosqlite.Connection, talk_id: int) -> list[Attendee]:
+async def attendees(conn: Connection, talk_id: int) -> list[Attendee]:
     """Who attended the talk (see the module's docstring), in order of check-in, then of name."""
     rows = await conn.execute_fetchall(
         """
@@ -83,7 +82,7 @@ async def attendees(conn: aiosqlite.Connection, talk_id: int) -> list[Attendee]:
     ]
 
 
-async def attended(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> bool:
+async def attended(conn: Connection, talk_id: int, user_id: int) -> bool:
     """Whether the member attended the talk, by the same rule as attendees()."""
     rows = list(
         await conn.execute_fetchall(
@@ -104,7 +103,7 @@ class Checkin:
     checked_in_at: datetime
 
 
-async def checkin_list(conn: aiosqlite.Connection, talk_id: int) -> list[Checkin]:
+async def checkin_list(conn: Connection, talk_id: int) -> list[Checkin]:
     """Everyone who checked in to the talk, in order of arrival."""
     rows = await conn.execute_fetchall(
         """

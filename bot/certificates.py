@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from babel.dates import format_skeleton
 
 from bot import store
@@ -24,6 +23,7 @@ from bot.database import Database
 from bot.errors import InputError, NotFoundError, StateError
 from bot.i18n import Text, _
 from bot.models import Delivery, DeliveryKind, GuildSettings, from_unix, to_unix
+from bot.sql import Connection, Row
 from bot.timeparse import discord_timestamp
 
 # An unambiguous alphabet (no 0/O, 1/I/L): a code is read off paper and typed by a person.
@@ -190,7 +190,7 @@ def normalise_code(typed: str) -> str | None:
 
 
 async def _attended(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, starts: datetime, ends: datetime, now: datetime
+    conn: Connection, guild_id: int, user_id: int, starts: datetime, ends: datetime, now: datetime
 ) -> list[AttendedTalk]:
     rows = await conn.execute_fetchall(
         """
@@ -205,7 +205,7 @@ async def _attended(
     return [AttendedTalk(row[0], row[1], from_unix(row[2]), row[3]) for row in rows]
 
 
-def _certificate(row: aiosqlite.Row) -> Certificate:
+def _certificate(row: Row) -> Certificate:
     return Certificate(
         id=row["id"],
         code=row["code"],
@@ -227,7 +227,7 @@ class Certificates:
         self.now = clock
         self.default_tz = default_tz
 
-    async def _year(self, conn: aiosqlite.Connection, guild_id: int, now: datetime) -> AcademicYear:
+    async def _year(self, conn: Connection, guild_id: int, now: datetime) -> AcademicYear:
         settings = await store.get_settings(conn, guild_id)
         return academic_year(settings, settings.zone(self.default_tz), now)
 
@@ -305,9 +305,7 @@ class Certificates:
         return Issued(certificate, owed)
 
     @staticmethod
-    async def _last_talk_id(
-        conn: aiosqlite.Connection, guild_id: int, user_id: int, year: AcademicYear, now: datetime
-    ) -> int:
+    async def _last_talk_id(conn: Connection, guild_id: int, user_id: int, year: AcademicYear, now: datetime) -> int:
         rows = list(
             await conn.execute_fetchall(
                 """
@@ -358,16 +356,22 @@ class Certificates:
             ends = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
             rows = await conn.execute_fetchall(
                 """
-                SELECT a.user_id, a.display_name, COUNT(*) AS talks, SUM(t.duration_min) AS minutes,
-                       MAX(t.start_at) AS latest  -- the only max(): display_name comes from that row, the latest name
-                FROM attendance a JOIN talks t ON t.id = a.talk_id
-                WHERE a.guild_id = ? AND t.start_at >= ? AND t.start_at < ? AND t.start_at + 60 * t.duration_min <= ?
-                GROUP BY a.user_id
-                ORDER BY a.display_name COLLATE NOCASE, a.user_id
+                SELECT user_id, display_name, talks, minutes FROM (
+                    SELECT a.user_id, a.display_name,
+                           COUNT(*) OVER member AS talks, SUM(t.duration_min) OVER member AS minutes,
+                           -- the name at the latest talk: the name they go by now
+                           ROW_NUMBER() OVER (PARTITION BY a.user_id ORDER BY t.start_at DESC, t.id DESC) AS newest
+                    FROM attendance a JOIN talks t ON t.id = a.talk_id
+                    WHERE a.guild_id = ? AND t.start_at >= ? AND t.start_at < ?
+                      AND t.start_at + 60 * t.duration_min <= ?
+                    WINDOW member AS (PARTITION BY a.user_id)
+                ) AS per_member
+                WHERE newest = 1
+                ORDER BY lower(display_name), user_id
                 """,
                 (guild_id, to_unix(starts), to_unix(ends), to_unix(now)),
             )
-        return [ReportRow(row[1], row[0], row[2], row[3]) for row in rows]
+        return [ReportRow(row[1], row[0], int(row[2]), int(row[3])) for row in rows]
 
 
 def parse_day(text: str, *, language: str) -> date:

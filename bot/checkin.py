@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiosqlite
-
 from bot import attendance_rows, store
 from bot.attendance_rows import Checkin
 from bot.checkin_codes import normalized_code
@@ -26,6 +24,7 @@ from bot.database import Database
 from bot.errors import InputError, StateError
 from bot.i18n import Text, _, _n
 from bot.models import Registration, RegistrationStatus, Seats, Talk
+from bot.sql import Connection
 from bot.talks import MINE_HINT, no_such_talk
 from bot.timeparse import discord_timestamp
 
@@ -100,6 +99,7 @@ class CheckinService:
         (unless they already checked in) too many wrong codes, no code, a wrong code, and no seat for a walk-in.
         """
         async with self.db.transaction() as conn:
+            await store.lock_talks(conn, (talk_id,))  # a walk-in takes a seat: counted under the talk's lock
             now = self.clock()
             talk = await self._visible(conn, guild_id, talk_id, user_id, now)
             _check_window(talk, now)
@@ -134,9 +134,7 @@ class CheckinService:
             talk, created=True, walk_in=walk_in, checked_in_at=now, seats=seats, registration=registration
         )
 
-    async def _visible(
-        self, conn: aiosqlite.Connection, guild_id: int | None, talk_id: int, user_id: int, now: datetime
-    ) -> Talk:
+    async def _visible(self, conn: Connection, guild_id: int | None, talk_id: int, user_id: int, now: datetime) -> Talk:
         """The talk as the member may see it: announced, or one they registered for (see TalkService.member_talk)."""
         talk = (
             await store.get_talk_by_id(conn, talk_id)

@@ -130,6 +130,7 @@ class PodiumBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
+        await self.service.release_claims(self.settings.owns)
         await self.scheduler.start()
         # Needs the servers' cache (the bot's permissions there), which the gateway fills after setup_hook.
         self.courier.spawn(self._reconcile_events(), "reconcile-events")

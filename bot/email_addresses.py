@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-import aiosqlite
-
 from bot import email_limits, owed, store
 from bot.command_names import command
 from bot.database import Database
 from bot.errors import InputError, StateError
 from bot.i18n import Text, _
 from bot.models import Delivery, EmailCode, MemberEmail
+from bot.sql import Connection
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=30)
@@ -325,7 +324,7 @@ class EmailAddresses:
             return [await _remove(conn, guild_id, user_id, now) for guild_id in sorted(guilds)]
 
 
-async def _remove(conn: aiosqlite.Connection, guild_id: int, user_id: int, now: datetime) -> Removal:
+async def _remove(conn: Connection, guild_id: int, user_id: int, now: datetime) -> Removal:
     verified = await store.delete_member_email(conn, guild_id, user_id)
     pending = await store.delete_email_code(conn, guild_id, user_id)
     if verified is not None:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import aiosqlite
-
 from bot import store
 from bot.command_names import command
 from bot.i18n import Text, _, _n
+from bot.sql import Connection
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -74,7 +73,7 @@ def retry_at(times: Sequence[datetime], count: int, window: timedelta, now: date
 
 
 async def check(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     user_id: int,
     address: str,
@@ -109,7 +108,7 @@ async def check(
     return max(refusals, key=lambda refusal: refusal.retry_at, default=None)
 
 
-async def record(conn: aiosqlite.Connection, guild_id: int, user_id: int, address: str, now: datetime) -> int:
+async def record(conn: Connection, guild_id: int, user_id: int, address: str, now: datetime) -> int:
     """Count a code about to be emailed (in the transaction that checked the limits); returns its record id."""
     await store.prune_code_sends(conn, now - KEEP)
     return await store.record_code_send(conn, guild_id, user_id, address_key(address), now)

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot import attendance_rows, feedback_rows, store
 from bot.command_names import command
 from bot.errors import InputError, PermissionDeniedError, StateError
@@ -22,6 +20,7 @@ from bot.feedback_rows import Answer
 from bot.i18n import _, _n
 from bot.jobplan import FEEDBACK_WINDOW
 from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk
+from bot.sql import Connection
 from bot.talks import TalkService, no_such_talk
 from bot.timeparse import discord_timestamp
 
@@ -118,7 +117,7 @@ class FeedbackBox:
             talks = [await store.get_talk_by_id(conn, talk_id) for talk_id in ids]
         return [talk for talk in talks if talk is not None]
 
-    async def _answerable(self, conn: aiosqlite.Connection, talk_id: int, user_id: int) -> Talk:
+    async def _answerable(self, conn: Connection, talk_id: int, user_id: int) -> Talk:
         talk = await store.get_talk_by_id(conn, talk_id)
         if talk is None:
             raise no_such_talk(talk_id)

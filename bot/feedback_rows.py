@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import DeliveryKind, from_unix, to_unix
+from bot.sql import Connection
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Answer:
     updated_at: datetime
 
 
-async def get_answer(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> Answer | None:
+async def get_answer(conn: Connection, talk_id: int, user_id: int) -> Answer | None:
     rows = list(
         await conn.execute_fetchall(
             """
@@ -41,7 +40,7 @@ async def get_answer(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> 
 
 
 async def save_answer(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     talk_id: int,
     guild_id: int,
@@ -60,14 +59,14 @@ async def save_answer(
         VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (talk_id, user_id) DO UPDATE SET
             rating = excluded.rating,
-            comment = CASE WHEN ? THEN feedback.comment ELSE excluded.comment END,
+            comment = CASE WHEN ? = 1 THEN feedback.comment ELSE excluded.comment END,
             updated_at = excluded.updated_at
         """,
         (talk_id, guild_id, user_id, rating, comment, stamp, stamp, int(keep_comment)),
     )
 
 
-async def distribution(conn: aiosqlite.Connection, talk_id: int) -> dict[int, int]:
+async def distribution(conn: Connection, talk_id: int) -> dict[int, int]:
     """How many members gave each rating, 1 to 5 (zero included)."""
     rows = await conn.execute_fetchall(
         "SELECT rating, COUNT(*) FROM feedback WHERE talk_id = ? AND rating IS NOT NULL GROUP BY rating",
@@ -79,7 +78,7 @@ async def distribution(conn: aiosqlite.Connection, talk_id: int) -> dict[int, in
     return counts
 
 
-async def comments(conn: aiosqlite.Connection, talk_id: int) -> list[tuple[int, str]]:
+async def comments(conn: Connection, talk_id: int) -> list[tuple[int, str]]:
     """(rating, comment) of every answer with a comment, best rating first, then by text: no order that would
     tell who wrote which (such as the time of answering)."""
     rows = await conn.execute_fetchall(
@@ -93,7 +92,7 @@ async def comments(conn: aiosqlite.Connection, talk_id: int) -> list[tuple[int, 
     return [(int(row[0]), str(row[1])) for row in rows]
 
 
-async def talks_not_asked(conn: aiosqlite.Connection, ended_after: datetime, now: datetime) -> list[int]:
+async def talks_not_asked(conn: Connection, ended_after: datetime, now: datetime) -> list[int]:
     """Scheduled talks that ended in (ended_after, now] and have no feedback request recorded yet: the bot was
     down when they ended, so their timed job never ran."""
     rows = await conn.execute_fetchall(

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from icalendar import Calendar, Event, vDuration, vText
 
 from bot import series_rows, store
@@ -22,6 +21,7 @@ from bot.i18n import Text, _, render
 from bot.joinlink import release_at, released
 from bot.models import GuildSettings, Registration, Seats, Series, Talk
 from bot.series import RRULE, slot_days
+from bot.sql import Connection
 from bot.talks import TalkService
 from bot.versions import ChangeCounters
 
@@ -274,9 +274,7 @@ class FeedService:
         return feed, [AgendaItem(talk, seats[talk.id]) for talk in upcoming]
 
 
-async def _published(
-    conn: aiosqlite.Connection, guild_id: int, now: datetime
-) -> tuple[GuildSettings, list[Talk]] | None:
+async def _published(conn: Connection, guild_id: int, now: datetime) -> tuple[GuildSettings, list[Talk]] | None:
     """A publishing server's settings and the talks its feed and page draw from (held-back ones included:
     callers filter them, and their announcement times tell when the page changes); None if it does not publish."""
     settings = await store.get_settings(conn, guild_id)
@@ -286,7 +284,7 @@ async def _published(
     return settings, talks
 
 
-async def _series_of(conn: aiosqlite.Connection, talks: Iterable[Talk], now: datetime) -> dict[int, SeriesFeed]:
+async def _series_of(conn: Connection, talks: Iterable[Talk], now: datetime) -> dict[int, SeriesFeed]:
     """Every date of the series these talks belong to: a feed writes each series whole, as one event. A date held
     back from members (its own announce_at changed by /talk edit) stays out, as any held-back talk does."""
     wanted = list(dict.fromkeys(talk.series_id for talk in talks if talk.series_id is not None))

@@ -20,13 +20,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiosqlite
-
 from bot import joinlink_rows, store
 from bot.command_names import command, option
 from bot.errors import InputError, StateError
 from bot.i18n import _
 from bot.models import Delivery, DeliveryKind, RegistrationStatus, Talk
+from bot.sql import Connection
 from bot.timeparse import discord_timestamp, shown
 
 if TYPE_CHECKING:
@@ -151,11 +150,11 @@ def merged_with_reminder(talk: Talk, lead: int) -> bool:
     return lead in talk.reminders and release_at(talk, lead) > talk.created_at
 
 
-async def _lead(conn: aiosqlite.Connection, guild_id: int) -> int:
+async def _lead(conn: Connection, guild_id: int) -> int:
     return (await store.get_settings(conn, guild_id)).join_link_lead()
 
 
-async def _owe(conn: aiosqlite.Connection, talk: Talk, members: Iterable[int], now: datetime) -> list[Delivery]:
+async def _owe(conn: Connection, talk: Talk, members: Iterable[int], now: datetime) -> list[Delivery]:
     assert talk.join_url is not None
     key = link_key(talk.join_url)
     rows = await store.ensure_deliveries(conn, talk, "user", DeliveryKind.JOIN_LINK, [(m, key) for m in members], now)
@@ -164,7 +163,7 @@ async def _owe(conn: aiosqlite.Connection, talk: Talk, members: Iterable[int], n
     return rows
 
 
-async def owe_release(conn: aiosqlite.Connection, talk: Talk, now: datetime) -> list[Delivery]:
+async def owe_release(conn: Connection, talk: Talk, now: datetime) -> list[Delivery]:
     """The release job: one DM per confirmed member, except those whose reminder at that moment carries the
     link (sent or still to go). Returns the rows still to send; nothing before the release time (the job is
     planned again when the talk or the setting moved it) or once the talk is over or cancelled."""
@@ -181,9 +180,7 @@ async def owe_release(conn: aiosqlite.Connection, talk: Talk, now: datetime) -> 
     return await _owe(conn, talk, [member for member in confirmed if member not in reminded], now)
 
 
-async def owe_on_confirm(
-    conn: aiosqlite.Connection, talk: Talk, members: Sequence[int], now: datetime
-) -> list[Delivery]:
+async def owe_on_confirm(conn: Connection, talk: Talk, members: Sequence[int], now: datetime) -> list[Delivery]:
     """Members confirmed (registered or promoted) after the release get the link at once, by its own DM."""
     if not members or not talk.join_url or talk.cancelled or talk.is_over(now):
         return []
@@ -194,7 +191,7 @@ async def owe_on_confirm(
     return await _owe(conn, talk, members, now)
 
 
-async def owe_after_edit(conn: aiosqlite.Connection, previous: Talk, updated: Talk, now: datetime) -> list[Delivery]:
+async def owe_after_edit(conn: Connection, previous: Talk, updated: Talk, now: datetime) -> list[Delivery]:
     """A talk edited in the same transaction: a link changed (or added) after the release goes to every
     confirmed member at once; a talk moved so that its release is ahead again owes the link again then."""
     if updated.join_url == previous.join_url and updated.start_at == previous.start_at:
@@ -212,7 +209,7 @@ async def owe_after_edit(conn: aiosqlite.Connection, previous: Talk, updated: Ta
     return await _owe(conn, updated, confirmed, now)
 
 
-async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Talk, now: datetime) -> str | None:
+async def stale_reason(conn: Connection, delivery: Delivery, talk: Talk, now: datetime) -> str | None:
     """Why a pending join-link DM is no longer true: it is rendered from the talk's current link, so it must
     still be that link (its key), for a member still confirmed, before the talk is over."""
     if talk.cancelled:
@@ -241,7 +238,7 @@ class JoinAccess:
     opens_at: datetime
 
 
-async def access(conn: aiosqlite.Connection, talk: Talk, user_id: int, now: datetime) -> JoinAccess:
+async def access(conn: Connection, talk: Talk, user_id: int, now: datetime) -> JoinAccess:
     """The link for a confirmed member once released, when it opens otherwise; refusals say why."""
     title = talk.title
     if talk.cancelled:

@@ -243,6 +243,7 @@ class Delivery:
     last_error: str | None
     message_id: int | None
     attempted_at: datetime | None = None  # when a send last started: it may have reached Discord
+    claimed_until: datetime | None = None  # a process is sending it until then (bot/owed.py claim)
 
     @property
     def nonce(self) -> str:

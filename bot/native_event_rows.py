@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import to_unix
 from bot.native_events import EventState
+from bot.sql import Connection, Row
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class EventRow:
     recreated: int
 
 
-def _row(row: aiosqlite.Row) -> EventRow:
+def _row(row: Row) -> EventRow:
     return EventRow(
         talk_id=int(row[0]),
         guild_id=int(row[1]),
@@ -35,7 +34,7 @@ def _row(row: aiosqlite.Row) -> EventRow:
     )
 
 
-async def get(conn: aiosqlite.Connection, talk_id: int) -> EventRow | None:
+async def get(conn: Connection, talk_id: int) -> EventRow | None:
     rows = list(
         await conn.execute_fetchall(
             "SELECT talk_id, guild_id, event_id, state, fingerprint, recreated FROM native_events WHERE talk_id = ?",
@@ -45,7 +44,7 @@ async def get(conn: aiosqlite.Connection, talk_id: int) -> EventRow | None:
     return _row(rows[0]) if rows else None
 
 
-async def by_event(conn: aiosqlite.Connection, event_id: int) -> EventRow | None:
+async def by_event(conn: Connection, event_id: int) -> EventRow | None:
     rows = list(
         await conn.execute_fetchall(
             "SELECT talk_id, guild_id, event_id, state, fingerprint, recreated FROM native_events WHERE event_id = ?",
@@ -55,7 +54,7 @@ async def by_event(conn: aiosqlite.Connection, event_id: int) -> EventRow | None
     return _row(rows[0]) if rows else None
 
 
-async def of_guild(conn: aiosqlite.Connection, guild_id: int) -> list[EventRow]:
+async def of_guild(conn: Connection, guild_id: int) -> list[EventRow]:
     rows = await conn.execute_fetchall(
         """
         SELECT talk_id, guild_id, event_id, state, fingerprint, recreated FROM native_events
@@ -66,7 +65,7 @@ async def of_guild(conn: aiosqlite.Connection, guild_id: int) -> list[EventRow]:
     return [_row(row) for row in rows]
 
 
-async def live_count(conn: aiosqlite.Connection, guild_id: int) -> int:
+async def live_count(conn: Connection, guild_id: int) -> int:
     rows = list(
         await conn.execute_fetchall(
             "SELECT COUNT(*) FROM native_events WHERE guild_id = ? AND state IN ('creating', 'scheduled', 'active')",
@@ -76,7 +75,7 @@ async def live_count(conn: aiosqlite.Connection, guild_id: int) -> int:
     return int(rows[0][0])
 
 
-async def begin(conn: aiosqlite.Connection, talk_id: int, guild_id: int, now: datetime) -> EventRow:
+async def begin(conn: Connection, talk_id: int, guild_id: int, now: datetime) -> EventRow:
     """Record that the talk's event is about to be created (kept as is when a row exists)."""
     await conn.execute(
         """
@@ -91,7 +90,7 @@ async def begin(conn: aiosqlite.Connection, talk_id: int, guild_id: int, now: da
 
 
 async def record(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     talk_id: int,
     *,
     event_id: int | None,
@@ -110,7 +109,7 @@ async def record(
     )
 
 
-async def forget(conn: aiosqlite.Connection, talk_id: int) -> None:
+async def forget(conn: Connection, talk_id: int) -> None:
     """The event was removed to make room for a sooner talk: the talk may get one again later."""
     await conn.execute("DELETE FROM native_events WHERE talk_id = ?", (talk_id,))
 
@@ -118,25 +117,25 @@ async def forget(conn: aiosqlite.Connection, talk_id: int) -> None:
 # --- "Interested" ------------------------------------------------------------------------------------------
 
 
-async def interested(conn: aiosqlite.Connection, talk_id: int) -> dict[int, bool]:
+async def interested(conn: Connection, talk_id: int) -> dict[int, bool]:
     """Members registered through "Interested", by user id, with whether they left since (see migration)."""
-    rows = await conn.execute_fetchall("SELECT user_id, left FROM event_interest WHERE talk_id = ?", (talk_id,))
+    rows = await conn.execute_fetchall('SELECT user_id, "left" FROM event_interest WHERE talk_id = ?', (talk_id,))
     return {int(row[0]): bool(row[1]) for row in rows}
 
 
-async def add_interest(conn: aiosqlite.Connection, talk_id: int, user_id: int, now: datetime) -> None:
+async def add_interest(conn: Connection, talk_id: int, user_id: int, now: datetime) -> None:
     await conn.execute(
         """
-        INSERT INTO event_interest (talk_id, user_id, left, since) VALUES (?, ?, 0, ?)
-        ON CONFLICT (talk_id, user_id) DO UPDATE SET left = 0, since = excluded.since
+        INSERT INTO event_interest (talk_id, user_id, "left", since) VALUES (?, ?, 0, ?)
+        ON CONFLICT (talk_id, user_id) DO UPDATE SET "left" = 0, since = excluded.since
         """,
         (talk_id, user_id, to_unix(now)),
     )
 
 
-async def remove_interest(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> None:
+async def remove_interest(conn: Connection, talk_id: int, user_id: int) -> None:
     await conn.execute("DELETE FROM event_interest WHERE talk_id = ? AND user_id = ?", (talk_id, user_id))
 
 
-async def mark_left(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> None:
-    await conn.execute("UPDATE event_interest SET left = 1 WHERE talk_id = ? AND user_id = ?", (talk_id, user_id))
+async def mark_left(conn: Connection, talk_id: int, user_id: int) -> None:
+    await conn.execute('UPDATE event_interest SET "left" = 1 WHERE talk_id = ? AND user_id = ?', (talk_id, user_id))

@@ -9,9 +9,7 @@ every pending row at the next start. No Discord objects: the rules are tested on
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
-
-import aiosqlite
+from datetime import datetime, timedelta
 
 from bot import attendance_rows, joinlink, store
 from bot.jobplan import FEEDBACK_WINDOW
@@ -25,13 +23,18 @@ from bot.models import (
     DeliveryStatus,
     Talk,
 )
+from bot.sql import Connection
+
+# Longer than one send can take (discord.py's five tries with their waits, a history lookup), short enough
+# that a row whose sender died goes out again soon, even before that sender's successor starts.
+CLAIM_LEASE = timedelta(minutes=2)
 
 _DM_OF = {email: dm for dm, email in EMAIL_TWINS.items()}
 _INVITING = frozenset({DeliveryKind.INVITE_CONFIRMED, DeliveryKind.INVITE_PROMOTED, DeliveryKind.INVITE_UPDATED})
 
 
 async def invites(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     talk: Talk,
     kind: DeliveryKind,
     targets: Sequence[tuple[int, int]],
@@ -63,7 +66,7 @@ async def invites(
     return rows
 
 
-async def emailed_invites(conn: aiosqlite.Connection, guild_id: int, user_id: int, now: datetime) -> list[Delivery]:
+async def emailed_invites(conn: Connection, guild_id: int, user_id: int, now: datetime) -> list[Delivery]:
     """A member who just confirmed an address is owed the invitation of every upcoming talk they are confirmed
     for, keyed by registration like the DM invite, so confirming again (or a new address) never repeats one."""
     owed: list[Delivery] = []
@@ -76,7 +79,7 @@ async def emailed_invites(conn: aiosqlite.Connection, guild_id: int, user_id: in
 
 
 async def reminder(
-    conn: aiosqlite.Connection, talk: Talk, offset: int, due_at: datetime, channel_id: int | None, now: datetime
+    conn: Connection, talk: Talk, offset: int, due_at: datetime, channel_id: int | None, now: datetime
 ) -> list[Delivery]:
     """The reminder at ``offset`` minutes: one DM per member confirmed by ``due_at`` with reminders on, and one
     post in the announcement channel. Returns the rows still to send; when the talk has started they are all
@@ -92,7 +95,7 @@ async def reminder(
     return posts + dms
 
 
-async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Talk, now: datetime) -> str | None:
+async def stale_reason(conn: Connection, delivery: Delivery, talk: Talk, now: datetime) -> str | None:
     """Why a pending row is no longer true, or None when it still is.
 
     A confirmation retried for hours after a 500 must not put the talk back in the calendar of a member who
@@ -141,19 +144,24 @@ async def stale_reason(conn: aiosqlite.Connection, delivery: Delivery, talk: Tal
     return None
 
 
-async def claim(conn: aiosqlite.Connection, delivery_id: int, now: datetime) -> Delivery | DeliveryStatus:
+async def claim(conn: Connection, delivery_id: int, now: datetime) -> Delivery | DeliveryStatus:
     """Take a row for sending: the fresh row (with when a send of it last started) when it is still owed,
     after recording that a send starts now; otherwise its final status (already sent, failed, or stale,
-    which is recorded as missed)."""
-    delivery = await store.get_delivery(conn, delivery_id)
+    which is recorded as missed). A row another process is sending (its lease not over) stays pending here.
+
+    The row is read under its lock, so two processes claiming it at once take turns, and the second sees the
+    first one's lease."""
+    delivery = await store.get_delivery(conn, delivery_id, lock=True)
     if delivery is None:
         return DeliveryStatus.MISSED
     if delivery.status is not DeliveryStatus.PENDING:
         return delivery.status
+    if delivery.claimed_until is not None and delivery.claimed_until > now:
+        return DeliveryStatus.PENDING
     talk = await store.get_talk_by_id(conn, delivery.talk_id)
     reason = "the talk no longer exists" if talk is None else await stale_reason(conn, delivery, talk, now)
     if reason is not None:
         await store.finish_delivery(conn, delivery.id, DeliveryStatus.MISSED, now, error=reason)
         return DeliveryStatus.MISSED
-    await store.mark_attempted(conn, delivery.id, now)
+    await store.mark_attempted(conn, delivery.id, now, now + CLAIM_LEASE)
     return delivery

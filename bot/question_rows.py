@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import from_unix, to_unix
+from bot.sql import Connection, Row
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ _SELECT = """
 _RANKED = "ORDER BY votes DESC, q.asked_at, q.id"
 
 
-def _question(row: aiosqlite.Row) -> Question:
+def _question(row: Row) -> Question:
     return Question(
         id=int(row["id"]),
         talk_id=int(row["talk_id"]),
@@ -55,7 +54,7 @@ def _question(row: aiosqlite.Row) -> Question:
 
 
 async def insert_question(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     talk_id: int,
     guild_id: int,
@@ -79,12 +78,12 @@ async def insert_question(
     return question
 
 
-async def get_question(conn: aiosqlite.Connection, question_id: int, reader_id: int = 0) -> Question | None:
+async def get_question(conn: Connection, question_id: int, reader_id: int = 0) -> Question | None:
     rows = list(await conn.execute_fetchall(_SELECT + " WHERE q.id = ?", (reader_id, question_id)))
     return _question(rows[0]) if rows else None
 
 
-async def asked_by(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> int:
+async def asked_by(conn: Connection, talk_id: int, user_id: int) -> int:
     """How many questions the member asked for the talk (hidden ones count too)."""
     rows = list(
         await conn.execute_fetchall(
@@ -94,16 +93,14 @@ async def asked_by(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> in
     return int(rows[0][0])
 
 
-async def ranked(
-    conn: aiosqlite.Connection, talk_id: int, *, reader_id: int = 0, include_hidden: bool = False
-) -> list[Question]:
+async def ranked(conn: Connection, talk_id: int, *, reader_id: int = 0, include_hidden: bool = False) -> list[Question]:
     """The talk's questions, best first; hidden ones only when asked for (organizers)."""
     where = "WHERE q.talk_id = ?" + ("" if include_hidden else " AND q.hidden = 0")
     rows = await conn.execute_fetchall(f"{_SELECT} {where} {_RANKED}", (reader_id, talk_id))
     return [_question(row) for row in rows]
 
 
-async def toggle_vote(conn: aiosqlite.Connection, question_id: int, user_id: int, now: datetime) -> bool:
+async def toggle_vote(conn: Connection, question_id: int, user_id: int, now: datetime) -> bool:
     """Add the member's vote, or take it back when they had voted; True when the vote now stands."""
     cursor = await conn.execute(
         "DELETE FROM question_votes WHERE question_id = ? AND user_id = ?", (question_id, user_id)
@@ -117,5 +114,5 @@ async def toggle_vote(conn: aiosqlite.Connection, question_id: int, user_id: int
     return True
 
 
-async def set_hidden(conn: aiosqlite.Connection, question_id: int, hidden: bool) -> None:
+async def set_hidden(conn: Connection, question_id: int, hidden: bool) -> None:
     await conn.execute("UPDATE questions SET hidden = ? WHERE id = ?", (int(hidden), question_id))

@@ -8,15 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.models import Repeat, Series, Talk, from_unix, to_unix
+from bot.sql import Connection, Row
 from bot.store import talk_of
 
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's limit on bound values
 
 
-def _series(row: aiosqlite.Row) -> Series:
+def _series(row: Row) -> Series:
     return Series(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -30,7 +29,7 @@ def _series(row: aiosqlite.Row) -> Series:
 
 
 async def insert_series(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     repeat: Repeat,
     first_day: date,
@@ -50,7 +49,7 @@ async def insert_series(
     return _series(row)
 
 
-async def get_series(conn: aiosqlite.Connection, guild_id: int, series_id: int) -> Series | None:
+async def get_series(conn: Connection, guild_id: int, series_id: int) -> Series | None:
     """The series, only in its own server: another server's id reads like one that does not exist."""
     rows = list(
         await conn.execute_fetchall("SELECT * FROM series WHERE id = ? AND guild_id = ?", (series_id, guild_id))
@@ -58,7 +57,7 @@ async def get_series(conn: aiosqlite.Connection, guild_id: int, series_id: int) 
     return _series(rows[0]) if rows else None
 
 
-async def series_by_ids(conn: aiosqlite.Connection, series_ids: Iterable[int]) -> dict[int, Series]:
+async def series_by_ids(conn: Connection, series_ids: Iterable[int]) -> dict[int, Series]:
     wanted = list(dict.fromkeys(series_ids))
     found: dict[int, Series] = {}
     for first in range(0, len(wanted), _CHUNK):
@@ -69,7 +68,7 @@ async def series_by_ids(conn: aiosqlite.Connection, series_ids: Iterable[int]) -
     return found
 
 
-async def dates_of(conn: aiosqlite.Connection, series_ids: Iterable[int]) -> dict[int, list[Talk]]:
+async def dates_of(conn: Connection, series_ids: Iterable[int]) -> dict[int, list[Talk]]:
     """The talks of each series, in the order of its rule (series_index)."""
     wanted = list(dict.fromkeys(series_ids))
     found: dict[int, list[Talk]] = {series_id: [] for series_id in wanted}
@@ -85,7 +84,7 @@ async def dates_of(conn: aiosqlite.Connection, series_ids: Iterable[int]) -> dic
     return found
 
 
-async def recent_series(conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime, limit: int) -> list[int]:
+async def recent_series(conn: Connection, guild_id: int, *, ends_after: datetime, limit: int) -> list[int]:
     """The server's series, those with a date not over yet first (soonest next date first), then the others,
     newest first: what the organizers' autocomplete offers."""
     rows = await conn.execute_fetchall(
@@ -96,7 +95,7 @@ async def recent_series(conn: aiosqlite.Connection, guild_id: int, *, ends_after
         FROM series s JOIN talks t ON t.series_id = s.id
         WHERE s.guild_id = ?
         GROUP BY s.id
-        ORDER BY next_start IS NULL, next_start, s.id DESC
+        ORDER BY next_start ASC NULLS LAST, s.id DESC
         LIMIT ?
         """,
         (to_unix(ends_after), guild_id, limit),
@@ -105,7 +104,7 @@ async def recent_series(conn: aiosqlite.Connection, guild_id: int, *, ends_after
 
 
 async def open_series(
-    conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime, public_at: datetime, limit: int
+    conn: Connection, guild_id: int, *, ends_after: datetime, public_at: datetime, limit: int
 ) -> list[int]:
     """Series members may register for: announced (Talk.is_public), with a scheduled date not over yet; the one
     with the soonest next date first."""
@@ -124,9 +123,7 @@ async def open_series(
     return [int(row[0]) for row in rows]
 
 
-async def set_announcement(
-    conn: aiosqlite.Connection, series_id: int, channel_id: int, message_id: int, now: datetime
-) -> None:
+async def set_announcement(conn: Connection, series_id: int, channel_id: int, message_id: int, now: datetime) -> None:
     """Every date of the series points at the series' one announcement."""
     await conn.execute(
         """

@@ -26,6 +26,9 @@ class Settings:
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
     database_path: Path = Path(DEFAULT_DATABASE_PATH)
+    # PostgreSQL instead of the SQLite file when set (postgresql://user:password@host:port/database).
+    database_url: str | None = field(default=None, repr=False)
+    database_pool_size: int = 10
     default_timezone: str = "Europe/Paris"
     dev_guild_id: int | None = None
     log_level: str = "INFO"
@@ -61,6 +64,11 @@ class Settings:
     def email_enabled(self) -> bool:
         return self.smtp_host is not None
 
+    @property
+    def database_target(self) -> Path | str:
+        """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url or self.database_path
+
     def owns(self, guild_id: int) -> bool:
         """Whether this process serves the server: Discord puts a server on shard (id >> 22) % shard_count."""
         if self.shard_count is None:
@@ -80,6 +88,16 @@ def _read_values(environ: Mapping[str, str] | None, env_file: Path | None) -> di
 
 def _database_path(values: Mapping[str, str]) -> Path:
     return Path(values.get("DATABASE_PATH", "").strip() or DEFAULT_DATABASE_PATH)
+
+
+def _database_url(values: Mapping[str, str]) -> str | None:
+    url = values.get("DATABASE_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        # Not the URL itself: it may carry a password.
+        raise ConfigurationError("DATABASE_URL must start with postgresql:// (leave it empty for SQLite).")
+    return url
 
 
 def load_database_path(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Path:
@@ -160,6 +178,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if starttls not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigurationError(f"SMTP_STARTTLS must be true or false, got {starttls!r}.")
 
+    pool = get("DATABASE_POOL_SIZE") or "10"
+    if not pool.isdigit() or not 2 <= int(pool) <= 100:
+        raise ConfigurationError(f"DATABASE_POOL_SIZE must be a number of connections from 2 to 100, got {pool!r}.")
+    pool_size = int(pool)
+
     shard_count, shard_ids = _shards(get("SHARD_COUNT"), get("SHARD_IDS"))
     return Settings(
         shard_count=shard_count,
@@ -168,6 +191,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         api_base=api_base,
         gateway_url=gateway_url,
         database_path=_database_path(values),
+        database_url=_database_url(values),
+        database_pool_size=pool_size,
         default_timezone=timezone,
         dev_guild_id=int(dev_guild) if dev_guild else None,
         log_level=log_level,

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import (
     EMAIL_KINDS,
     Delivery,
@@ -29,6 +27,7 @@ from bot.models import (
     from_unix,
     to_unix,
 )
+from bot.sql import Connection, Row
 from bot.timeparse import format_offsets, parse_offsets
 
 TALK_COLUMNS = (
@@ -60,17 +59,17 @@ TALK_COLUMNS = (
 ROLE_COLUMNS = frozenset({"eligible_roles", "priority_roles"})
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
+async def _one(conn: Connection, sql: str, parameters: Iterable[Any] = ()) -> Row | None:
     """The first row of a statement, in one trip to the database thread (a cursor would take three)."""
     rows = list(await conn.execute_fetchall(sql, parameters))
     return rows[0] if rows else None
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+async def _all(conn: Connection, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
     return list(await conn.execute_fetchall(sql, parameters))
 
 
-def _talk(row: aiosqlite.Row) -> Talk:
+def _talk(row: Row) -> Talk:
     return Talk(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -105,7 +104,7 @@ def _talk(row: aiosqlite.Row) -> Talk:
     )
 
 
-def talk_of(row: aiosqlite.Row) -> Talk:
+def talk_of(row: Row) -> Talk:
     """A talks row as a Talk, for the SQL modules of other areas (bot/series_rows.py)."""
     return _talk(row)
 
@@ -119,7 +118,7 @@ def _roles_value(roles: frozenset[int]) -> str | None:
     return " ".join(str(role) for role in sorted(roles)) or None
 
 
-def _registration(row: aiosqlite.Row, position: int | None = None) -> Registration:
+def _registration(row: Row, position: int | None = None) -> Registration:
     return Registration(
         id=row["id"],
         talk_id=row["talk_id"],
@@ -153,7 +152,7 @@ def new_public_id() -> str:
     return secrets.token_hex(16)
 
 
-def _settings(row: aiosqlite.Row) -> GuildSettings:
+def _settings(row: Row) -> GuildSettings:
     return GuildSettings(
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
@@ -171,12 +170,12 @@ def _settings(row: aiosqlite.Row) -> GuildSettings:
     )
 
 
-async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+async def get_settings(conn: Connection, guild_id: int) -> GuildSettings:
     row = await _one(conn, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
     return GuildSettings(guild_id=guild_id) if row is None else _settings(row)
 
 
-async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now: datetime) -> GuildSettings:
+async def save_settings(conn: Connection, settings: GuildSettings, now: datetime) -> GuildSettings:
     """Insert or update the server's settings; the public id is given once and then kept. Returns what is stored."""
     row = await _one(
         conn,
@@ -221,7 +220,7 @@ async def save_settings(conn: aiosqlite.Connection, settings: GuildSettings, now
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's limit on bound values
 
 
-async def member_languages(conn: aiosqlite.Connection, user_ids: Sequence[int]) -> dict[int, str]:
+async def member_languages(conn: Connection, user_ids: Sequence[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for start in range(0, len(user_ids), _CHUNK):
         chunk = list(user_ids[start : start + _CHUNK])
@@ -232,9 +231,7 @@ async def member_languages(conn: aiosqlite.Connection, user_ids: Sequence[int]) 
     return found
 
 
-async def save_member_languages(
-    conn: aiosqlite.Connection, languages: Sequence[tuple[int, str]], now: datetime
-) -> None:
+async def save_member_languages(conn: Connection, languages: Sequence[tuple[int, str]], now: datetime) -> None:
     await conn.executemany(
         """
         INSERT INTO member_languages (user_id, language, seen_at) VALUES (?, ?, ?)
@@ -248,7 +245,7 @@ async def save_member_languages(
 
 
 async def insert_talk(
-    conn: aiosqlite.Connection, guild_id: int, created_by: int, now: datetime, fields: Mapping[str, Any]
+    conn: Connection, guild_id: int, created_by: int, now: datetime, fields: Mapping[str, Any]
 ) -> Talk:
     columns = [column for column in TALK_COLUMNS if column in fields]
     values = [_db_value(column, fields[column]) for column in columns]
@@ -263,7 +260,7 @@ async def insert_talk(
     return _talk(row)
 
 
-async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime, changes: Mapping[str, Any]) -> Talk:
+async def update_talk(conn: Connection, talk_id: int, now: datetime, changes: Mapping[str, Any]) -> Talk:
     unknown = set(changes) - set(TALK_COLUMNS)
     if unknown:
         raise ValueError(f"not talk columns: {sorted(unknown)}")
@@ -276,13 +273,26 @@ async def update_talk(conn: aiosqlite.Connection, talk_id: int, now: datetime, c
     return _talk(row)
 
 
-async def get_talk(conn: aiosqlite.Connection, guild_id: int, talk_id: int) -> Talk | None:
+async def lock_talks(conn: Connection, talk_ids: Iterable[int]) -> None:
+    """Hold these talks' rows until the transaction ends, before counting or changing their seats.
+
+    On PostgreSQL another process may register for the same talk at the same moment: the row lock makes the
+    count, the insert and the promotion one step for one process at a time. In id order, so two transactions
+    locking the same talks cannot deadlock. (SQLite's write transaction already holds the whole database.)
+    """
+    ids = sorted(set(talk_ids))
+    if ids:
+        marks = ", ".join("?" for _ in ids)
+        await _all(conn, f"SELECT id FROM talks WHERE id IN ({marks}) ORDER BY id FOR UPDATE", ids)  # noqa: S608
+
+
+async def get_talk(conn: Connection, guild_id: int, talk_id: int) -> Talk | None:
     row = await _one(conn, "SELECT * FROM talks WHERE id = ? AND guild_id = ?", (talk_id, guild_id))
     return None if row is None else _talk(row)
 
 
 async def list_talks(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     *,
     ends_after: datetime,
@@ -297,7 +307,8 @@ async def list_talks(
         """
         SELECT * FROM talks
         WHERE guild_id = ? AND start_at + duration_min * 60 > ? AND (? OR status = 'scheduled')
-          AND (? IS NULL OR announcement_message_id IS NOT NULL OR announce_at IS NULL OR announce_at <= ?)
+          AND (CAST(? AS INTEGER) IS NULL OR announcement_message_id IS NOT NULL
+               OR announce_at IS NULL OR announce_at <= ?)
         ORDER BY start_at, id LIMIT ?
         """,
         (
@@ -312,7 +323,7 @@ async def list_talks(
     return [_talk(row) for row in fetched]
 
 
-async def recent_talks(conn: aiosqlite.Connection, guild_id: int, *, limit: int = 25) -> list[Talk]:
+async def recent_talks(conn: Connection, guild_id: int, *, limit: int = 25) -> list[Talk]:
     """All talks, newest start first: for organizer commands that also look back."""
     fetched = await _all(
         conn,
@@ -322,7 +333,7 @@ async def recent_talks(conn: aiosqlite.Connection, guild_id: int, *, limit: int 
     return [_talk(row) for row in fetched]
 
 
-async def announced_talks(conn: aiosqlite.Connection, guild_id: int, *, ends_after: datetime) -> list[Talk]:
+async def announced_talks(conn: Connection, guild_id: int, *, ends_after: datetime) -> list[Talk]:
     """Talks whose announcement is posted and still live (not over, not cancelled): those a change of the
     server's language re-renders."""
     fetched = await _all(
@@ -341,12 +352,12 @@ async def announced_talks(conn: aiosqlite.Connection, guild_id: int, *, ends_aft
 # --- registrations -------------------------------------------------------------------------------------
 
 
-async def seats(conn: aiosqlite.Connection, talk: Talk) -> Seats:
+async def seats(conn: Connection, talk: Talk) -> Seats:
     row = await _one(
         conn,
         """
-        SELECT (SELECT COALESCE(SUM(status = 'confirmed'), 0) FROM registrations WHERE talk_id = ?),
-               (SELECT COALESCE(SUM(status = 'waitlisted'), 0) FROM registrations WHERE talk_id = ?),
+        SELECT (SELECT COUNT(*) FILTER (WHERE status = 'confirmed') FROM registrations WHERE talk_id = ?),
+               (SELECT COUNT(*) FILTER (WHERE status = 'waitlisted') FROM registrations WHERE talk_id = ?),
                -- Walk-ins (bot/checkin.py) hold a seat too; one who later got a confirmed seat counts once.
                (SELECT COUNT(*) FROM checkins c WHERE c.talk_id = ? AND c.walk_in = 1 AND NOT EXISTS (
                     SELECT 1 FROM registrations r
@@ -358,7 +369,7 @@ async def seats(conn: aiosqlite.Connection, talk: Talk) -> Seats:
     return Seats(confirmed=int(row[0]), waitlisted=int(row[1]), capacity=talk.capacity, walk_ins=int(row[2]))
 
 
-async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> Registration | None:
+async def get_registration(conn: Connection, talk_id: int, user_id: int) -> Registration | None:
     row = await _one(
         conn,
         """
@@ -373,7 +384,7 @@ async def get_registration(conn: aiosqlite.Connection, talk_id: int, user_id: in
 
 
 async def insert_registration(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     talk: Talk,
     user_id: int,
     display_name: str,
@@ -404,13 +415,15 @@ async def insert_registration(
     return None if row is None else _registration(row, position)
 
 
-async def delete_registration(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> None:
+async def delete_registration(conn: Connection, talk_id: int, user_id: int) -> None:
     await conn.execute("DELETE FROM registrations WHERE talk_id = ? AND user_id = ?", (talk_id, user_id))
 
 
-async def promote_waitlisted(
-    conn: aiosqlite.Connection, talk_id: int, count: int | None, now: datetime
-) -> list[Registration]:
+# LIMIT for "all of them": PostgreSQL refuses SQLite's LIMIT -1.
+_NO_LIMIT = 2**62
+
+
+async def promote_waitlisted(conn: Connection, talk_id: int, count: int | None, now: datetime) -> list[Registration]:
     """Confirm the first ``count`` members of the waitlist (all of them for None), in the order they registered."""
     if count is not None and count <= 0:
         return []
@@ -422,19 +435,17 @@ async def promote_waitlisted(
                      ORDER BY id LIMIT ?)
         RETURNING *
         """,
-        (now.timestamp(), talk_id, -1 if count is None else count),
+        (now.timestamp(), talk_id, _NO_LIMIT if count is None else count),
     )
     return sorted((_registration(row) for row in rows), key=lambda registration: registration.id)
 
 
-async def registrations(
-    conn: aiosqlite.Connection, talk_id: int, status: RegistrationStatus | None = None
-) -> list[Registration]:
+async def registrations(conn: Connection, talk_id: int, status: RegistrationStatus | None = None) -> list[Registration]:
     """Registrations of a talk: confirmed first, then the waitlist in order, with positions."""
     rows = await _all(
         conn,
         """
-        SELECT * FROM registrations WHERE talk_id = ? AND (? IS NULL OR status = ?)
+        SELECT * FROM registrations WHERE talk_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?)
         ORDER BY status = 'waitlisted', id
         """,
         (talk_id, None if status is None else status.value, None if status is None else status.value),
@@ -459,7 +470,7 @@ _MEMBER_TALKS = """
         FROM registrations r JOIN talks t ON t.id = r.talk_id"""
 
 
-def _talk_and_registration(row: aiosqlite.Row) -> tuple[Talk, Registration]:
+def _talk_and_registration(row: Row) -> tuple[Talk, Registration]:
     talk = _talk(row)
     registration = Registration(
         id=row["r_id"],
@@ -476,7 +487,7 @@ def _talk_and_registration(row: aiosqlite.Row) -> tuple[Talk, Registration]:
 
 
 async def member_registrations(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, ends_after: datetime
+    conn: Connection, guild_id: int, user_id: int, ends_after: datetime
 ) -> list[tuple[Talk, Registration]]:
     rows = await _all(
         conn,
@@ -490,7 +501,7 @@ async def member_registrations(
     return [_talk_and_registration(row) for row in rows]
 
 
-async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
+async def set_dm_failed(conn: Connection, talk_id: int, user_ids: Iterable[int], failed: bool) -> None:
     await conn.executemany(
         # Only rows whose flag changes: an UPDATE that matches nothing moves no change counter (bot/versions.py),
         # so a delivered invite does not make every page of the server render again.
@@ -499,7 +510,7 @@ async def set_dm_failed(conn: aiosqlite.Connection, talk_id: int, user_ids: Iter
     )
 
 
-async def registration_changes(conn: aiosqlite.Connection, talk_id: int, user_id: int) -> list[datetime]:
+async def registration_changes(conn: Connection, talk_id: int, user_id: int) -> list[datetime]:
     """When the member registered for or unregistered from the talk, oldest first (those not pruned yet)."""
     rows = await _all(
         conn,
@@ -510,7 +521,7 @@ async def registration_changes(conn: aiosqlite.Connection, talk_id: int, user_id
 
 
 async def record_registration_change(
-    conn: aiosqlite.Connection, talk_id: int, user_id: int, now: datetime, *, forget_before: datetime | None = None
+    conn: Connection, talk_id: int, user_id: int, now: datetime, *, forget_before: datetime | None = None
 ) -> None:
     """Note one change of the member's registration; drop their changes older than ``forget_before``."""
     if forget_before is not None:
@@ -527,7 +538,7 @@ async def record_registration_change(
 # --- members -------------------------------------------------------------------------------------------
 
 
-async def set_notifications(conn: aiosqlite.Connection, guild_id: int, user_id: int, enabled: bool) -> None:
+async def set_notifications(conn: Connection, guild_id: int, user_id: int, enabled: bool) -> None:
     await conn.execute(
         """
         INSERT INTO member_preferences (guild_id, user_id, notifications) VALUES (?, ?, ?)
@@ -537,7 +548,7 @@ async def set_notifications(conn: aiosqlite.Connection, guild_id: int, user_id: 
     )
 
 
-async def notifications_enabled(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> bool:
+async def notifications_enabled(conn: Connection, guild_id: int, user_id: int) -> bool:
     row = await _one(
         conn,
         "SELECT notifications FROM member_preferences WHERE guild_id = ? AND user_id = ?",
@@ -546,12 +557,12 @@ async def notifications_enabled(conn: aiosqlite.Connection, guild_id: int, user_
     return True if row is None else bool(row[0])
 
 
-async def get_dm_channel(conn: aiosqlite.Connection, user_id: int) -> int | None:
+async def get_dm_channel(conn: Connection, user_id: int) -> int | None:
     row = await _one(conn, "SELECT channel_id FROM dm_channels WHERE user_id = ?", (user_id,))
     return None if row is None else int(row[0])
 
 
-async def save_dm_channel(conn: aiosqlite.Connection, user_id: int, channel_id: int) -> None:
+async def save_dm_channel(conn: Connection, user_id: int, channel_id: int) -> None:
     await conn.execute(
         "INSERT INTO dm_channels (user_id, channel_id) VALUES (?, ?) "
         "ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id",
@@ -559,12 +570,12 @@ async def save_dm_channel(conn: aiosqlite.Connection, user_id: int, channel_id: 
     )
 
 
-async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
+async def get_state(conn: Connection, key: str) -> str | None:
     row = await _one(conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
     return None if row is None else str(row[0])
 
 
-async def set_state(conn: aiosqlite.Connection, key: str, value: str) -> None:
+async def set_state(conn: Connection, key: str, value: str) -> None:
     await conn.execute(
         "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
@@ -574,7 +585,7 @@ async def set_state(conn: aiosqlite.Connection, key: str, value: str) -> None:
 # --- deliveries (the outbox) ---------------------------------------------------------------------------
 
 
-def _delivery(row: aiosqlite.Row) -> Delivery:
+def _delivery(row: Row) -> Delivery:
     return Delivery(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -588,11 +599,12 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
         last_error=row["last_error"],
         message_id=row["message_id"],
         attempted_at=None if row["attempted_at"] is None else from_unix(row["attempted_at"]),
+        claimed_until=None if row["claimed_until"] is None else from_unix(row["claimed_until"]),
     )
 
 
 async def ensure_deliveries(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     talk: Talk,
     recipient_type: str,
     kind: DeliveryKind,
@@ -638,13 +650,13 @@ async def ensure_deliveries(
 
 
 async def supersede_pending(
-    conn: aiosqlite.Connection, newest: Iterable[Delivery], family: Iterable[DeliveryKind], now: datetime
-) -> int:
+    conn: Connection, newest: Iterable[Delivery], family: Iterable[DeliveryKind], now: datetime
+) -> None:
     """Mark missed the pending rows of ``family`` that are older than each given row for the same member and talk:
     a newer invite (update, cancellation, withdrawal) carries the member's latest state on its own."""
     kinds = [kind.value for kind in family]
     marks = ", ".join("?" for _ in kinds)
-    cursor = await conn.executemany(
+    await conn.executemany(
         f"""
         UPDATE deliveries SET status = 'missed', last_error = 'superseded by a newer message', updated_at = ?
         WHERE talk_id = ? AND recipient_id = ? AND recipient_type = 'user' AND status = 'pending' AND id < ?
@@ -652,22 +664,38 @@ async def supersede_pending(
         """,  # noqa: S608 - only placeholders are interpolated
         [(to_unix(now), row.talk_id, row.recipient_id, row.id, *kinds) for row in newest],
     )
-    return cursor.rowcount
 
 
-async def get_delivery(conn: aiosqlite.Connection, delivery_id: int) -> Delivery | None:
-    row = await _one(conn, "SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+async def get_delivery(conn: Connection, delivery_id: int, *, lock: bool = False) -> Delivery | None:
+    """The row; with ``lock``, held until the transaction ends (claiming it, against other processes)."""
+    sql = "SELECT * FROM deliveries WHERE id = ? FOR UPDATE" if lock else "SELECT * FROM deliveries WHERE id = ?"
+    row = await _one(conn, sql, (delivery_id,))
     return None if row is None else _delivery(row)
 
 
-async def mark_attempted(conn: aiosqlite.Connection, delivery_id: int, now: datetime) -> None:
+async def mark_attempted(conn: Connection, delivery_id: int, now: datetime, claimed_until: datetime) -> None:
     await conn.execute(
-        "UPDATE deliveries SET attempted_at = ?, updated_at = ? WHERE id = ?", (to_unix(now), to_unix(now), delivery_id)
+        "UPDATE deliveries SET attempted_at = ?, claimed_until = ?, updated_at = ? WHERE id = ?",
+        (to_unix(now), to_unix(claimed_until), to_unix(now), delivery_id),
+    )
+
+
+async def claimed_deliveries(conn: Connection) -> list[tuple[int, int]]:
+    """(row id, server id) of the pending rows some process holds a lease on."""
+    rows = await _all(
+        conn, "SELECT id, guild_id FROM deliveries WHERE status = 'pending' AND claimed_until IS NOT NULL"
+    )
+    return [(int(row[0]), int(row[1])) for row in rows]
+
+
+async def release_claims(conn: Connection, delivery_ids: Iterable[int]) -> None:
+    await conn.executemany(
+        "UPDATE deliveries SET claimed_until = NULL WHERE id = ?", [(each,) for each in delivery_ids]
     )
 
 
 async def finish_delivery(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     delivery_id: int,
     status: DeliveryStatus,
     now: datetime,
@@ -678,21 +706,22 @@ async def finish_delivery(
     await conn.execute(
         """
         UPDATE deliveries SET status = ?, message_id = COALESCE(?, message_id), last_error = COALESCE(?, last_error),
-               attempts = attempts + (? = 'sent' OR ? = 'failed'), updated_at = ?
+               attempts = attempts + CASE WHEN ? IN ('sent', 'failed') THEN 1 ELSE 0 END, updated_at = ?
         WHERE id = ?
         """,
-        (status.value, message_id, error, status.value, status.value, to_unix(now), delivery_id),
+        (status.value, message_id, error, status.value, to_unix(now), delivery_id),
     )
 
 
 async def postpone_delivery(
-    conn: aiosqlite.Connection, delivery_id: int, next_attempt: datetime, error: str, now: datetime
+    conn: Connection, delivery_id: int, next_attempt: datetime, error: str, now: datetime
 ) -> int:
     """Count a transient failure and set when to try again; returns the attempts made so far."""
     row = await _one(
         conn,
         """
-        UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
+        UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?,
+               claimed_until = NULL
         WHERE id = ? RETURNING attempts
         """,
         (to_unix(next_attempt), error, to_unix(now), delivery_id),
@@ -700,7 +729,7 @@ async def postpone_delivery(
     return 0 if row is None else int(row[0])
 
 
-async def due_deliveries(conn: aiosqlite.Connection, now: datetime, limit: int = 1000) -> list[Delivery]:
+async def due_deliveries(conn: Connection, now: datetime, limit: int = 1000) -> list[Delivery]:
     fetched = await _all(
         conn,
         "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
@@ -709,16 +738,16 @@ async def due_deliveries(conn: aiosqlite.Connection, now: datetime, limit: int =
     return [_delivery(row) for row in fetched]
 
 
-async def deliveries_for(conn: aiosqlite.Connection, talk_id: int, kind: DeliveryKind | None = None) -> list[Delivery]:
+async def deliveries_for(conn: Connection, talk_id: int, kind: DeliveryKind | None = None) -> list[Delivery]:
     fetched = await _all(
         conn,
-        "SELECT * FROM deliveries WHERE talk_id = ? AND (? IS NULL OR kind = ?) ORDER BY id",
+        "SELECT * FROM deliveries WHERE talk_id = ? AND (CAST(? AS TEXT) IS NULL OR kind = ?) ORDER BY id",
         (talk_id, None if kind is None else kind.value, None if kind is None else kind.value),
     )
     return [_delivery(row) for row in fetched]
 
 
-async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: datetime) -> list[int]:
+async def reminder_recipients(conn: Connection, talk: Talk, due_at: datetime) -> list[int]:
     """Confirmed members with reminders on who were confirmed by the time the reminder fell due."""
     fetched = await _all(
         conn,
@@ -733,7 +762,7 @@ async def reminder_recipients(conn: aiosqlite.Connection, talk: Talk, due_at: da
     return [int(row[0]) for row in fetched]
 
 
-async def talks_between(conn: aiosqlite.Connection, ends_after: datetime, starts_before: datetime) -> list[Talk]:
+async def talks_between(conn: Connection, ends_after: datetime, starts_before: datetime) -> list[Talk]:
     """Scheduled talks of every server still running after ``ends_after`` and starting before ``starts_before``
     or due to be announced before it."""
     fetched = await _all(
@@ -749,14 +778,14 @@ async def talks_between(conn: aiosqlite.Connection, ends_after: datetime, starts
     return [_talk(row) for row in fetched]
 
 
-async def get_talk_by_id(conn: aiosqlite.Connection, talk_id: int) -> Talk | None:
+async def get_talk_by_id(conn: Connection, talk_id: int) -> Talk | None:
     """For internal jobs that already hold a talk id from the database; commands use get_talk (scoped)."""
     row = await _one(conn, "SELECT * FROM talks WHERE id = ?", (talk_id,))
     return None if row is None else _talk(row)
 
 
 async def mark_pending_missed(
-    conn: aiosqlite.Connection, talk_id: int, kinds: Iterable[DeliveryKind], key: int, now: datetime
+    conn: Connection, talk_id: int, kinds: Iterable[DeliveryKind], key: int, now: datetime
 ) -> int:
     kind_values = [kind.value for kind in kinds]
     marks = ", ".join("?" for _ in kind_values)
@@ -770,7 +799,7 @@ async def mark_pending_missed(
     return cursor.rowcount
 
 
-async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
+async def forget_reminders(conn: Connection, talk_id: int) -> None:
     """When a talk moves, the reminders (and the speaker's question lists) sent for the old time no longer count:
     the new ones are owed."""
     await conn.execute(
@@ -781,7 +810,7 @@ async def forget_reminders(conn: aiosqlite.Connection, talk_id: int) -> None:
 # --- emailed invites: verified addresses and confirmation codes ------------------------------------------
 
 
-def _member_email(row: aiosqlite.Row) -> MemberEmail:
+def _member_email(row: Row) -> MemberEmail:
     return MemberEmail(
         guild_id=row["guild_id"],
         user_id=row["user_id"],
@@ -791,7 +820,7 @@ def _member_email(row: aiosqlite.Row) -> MemberEmail:
     )
 
 
-def _email_code(row: aiosqlite.Row) -> EmailCode:
+def _email_code(row: Row) -> EmailCode:
     return EmailCode(
         guild_id=row["guild_id"],
         user_id=row["user_id"],
@@ -804,13 +833,13 @@ def _email_code(row: aiosqlite.Row) -> EmailCode:
     )
 
 
-async def get_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
+async def get_member_email(conn: Connection, guild_id: int, user_id: int) -> MemberEmail | None:
     row = await _one(conn, "SELECT * FROM member_emails WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _member_email(row)
 
 
 async def save_member_email(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, address: str, display_name: str, now: datetime
+    conn: Connection, guild_id: int, user_id: int, address: str, display_name: str, now: datetime
 ) -> None:
     await conn.execute(
         """
@@ -822,14 +851,14 @@ async def save_member_email(
     )
 
 
-async def delete_member_email(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> MemberEmail | None:
+async def delete_member_email(conn: Connection, guild_id: int, user_id: int) -> MemberEmail | None:
     row = await _one(
         conn, "DELETE FROM member_emails WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
     )
     return None if row is None else _member_email(row)
 
 
-async def users_with_email(conn: aiosqlite.Connection, guild_id: int, user_ids: Iterable[int]) -> set[int]:
+async def users_with_email(conn: Connection, guild_id: int, user_ids: Iterable[int]) -> set[int]:
     """Which of ``user_ids`` have a verified address in this server."""
     wanted = list(dict.fromkeys(user_ids))
     found: set[int] = set()
@@ -845,12 +874,12 @@ async def users_with_email(conn: aiosqlite.Connection, guild_id: int, user_ids: 
     return found
 
 
-async def get_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
+async def get_email_code(conn: Connection, guild_id: int, user_id: int) -> EmailCode | None:
     row = await _one(conn, "SELECT * FROM email_codes WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _email_code(row)
 
 
-async def save_email_code(conn: aiosqlite.Connection, code: EmailCode) -> None:
+async def save_email_code(conn: Connection, code: EmailCode) -> None:
     """Replace the member's code in flight (a new code starts with no attempts used)."""
     await conn.execute(
         """
@@ -873,7 +902,7 @@ async def save_email_code(conn: aiosqlite.Connection, code: EmailCode) -> None:
     )
 
 
-async def count_email_code_attempt(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
+async def count_email_code_attempt(conn: Connection, guild_id: int, user_id: int) -> int:
     """Count one wrong guess; returns the attempts used so far."""
     row = await _one(
         conn,
@@ -883,27 +912,25 @@ async def count_email_code_attempt(conn: aiosqlite.Connection, guild_id: int, us
     return 0 if row is None else int(row[0])
 
 
-async def delete_email_code(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> EmailCode | None:
+async def delete_email_code(conn: Connection, guild_id: int, user_id: int) -> EmailCode | None:
     row = await _one(
         conn, "DELETE FROM email_codes WHERE guild_id = ? AND user_id = ? RETURNING *", (guild_id, user_id)
     )
     return None if row is None else _email_code(row)
 
 
-async def member_emails_of(conn: aiosqlite.Connection, user_id: int) -> list[MemberEmail]:
+async def member_emails_of(conn: Connection, user_id: int) -> list[MemberEmail]:
     """The member's verified addresses in every server, for /email remove in a DM."""
     rows = await _all(conn, "SELECT * FROM member_emails WHERE user_id = ? ORDER BY guild_id", (user_id,))
     return [_member_email(row) for row in rows]
 
 
-async def email_codes_of(conn: aiosqlite.Connection, user_id: int) -> list[EmailCode]:
+async def email_codes_of(conn: Connection, user_id: int) -> list[EmailCode]:
     rows = await _all(conn, "SELECT * FROM email_codes WHERE user_id = ? ORDER BY guild_id", (user_id,))
     return [_email_code(row) for row in rows]
 
 
-async def miss_pending_emails(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, now: datetime, reason: str
-) -> int:
+async def miss_pending_emails(conn: Connection, guild_id: int, user_id: int, now: datetime, reason: str) -> int:
     """Mark missed the member's emails still waiting in the outbox for this server (the address is gone)."""
     kinds = sorted(kind.value for kind in EMAIL_KINDS)
     marks = ", ".join("?" for _ in kinds)
@@ -921,9 +948,7 @@ async def miss_pending_emails(
 # --- limits on confirmation codes emailed (kept apart from email_codes: /email remove does not reset them) --
 
 
-async def record_code_send(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, address_key: bytes, now: datetime
-) -> int:
+async def record_code_send(conn: Connection, guild_id: int, user_id: int, address_key: bytes, now: datetime) -> int:
     row = await _one(
         conn,
         "INSERT INTO email_code_sends (sent_at, guild_id, user_id, address_key) VALUES (?, ?, ?, ?) RETURNING id",
@@ -933,15 +958,15 @@ async def record_code_send(
     return int(row[0])
 
 
-async def delete_code_send(conn: aiosqlite.Connection, send_id: int) -> None:
+async def delete_code_send(conn: Connection, send_id: int) -> None:
     await conn.execute("DELETE FROM email_code_sends WHERE id = ?", (send_id,))
 
 
-async def prune_code_sends(conn: aiosqlite.Connection, before: datetime) -> None:
+async def prune_code_sends(conn: Connection, before: datetime) -> None:
     await conn.execute("DELETE FROM email_code_sends WHERE sent_at < ?", (to_unix(before),))
 
 
-async def code_sends_to(conn: aiosqlite.Connection, address_key: bytes, since: datetime) -> list[datetime]:
+async def code_sends_to(conn: Connection, address_key: bytes, since: datetime) -> list[datetime]:
     """When codes went to this address (any member, any server) since ``since``, oldest first."""
     rows = await _all(
         conn,
@@ -951,7 +976,7 @@ async def code_sends_to(conn: aiosqlite.Connection, address_key: bytes, since: d
     return [from_unix(row[0]) for row in rows]
 
 
-async def code_sends_by(conn: aiosqlite.Connection, user_id: int, since: datetime) -> list[tuple[int, datetime]]:
+async def code_sends_by(conn: Connection, user_id: int, since: datetime) -> list[tuple[int, datetime]]:
     """(server, when) of the codes this member asked for since ``since``, oldest first."""
     rows = await _all(
         conn,
@@ -961,12 +986,12 @@ async def code_sends_by(conn: aiosqlite.Connection, user_id: int, since: datetim
     return [(int(row[0]), from_unix(row[1])) for row in rows]
 
 
-async def code_sends_since(conn: aiosqlite.Connection, since: datetime, limit: int) -> list[datetime]:
+async def code_sends_since(conn: Connection, since: datetime, limit: int) -> list[datetime]:
     """The newest ``limit`` code sends of everyone since ``since``, oldest first."""
     rows = await _all(
         conn,
         "SELECT sent_at FROM (SELECT sent_at FROM email_code_sends WHERE sent_at > ? ORDER BY sent_at DESC LIMIT ?) "
-        "ORDER BY sent_at",
+        "AS newest ORDER BY sent_at",
         (to_unix(since), limit),
     )
     return [from_unix(row[0]) for row in rows]
@@ -975,7 +1000,7 @@ async def code_sends_since(conn: aiosqlite.Connection, since: datetime, limit: i
 # --- calendar feeds: personal feed tokens and the talks feeds show ---------------------------------------
 
 
-def _feed_token(row: aiosqlite.Row) -> FeedToken:
+def _feed_token(row: Row) -> FeedToken:
     return FeedToken(
         guild_id=row["guild_id"],
         user_id=row["user_id"],
@@ -985,19 +1010,17 @@ def _feed_token(row: aiosqlite.Row) -> FeedToken:
     )
 
 
-async def get_feed_token(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> FeedToken | None:
+async def get_feed_token(conn: Connection, guild_id: int, user_id: int) -> FeedToken | None:
     row = await _one(conn, "SELECT * FROM calendar_tokens WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return None if row is None else _feed_token(row)
 
 
-async def feed_token_by_hash(conn: aiosqlite.Connection, token_hash: bytes) -> FeedToken | None:
+async def feed_token_by_hash(conn: Connection, token_hash: bytes) -> FeedToken | None:
     row = await _one(conn, "SELECT * FROM calendar_tokens WHERE token_hash = ?", (token_hash,))
     return None if row is None else _feed_token(row)
 
 
-async def save_feed_token(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, token_hash: bytes, now: datetime
-) -> None:
+async def save_feed_token(conn: Connection, guild_id: int, user_id: int, token_hash: bytes, now: datetime) -> None:
     """Set the member's token, replacing any previous one (whose link stops working with this statement)."""
     await conn.execute(
         """
@@ -1010,7 +1033,7 @@ async def save_feed_token(
     )
 
 
-async def touch_feed_token(conn: aiosqlite.Connection, token_hash: bytes, now: datetime, older_than: datetime) -> None:
+async def touch_feed_token(conn: Connection, token_hash: bytes, now: datetime, older_than: datetime) -> None:
     """Note that a calendar fetched the feed; at most one write per token per period, not one per fetch."""
     await conn.execute(
         """
@@ -1022,7 +1045,7 @@ async def touch_feed_token(conn: aiosqlite.Connection, token_hash: bytes, now: d
 
 
 async def feed_talks(
-    conn: aiosqlite.Connection, guild_id: int, *, ended_after: datetime, cancelled_after: datetime, limit: int
+    conn: Connection, guild_id: int, *, ended_after: datetime, cancelled_after: datetime, limit: int
 ) -> list[Talk]:
     """A server's talks for its feed: scheduled ones not ended before ``ended_after``, cancelled ones
     cancelled (last changed) after ``cancelled_after``; soonest first."""
@@ -1041,7 +1064,7 @@ async def feed_talks(
 
 
 async def member_feed_talks(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     guild_id: int,
     user_id: int,
     *,
@@ -1064,9 +1087,7 @@ async def member_feed_talks(
     return [_talk_and_registration(row) for row in rows]
 
 
-async def member_registrations_in(
-    conn: aiosqlite.Connection, user_id: int, talk_ids: Iterable[int]
-) -> dict[int, Registration]:
+async def member_registrations_in(conn: Connection, user_id: int, talk_ids: Iterable[int]) -> dict[int, Registration]:
     """The member's registrations among these talks (all dates of their series, for the personal feed), by talk."""
     wanted = list(dict.fromkeys(talk_ids))
     found: dict[int, Registration] = {}
@@ -1084,17 +1105,17 @@ async def member_registrations_in(
     return found
 
 
-async def settings_by_public_id(conn: aiosqlite.Connection, public_id: str) -> GuildSettings | None:
+async def settings_by_public_id(conn: Connection, public_id: str) -> GuildSettings | None:
     row = await _one(conn, "SELECT * FROM guild_settings WHERE public_id = ?", (public_id,))
     return None if row is None else _settings(row)
 
 
-async def talk_by_public_id(conn: aiosqlite.Connection, public_id: str) -> Talk | None:
+async def talk_by_public_id(conn: Connection, public_id: str) -> Talk | None:
     row = await _one(conn, "SELECT * FROM talks WHERE public_id = ?", (public_id,))
     return None if row is None else _talk(row)
 
 
-async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[int, Seats]:
+async def seats_of(conn: Connection, talks: Iterable[Talk]) -> dict[int, Seats]:
     """Seats of many talks in one statement (the agenda page lists up to a hundred)."""
     wanted = {talk.id: talk for talk in talks}
     counts = {talk_id: (0, 0) for talk_id in wanted}
@@ -1106,7 +1127,7 @@ async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[in
         fetched = await _all(
             conn,
             f"""
-            SELECT talk_id, COALESCE(SUM(status = 'confirmed'), 0), COALESCE(SUM(status = 'waitlisted'), 0)
+            SELECT talk_id, COUNT(*) FILTER (WHERE status = 'confirmed'), COUNT(*) FILTER (WHERE status = 'waitlisted')
             FROM registrations WHERE talk_id IN ({marks}) GROUP BY talk_id
             """,  # noqa: S608 - placeholders only
             chunk,
@@ -1138,7 +1159,7 @@ async def seats_of(conn: aiosqlite.Connection, talks: Iterable[Talk]) -> dict[in
 # --- imported talks (.ics) ------------------------------------------------------------------------------
 
 
-async def imported_source_uids(conn: aiosqlite.Connection, guild_id: int, source_uids: Iterable[str]) -> set[str]:
+async def imported_source_uids(conn: Connection, guild_id: int, source_uids: Iterable[str]) -> set[str]:
     """Which of these source UIDs already have a talk in the server (cancelled ones count: never revived)."""
     wanted = list(dict.fromkeys(source_uids))
     found: set[str] = set()

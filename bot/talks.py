@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import aiosqlite
 
 from bot import eligibility, joinlink, owed, store
 from bot.batching import Batcher
@@ -29,6 +28,7 @@ from bot.models import (
     Talk,
     TalkStatus,
 )
+from bot.sql import Connection
 from bot.timeparse import date_example, discord_timestamp, parse_offsets, parse_timezone, parse_when, typed_date
 
 TITLE_MAX = 100
@@ -44,6 +44,8 @@ INVITE_FIELDS = frozenset({"title", "speaker", "start_at", "duration_min", "loca
 CLEAR = "-"
 UNLIMITED = 0  # /talk edit capacity:0 gives a talk unlimited seats again
 NO_SPEAKER_USER = 0  # /talk edit remove_speaker_user:true: nobody receives the questions by DM any more
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -577,11 +579,12 @@ class TalkService:
         return self._validated(guild_id, data, tz, creating=False)
 
     async def apply_edit(
-        self, conn: aiosqlite.Connection, guild_id: int, talk_id: int, changes: dict[str, Any], tz: ZoneInfo
+        self, conn: Connection, guild_id: int, talk_id: int, changes: dict[str, Any], tz: ZoneInfo
     ) -> EditOutcome:
         """edit_talk's work inside the caller's transaction, so a series can change many dates all at once or not
         at all (bot/series.py); ``changes`` come from edit_fields."""
         fields = dict(changes)  # adjusted below for this talk; the caller may pass the same changes to others
+        await store.lock_talks(conn, (talk_id,))  # a new capacity promotes: counted under the talk's lock
         talk = await store.get_talk(conn, guild_id, talk_id)
         talk = self._editable(talk, talk_id)
         if fields.get("checkin_code") and talk.checkin_code:
@@ -651,7 +654,7 @@ class TalkService:
         )
 
     async def _owe_promotions(
-        self, conn: aiosqlite.Connection, talk: Talk, promoted: list[Registration], now: datetime
+        self, conn: Connection, talk: Talk, promoted: list[Registration], now: datetime
     ) -> list[Delivery]:
         targets = [(registration.user_id, registration.id) for registration in promoted]
         rows = await owed.invites(conn, talk, DeliveryKind.INVITE_PROMOTED, targets, now, email=self.email)
@@ -663,9 +666,7 @@ class TalkService:
         async with self.db.transaction() as conn:
             return await self.apply_cancel(conn, guild_id, talk_id, reason)
 
-    async def apply_cancel(
-        self, conn: aiosqlite.Connection, guild_id: int, talk_id: int, reason: str | None
-    ) -> CancelOutcome:
+    async def apply_cancel(self, conn: Connection, guild_id: int, talk_id: int, reason: str | None) -> CancelOutcome:
         """cancel_talk's work inside the caller's transaction (a series cancels many dates at once); ``reason`` is
         already checked (cancel_reason)."""
         talk = self._editable(await store.get_talk(conn, guild_id, talk_id), talk_id)
@@ -716,6 +717,16 @@ class TalkService:
         async with self.db.transaction() as conn:
             settings = await store.get_settings(conn, talk.guild_id)
             return await owed.reminder(conn, talk, offset, due_at, settings.channel_id, self.clock())
+
+    async def release_claims(self, owns: Callable[[int], bool]) -> int:
+        """At start-up: lift the leases on the rows of this process's servers, left by its predecessor (which
+        died mid-send), so they go out now rather than when the lease lapses. Only this process sends them."""
+        async with self.db.transaction() as conn:
+            ids = [row_id for row_id, guild_id in await store.claimed_deliveries(conn) if owns(guild_id)]
+            await store.release_claims(conn, ids)
+        if ids:
+            log.info("Released %d deliveries an earlier run had claimed", len(ids))
+        return len(ids)
 
     async def claim_delivery(self, delivery_id: int) -> Delivery | DeliveryStatus:
         """The row to send now if it is still owed (see owed.claim), else its final status."""
@@ -779,6 +790,7 @@ class TalkService:
     async def _register_batch(self, requests: Sequence[_RegisterRequest]) -> list[RegisterOutcome | Exception]:
         results: list[RegisterOutcome | Exception] = []
         async with self.db.transaction() as conn:
+            await store.lock_talks(conn, (request.talk_id for request in requests))
             now = self.clock()
             talks: dict[tuple[int, int], Talk | None] = {}
             seats: dict[int, Seats] = {}  # counted once per talk, then kept exact by this transaction
@@ -797,7 +809,7 @@ class TalkService:
         return results
 
     async def _register_one(
-        self, conn: aiosqlite.Connection, talk: Talk, request: _RegisterRequest, seats: dict[int, Seats], now: datetime
+        self, conn: Connection, talk: Talk, request: _RegisterRequest, seats: dict[int, Seats], now: datetime
     ) -> RegisterOutcome | PodiumError:
         count = seats[talk.id]
         refused = eligibility.refusal(talk, request.roles, now)
@@ -850,7 +862,7 @@ class TalkService:
         )
 
     async def _record_change(
-        self, conn: aiosqlite.Connection, talk: Talk, user_id: int, changes: Sequence[datetime], now: datetime
+        self, conn: Connection, talk: Talk, user_id: int, changes: Sequence[datetime], now: datetime
     ) -> datetime | None:
         """Count the member's change (see ChangeLimit); returns until when its message waits, if it does."""
         limit = self.change_limit
@@ -862,6 +874,7 @@ class TalkService:
     async def unregister(self, guild_id: int, talk_id: int, user_id: int) -> UnregisterOutcome:
         """Free the member's seat and promote the first of the waitlist into it, atomically."""
         async with self.db.transaction() as conn:
+            await store.lock_talks(conn, (talk_id,))
             now = self.clock()
             talk = await store.get_talk(conn, guild_id, talk_id)
             existing = None if talk is None else await store.get_registration(conn, talk.id, user_id)

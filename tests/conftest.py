@@ -11,6 +11,7 @@ import vobject.icalendar
 from bot.client import PodiumBot
 from bot.database import Database
 from bot.talks import TalkService
+from tests.databases import database_target, drop_schemas
 from tests.emulator import DiscordEmulator
 from tests.harness import School, build_school, running_bot
 
@@ -41,6 +42,12 @@ def fresh_vobject_zones() -> Iterator[None]:
     zones.update(kept)
 
 
+@pytest.fixture(autouse=True)
+async def fresh_postgres_schemas() -> AsyncIterator[None]:
+    yield
+    await drop_schemas()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
@@ -48,7 +55,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "podium.sqlite3")
+    database = await Database.open(database_target(tmp_path / "podium.sqlite3"))
     yield database
     await database.close()
 

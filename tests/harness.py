@@ -19,6 +19,7 @@ from icalendar import Calendar
 from bot.client import PodiumBot, make_bot
 from bot.database import Database
 from bot.settings import load_settings
+from tests.databases import database_env
 from tests.emulator import DiscordEmulator, EmulatedInteraction, Perm
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def bot_env(emu: DiscordEmulator, database: Path, **extra: str) -> dict[str, str
         "DISCORD_TOKEN": emu.token,
         "DISCORD_API_BASE": emu.api_base,
         "DISCORD_GATEWAY_URL": emu.gateway_url,
-        "DATABASE_PATH": str(database),
+        **database_env(database),
         "DEFAULT_TIMEZONE": "Europe/Paris",
         "LOG_LEVEL": "INFO",
         **extra,
@@ -107,7 +108,7 @@ async def running_bots(
     settings = [load_settings(bot_env(emu, database, **extra), env_file=None) for extra in extras]
     discord.http.Route.BASE = settings[0].api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings[0].gateway_url)
-    dbs = [await Database.open(each.database_path) for each in settings]
+    dbs = [await Database.open(each.database_target) for each in settings]
     bots = [make_bot(each, db) for each, db in zip(settings, dbs, strict=True)]
     tasks = [
         asyncio.create_task(bot.start(each.token), name="podium-bot") for bot, each in zip(bots, settings, strict=True)

@@ -20,10 +20,14 @@ from bot.database import Database
 from bot.settings import load_database_path
 from bot.talks import TalkInput, TalkService
 from tests.conftest import PARIS, Clock
+from tests.databases import sqlite_only
 
 ROOT = Path(__file__).resolve().parent.parent
 GUILD = 111
 ORGANIZER = 1
+
+
+pytestmark = sqlite_only  # the backup command copies the SQLite file
 
 
 def now() -> datetime:
@@ -148,7 +152,7 @@ async def test_existing_wider_files_are_tightened_and_logged(
         other.commit()
         files = [path, side(path, "-wal"), side(path, "-shm")]
         assert [mode(file) for file in files] == [0o644, 0o644, 0o644]
-        with caplog.at_level(logging.INFO, logger="bot.database"):
+        with caplog.at_level(logging.INFO, logger="bot.sqlite_files"):
             db = await Database.open(path)
         try:
             assert [mode(file) for file in files] == [0o600, 0o600, 0o600]
@@ -163,7 +167,7 @@ async def test_private_file_is_left_alone_quietly(tmp_path: Path, caplog: pytest
     path = tmp_path / "podium.sqlite3"
     await (await Database.open(path)).close()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="bot.database"):
+    with caplog.at_level(logging.INFO, logger="bot.sqlite_files"):
         db = await Database.open(path)
     await db.close()
     assert mode(path) == 0o600

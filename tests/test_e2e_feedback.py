@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from bot import store
 from bot.client import PodiumBot
 from bot.jobplan import JobAction, PlannedJob
 from bot.models import DeliveryKind, DeliveryStatus
+from tests.databases import run_sql
 from tests.emulator import DiscordEmulator, EmulatedInteraction
 from tests.harness import School, build_school, running_bot
 
@@ -275,9 +275,8 @@ async def test_a_talk_that_ended_while_the_bot_was_down(emu: DiscordEmulator, tm
     async with running_bot(emu, database, DEV_GUILD_ID=str(school.guild_id)) as bot:
         await setup_talk(school, start, tuple(school.students.values()))
     # While the bot is down the talk takes place and ends (its start moved into the past, as time would).
-    with sqlite3.connect(database) as raw:
-        ended = int((datetime.now(UTC) - timedelta(hours=3)).timestamp())
-        raw.execute("UPDATE talks SET start_at = ? WHERE id = 1", (ended,))
+    ended = int((datetime.now(UTC) - timedelta(hours=3)).timestamp())
+    await run_sql(database, "UPDATE talks SET start_at = ? WHERE id = 1", (ended,))
     async with running_bot(emu, database, DEV_GUILD_ID=str(school.guild_id)) as bot:
         for user in school.students.values():
             await emu.wait_for_message(

@@ -4,7 +4,6 @@ after the reply loses no message, and the restart sends each one exactly once.""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ import pytest
 
 from bot.client import PodiumBot
 from bot.talks import ChangeLimit
+from tests.databases import run_sql
 from tests.emulator import DiscordEmulator
 from tests.harness import BotProcess, School, bot_env, build_school, running_bot
 from tests.test_e2e_crash import wait_started
@@ -103,9 +103,9 @@ async def register(school: School, users: Iterable[int], talk: int) -> None:
         assert all("registered" in r.all_text() or "waitlist" in r.all_text() for r in replies)
 
 
-def pending_rows(database: Path) -> int:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0])
+async def pending_rows(database: Path) -> int:
+    rows = await run_sql(database, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'")
+    return int(rows[0][0])
 
 
 async def prepare_round(school: School, owed: Owed, number: int) -> tuple[dict[str, int], dict[str, str]]:
@@ -184,7 +184,7 @@ async def test_sigkill_right_after_each_reply_loses_nothing_and_repeats_nothing(
                 await owed.arrived(emu, school)
         # The bot is another process: nothing to await but its database, so look at it a few times.
         async with asyncio.timeout(30):
-            while pending_rows(database):  # noqa: ASYNC110 - another process's database has no event
+            while await pending_rows(database):  # noqa: ASYNC110 - another process's database has no event
                 await asyncio.sleep(0.2)
         owed.check_exact(emu, school)
         # The kills did land before the sends: most owed messages were still to send at each restart.

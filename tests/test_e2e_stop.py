@@ -15,6 +15,7 @@ from bot import store
 from bot.database import Database
 from bot.talks import TalkInput, TalkService
 from tests.conftest import PARIS
+from tests.databases import database_target
 from tests.emulator import DiscordEmulator
 from tests.harness import BotProcess, School, bot_env, build_school
 from tests.test_e2e_crash import wait_started
@@ -33,7 +34,7 @@ async def seed(emu: DiscordEmulator, school: School, database: Path) -> None:
     """A talk in 10 minutes whose 15-minute reminder fell due 5 minutes ago (the bot was down), with 1,000
     confirmed members whose invites already went out and whose DM channels are known."""
     now = datetime.now(UTC).replace(microsecond=0)
-    db = await Database.open(database)
+    db = await Database.open(database_target(database))
     try:
         # The talk was created before the reminder fell due, so the reminder is owed.
         service = TalkService(db, PARIS, lambda: now - timedelta(minutes=10))

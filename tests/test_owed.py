@@ -10,6 +10,7 @@ from bot import store
 from bot.database import Database
 from bot.email_addresses import EmailAddresses
 from bot.models import Delivery, DeliveryKind, DeliveryStatus, Talk
+from bot.owed import CLAIM_LEASE
 from bot.talks import TalkInput, TalkService
 from tests.conftest import PARIS, Clock
 
@@ -215,11 +216,18 @@ async def test_claim_skips_rows_that_are_no_longer_true(service: TalkService, db
     # still true: claimed, and the attempt is recorded before the send
     claimed = await service.claim_delivery(invite.id)
     assert isinstance(claimed, Delivery) and claimed.attempted_at is None
+    attempted = clock.now.replace(microsecond=0)
+    # while the claimer's lease runs (another process, say), the row is left to it
+    clock.now += CLAIM_LEASE - timedelta(seconds=1)
+    assert await service.claim_delivery(invite.id) is DeliveryStatus.PENDING
+    # its sender died: once the lease is over the row is claimed again, knowing a send may have reached Discord
+    clock.now += timedelta(seconds=2)
     again = await service.claim_delivery(invite.id)
-    assert isinstance(again, Delivery) and again.attempted_at == clock.now.replace(microsecond=0)
+    assert isinstance(again, Delivery) and again.attempted_at == attempted
     # the member leaves while the invite is still pending (say, retried after a 500): it is not sent
     async with db.transaction() as conn:
         await store.delete_registration(conn, talk.id, 10)
+    clock.now += CLAIM_LEASE
     assert await service.claim_delivery(invite.id) is DeliveryStatus.MISSED
     assert await service.claim_delivery(invite.id) is DeliveryStatus.MISSED  # recorded, final
 

@@ -24,6 +24,7 @@ from bot.talks import TalkInput, TalkService
 from bot.versions import ChangeCounters
 from bot.web import accepts_gzip
 from tests.conftest import Clock
+from tests.databases import sqlite_only
 from tests.emulator import DiscordEmulator
 from tests.harness import School
 from tests.web_helpers import WebSide, create_talk, feed_link, local, set_up, web_bot
@@ -311,6 +312,7 @@ async def test_every_write_that_a_page_shows_moves_its_servers_counters(
     assert await moved(service.cancel_talk(guild, talk.id, "ill")) == (True, False)
 
 
+@sqlite_only
 def test_the_migration_gives_existing_talks_and_servers_random_public_ids(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as conn:

@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.client import PodiumBot
+from bot.database import Database
 from bot.feeds import FeedService
 from bot.models import RegistrationStatus
 from bot.talks import TalkInput, TalkService
 from tests.conftest import Clock
+from tests.databases import database_target
 from tests.emulator import DiscordEmulator
 from tests.harness import School, running_bot
 from tests.web_helpers import (
@@ -175,8 +176,10 @@ async def test_reset_forged_tokens_and_the_one_404(
     assert (await web.get(second))[0] == 200
 
     # Only the hash is stored, and the token never reaches a log line.
-    async with aiosqlite.connect(tmp_path / "podium.sqlite3") as conn:
-        rows = await (await conn.execute("SELECT token_hash FROM calendar_tokens")).fetchall()
+    stored = await Database.open(database_target(tmp_path / "podium.sqlite3"))
+    async with stored.reading() as conn:
+        rows = await conn.execute_fetchall("SELECT token_hash FROM calendar_tokens")
+    await stored.close()
     new_token = second.rsplit("/", 1)[1].removesuffix(".ics")
     assert [bytes(row[0]) for row in rows] == [hashlib.sha256(new_token.encode()).digest()]
     assert "/u/<token>" in caplog.text

@@ -11,6 +11,7 @@ import pytest
 
 from bot.database import Database
 from bot.web_health import database_reachable
+from tests.databases import database_target
 from tests.emulator import DiscordEmulator
 from tests.harness import School
 from tests.web_helpers import WebSide, web_bot
@@ -55,7 +56,7 @@ async def test_a_paused_scheduler_or_a_lost_gateway_answers_503(emu: DiscordEmul
 
 
 async def test_an_unreachable_database_is_reported(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "podium.sqlite3")
+    db = await Database.open(database_target(tmp_path / "podium.sqlite3"))
     assert await database_reachable(db) is True
     await db.close()
     assert await database_reachable(db) is False

@@ -27,7 +27,7 @@ CREATE INDEX native_events_guild ON native_events (guild_id, state);
 CREATE TABLE event_interest (
     talk_id   INTEGER NOT NULL REFERENCES talks (id) ON DELETE CASCADE,
     user_id   INTEGER NOT NULL,
-    left      INTEGER NOT NULL DEFAULT 0,
+    "left"    INTEGER NOT NULL DEFAULT 0,
     since     INTEGER NOT NULL,
     PRIMARY KEY (talk_id, user_id)
 );
