@@ -24,7 +24,7 @@ from bot.feeds import FeedService
 from bot.languages import Languages
 from bot.mailer import Mailer
 from bot.office import Office
-from bot.pacing import Pacer
+from bot.pacing import Pacer, share_per_second
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
@@ -83,8 +83,9 @@ class PodiumBot(commands.Bot):
         self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
         self.service = TalkService(db, settings.tz, email=self.mailer is not None)
         self.languages = Languages(db, lambda: self.service.clock(), self.preferred_locale)
-        pacer = Pacer()  # one pace for everything the bot sends on its own
-        self.announcer = Announcer(self, self.service, pacer, self.languages)
+        # One pace for everything the bot sends on its own, at this process's share of the bot's global limit.
+        self.pacer = Pacer(share_per_second(settings))
+        self.announcer = Announcer(self, self.service, self.pacer, self.languages)
         self.mirror = EventMirror(self, self.service)
         self.announcer.mirror = self.mirror  # every announcement change is also the talk's event's
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
@@ -96,7 +97,7 @@ class PodiumBot(commands.Bot):
         self.courier = Courier(
             self,
             self.service,
-            pacer=pacer,
+            pacer=self.pacer,
             mailer=self.mailer,
             unsubscribes=self.unsubscribes,
             certificates=self.certificates,
