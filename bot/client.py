@@ -138,7 +138,17 @@ class PodiumBot(commands.Bot):
             await self.web.start()
 
     async def _sync_commands(self) -> None:
-        """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed."""
+        """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed.
+
+        The command list is the bot's, not a shard's: only the process that runs shard 0 syncs it. Processes
+        started together would otherwise all read the old fingerprint before any stored the new one, and each
+        PUT the same list on a tightly rate-limited route.
+        """
+        shards = self.settings.own_shards
+        if 0 not in shards:
+            listed = ",".join(map(str, shards))
+            log.info("Slash commands not synced here: shard 0's process syncs them (this one runs shards %s)", listed)
+            return
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
