@@ -24,7 +24,7 @@ from bot.feeds import FeedService
 from bot.languages import Languages
 from bot.mailer import Mailer
 from bot.office import Office
-from bot.pacing import Pacer
+from bot.pacing import Pacer, share_per_second
 from bot.scheduler import TalkScheduler
 from bot.settings import Settings
 from bot.talks import TalkService
@@ -83,8 +83,9 @@ class PodiumBot(commands.Bot):
         self.mailer = Mailer.from_settings(settings)  # None unless SMTP_HOST is set
         self.service = TalkService(db, settings.tz, email=self.mailer is not None)
         self.languages = Languages(db, lambda: self.service.clock(), self.preferred_locale)
-        pacer = Pacer()  # one pace for everything the bot sends on its own
-        self.announcer = Announcer(self, self.service, pacer, self.languages)
+        # One pace for everything the bot sends on its own, at this process's share of the bot's global limit.
+        self.pacer = Pacer(share_per_second(settings))
+        self.announcer = Announcer(self, self.service, self.pacer, self.languages)
         self.mirror = EventMirror(self, self.service)
         self.announcer.mirror = self.mirror  # every announcement change is also the talk's event's
         # Follows the service's clock (tests move it) so code expiry and talk times agree.
@@ -96,7 +97,7 @@ class PodiumBot(commands.Bot):
         self.courier = Courier(
             self,
             self.service,
-            pacer=pacer,
+            pacer=self.pacer,
             mailer=self.mailer,
             unsubscribes=self.unsubscribes,
             certificates=self.certificates,
@@ -138,7 +139,17 @@ class PodiumBot(commands.Bot):
             await self.web.start()
 
     async def _sync_commands(self) -> None:
-        """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed."""
+        """Sync to DEV_GUILD_ID at once when set; else sync globally only when the commands changed.
+
+        The command list is the bot's, not a shard's: only the process that runs shard 0 syncs it. Processes
+        started together would otherwise all read the old fingerprint before any stored the new one, and each
+        PUT the same list on a tightly rate-limited route.
+        """
+        shards = self.settings.own_shards
+        if 0 not in shards:
+            listed = ",".join(map(str, shards))
+            log.info("Slash commands not synced here: shard 0's process syncs them (this one runs shards %s)", listed)
+            return
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

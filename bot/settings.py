@@ -69,6 +69,18 @@ class Settings:
         """What Database.open takes: the PostgreSQL URL when set, else the SQLite file."""
         return self.database_url or self.database_path
 
+    @property
+    def total_shards(self) -> int:
+        """The bot's number of shards; an unsharded bot is, to Discord, shard 0 of 1."""
+        return self.shard_count if self.shard_count is not None else 1
+
+    @property
+    def own_shards(self) -> tuple[int, ...]:
+        """The shards this process connects (SHARD_IDS, by default all of them; unsharded: shard 0)."""
+        if self.shard_ids is not None:
+            return self.shard_ids
+        return tuple(range(self.total_shards))
+
     def owns(self, guild_id: int) -> bool:
         """Whether this process serves the server: Discord puts a server on shard (id >> 22) % shard_count."""
         if self.shard_count is None:

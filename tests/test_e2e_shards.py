@@ -4,6 +4,7 @@ events, plans only their talks' jobs and sends only their pending messages, so e
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -102,6 +103,33 @@ async def test_each_process_serves_its_own_shards(emu: DiscordEmulator, tmp_path
         finally:
             for bot in bots:
                 bot.service.clock = real
+
+
+@pytest.mark.parametrize("dev_guild", [False, True], ids=["global", "dev-guild"])
+async def test_only_shard_0s_process_syncs_the_commands(
+    emu: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, dev_guild: bool
+) -> None:
+    """The command list is the bot's, not a shard's: one PUT, from the process that runs shard 0. (With
+    DEV_GUILD_ID every process would sync at once; without it, all of them would read "unchanged" before any
+    recorded its sync.) The development server here is on shard 1: REST does not care which shard serves it."""
+    schools = schools_on_each_shard(emu)
+    dev = {"DEV_GUILD_ID": str(schools[1].guild_id)} if dev_guild else {}
+    extras = [{"SHARD_COUNT": str(SHARDS), "SHARD_IDS": str(shard), **dev} for shard in range(SHARDS)]
+    caplog.set_level(logging.INFO, logger="bot.client")
+    async with running_bots(emu, tmp_path / "podium.sqlite3", *extras):
+        scope = schools[1].guild_id if dev_guild else None
+        assert emu.command_syncs(scope) == 1
+        if dev_guild:
+            assert emu.command_syncs(None) == 0  # the development server only, as unsharded
+        assert emu.commands_for(scope), "shard 0's process synced nothing"
+        left = [r.getMessage() for r in caplog.records if "shard 0's process syncs" in r.getMessage()]
+        assert len(left) == 1 and left[0].endswith("runs shards 1)"), left
+        # The commands shard 0's process synced answer on the other process's server too.
+        school = schools[1]
+        setup = await school.run(
+            school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role}
+        )
+        assert "Settings saved" in setup.all_text()
 
 
 @pytest.mark.parametrize(

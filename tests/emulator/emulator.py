@@ -1186,6 +1186,14 @@ class DiscordEmulator:
         """Commands the bot synced globally (``None``) or to a guild."""
         return [copy.deepcopy(c) for c in self.command_table(guild_id).values()]
 
+    def command_syncs(self, guild_id: int | None = None) -> int:
+        """How many times the whole command list was PUT (a sync) globally (``None``) or to a guild, answered or not."""
+        if guild_id is None:
+            route, scope = "/applications/{application_id}/commands", "/commands"
+        else:
+            route, scope = "/applications/{application_id}/guilds/{guild_id}/commands", f"/guilds/{guild_id}/commands"
+        return sum(1 for r in self.requests if r.method == "PUT" and r.route == route and r.path.endswith(scope))
+
     def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
         """A guild's scheduled events, oldest first, as REST returns them with ``with_user_count``."""
         guild = self.world.guild(guild_id)
