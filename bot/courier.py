@@ -70,6 +70,9 @@ def carries_marker(message: discord.Message, marker: str) -> bool:
     return any(f"-{marker}." in attachment.filename for attachment in message.attachments)
 
 
+_RETRY_PAGE = 1000
+
+
 class Courier:
     """Sends deliveries recorded in the outbox (the deliveries table).
 
@@ -136,10 +139,18 @@ class Courier:
         """Send every pending delivery whose time has come: after a restart, and after transient failures."""
         if self._closing:
             return 0
-        async with self.service.db.reading() as conn:
-            due = await store.due_deliveries(conn, self.service.clock())
-        # Rows a running fan-out has queued are its business, not a retry's; another shard's servers, its own.
-        due = [delivery for delivery in due if delivery.id not in self._in_flight and self.owns(delivery.guild_id)]
+        # Page through every due row: with several processes, the first page may hold only other shards' rows.
+        due: list[Delivery] = []
+        after = 0
+        now = self.service.clock()
+        while True:
+            async with self.service.db.reading() as conn:
+                page = await store.due_deliveries(conn, now, limit=_RETRY_PAGE, after=after)
+            # Rows a running fan-out has queued are its business, not a retry's; another shard's servers, its own.
+            due += [row for row in page if row.id not in self._in_flight and self.owns(row.guild_id)]
+            if len(page) < _RETRY_PAGE or len(due) >= _RETRY_PAGE:  # the rest at the next pass: memory stays bounded
+                break
+            after = page[-1].id
         if due:
             log.info("Resuming %d pending deliveries", len(due))
             await asyncio.gather(*(self._send_slot(delivery) for delivery in due))

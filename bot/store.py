@@ -729,11 +729,12 @@ async def postpone_delivery(
     return 0 if row is None else int(row[0])
 
 
-async def due_deliveries(conn: Connection, now: datetime, limit: int = 1000) -> list[Delivery]:
+async def due_deliveries(conn: Connection, now: datetime, limit: int = 1000, after: int = 0) -> list[Delivery]:
+    """Pending rows whose time has come, in id order, from the first id above ``after``."""
     fetched = await _all(
         conn,
-        "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-        (to_unix(now), limit),
+        "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND id > ? ORDER BY id LIMIT ?",
+        (to_unix(now), after, limit),
     )
     return [_delivery(row) for row in fetched]
 
