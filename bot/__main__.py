@@ -1,4 +1,5 @@
-"""Entry point: ``python -m bot`` runs the bot; ``python -m bot backup PATH`` copies its database."""
+"""Entry point: ``python -m bot`` runs the bot; ``python -m bot backup PATH`` copies its database;
+``python -m bot migrate --to URL`` copies it into PostgreSQL (bot/migrate_to_postgres.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import discord
 
+from bot import migrate_to_postgres
 from bot.client import make_bot, point_at_api
 from bot.database import SIDE_FILES, Database, backup_database
 from bot.errors import ConfigurationError
@@ -53,6 +55,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Copy DATABASE_PATH to PATH with SQLite's online backup API; safe while the bot runs.",
     )
     backup_command.add_argument("path", type=Path, metavar="PATH", help="the new backup file (must not exist yet)")
+    migrate_command = commands.add_parser(
+        "migrate",
+        help="copy the database into an empty PostgreSQL database (stop the bot first)",
+        description=(
+            "Copy DATABASE_PATH into the empty PostgreSQL database at --to, in one transaction, and check the "
+            "row counts. Stop the bot first; then set DATABASE_URL to the same URL and start it."
+        ),
+    )
+    migrate_command.add_argument(
+        "--to",
+        required=True,
+        type=migrate_to_postgres.postgresql_url,
+        metavar="URL",
+        help="the target, postgresql://user:password@host:port/database",
+    )
     return parser
 
 
@@ -60,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "backup":
         return backup(args.path)
+    if args.command == "migrate":
+        return migrate_to_postgres.command(args.to)
     return run_bot()
 
 
