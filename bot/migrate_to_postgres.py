@@ -342,14 +342,6 @@ async def _copy_snapshot(sqlite: aiosqlite.Connection, target: PostgresDatabase,
 
         for table in tables:
             await _copy_table(sqlite, raw, table, target_tables[table], batch_rows)
-        for table in tables:
-            for column in target_tables[table].values():
-                if column.identity:
-                    # New rows must be numbered after the copied ones (COPY gave the ids, not the sequence).
-                    maximum = f"COALESCE(MAX({quote(column.name)}), 0) + 1"
-                    renumber = f"SELECT setval(pg_get_serial_sequence($1, $2), {maximum}, false) FROM {quote(table)}"  # noqa: S608 - quoted catalogue names
-                    await raw.execute(renumber, quote(table), column.name)
-
         counts: dict[str, int] = {}
         for table in tables:
             count = f"SELECT COUNT(*) FROM {quote(table)}"  # noqa: S608 - quoted catalogue names
@@ -358,6 +350,14 @@ async def _copy_snapshot(sqlite: aiosqlite.Connection, target: PostgresDatabase,
             if sqlite_rows != postgres_rows:
                 raise CountMismatch(table, sqlite_rows, postgres_rows)  # leaving the block rolls back
             counts[table] = postgres_rows
+        # New rows must be numbered after the copied ones (COPY gave the ids, not the sequences). After the
+        # counts: setval is not undone by a rollback, so a refused copy leaves the sequences as they were.
+        for table in tables:
+            for column in target_tables[table].values():
+                if column.identity:
+                    maximum = f"COALESCE(MAX({quote(column.name)}), 0) + 1"
+                    renumber = f"SELECT setval(pg_get_serial_sequence($1, $2), {maximum}, false) FROM {quote(table)}"  # noqa: S608 - quoted catalogue names
+                    await raw.execute(renumber, quote(table), column.name)
         return counts
 
 
