@@ -16,9 +16,8 @@ from pathlib import Path
 import aiohttp
 import discord
 
-from bot import migrate_to_postgres
 from bot.client import make_bot, point_at_api
-from bot.database import SIDE_FILES, Database, backup_database
+from bot.database import SIDE_FILES, Database, backup_database, is_postgresql_url
 from bot.errors import ConfigurationError
 from bot.logs import secret_forms, setup_logging
 from bot.settings import Settings, load_database_path, load_settings
@@ -46,6 +45,17 @@ async def run(settings: Settings) -> None:
         await db.close()
 
 
+def _postgresql_url(value: str) -> str:
+    """argparse's type for ``migrate --to``."""
+    value = value.strip()
+    if not is_postgresql_url(value):
+        # The message, never the value: argparse prints this, and the value may carry a password.
+        raise argparse.ArgumentTypeError(
+            "must be a postgresql:// URL, such as postgresql://podium:PASSWORD@localhost:5432/podium"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Podium bot (without a command).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -66,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_command.add_argument(
         "--to",
         required=True,
-        type=migrate_to_postgres.postgresql_url,
+        type=_postgresql_url,
         metavar="URL",
         help="the target, postgresql://user:password@host:port/database",
     )
@@ -78,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "backup":
         return backup(args.path)
     if args.command == "migrate":
+        # Imported here: it loads asyncpg, which a bot on SQLite never needs.
+        from bot import migrate_to_postgres
+
         return migrate_to_postgres.command(args.to)
     return run_bot()
 

@@ -11,7 +11,6 @@ The target's URL may carry a password: it is logged as host:port/dbname only, an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import re
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosqlite
 import asyncpg
 
-from bot.database import Database, is_postgresql_url
+from bot.database import Database
 from bot.logs import MIN_SECRET, setup_logging
 from bot.postgres_backend import PostgresDatabase
 from bot.settings import load_database_path
@@ -66,17 +65,6 @@ class CountMismatch(MigrationError):
 
 
 # --- the target's URL, for the command line and the logs ----------------------------------------------------------
-
-
-def postgresql_url(value: str) -> str:
-    """argparse's type for ``--to``."""
-    value = value.strip()
-    if not is_postgresql_url(value):
-        # The message, never the value: argparse prints this, and the value may carry a password.
-        raise argparse.ArgumentTypeError(
-            "must be a postgresql:// URL, such as postgresql://podium:PASSWORD@localhost:5432/podium"
-        )
-    return value
 
 
 def describe_target(url: str) -> str:
