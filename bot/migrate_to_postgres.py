@@ -166,14 +166,15 @@ class _Unfit(Exception):
 def _to_integer(value: Any) -> Any:
     if value is None or type(value) is int:
         return value
-    # An INTEGER column keeps a whole REAL as an integer already, so a float here has a fraction: refuse to drop it.
+    # A whole float fits (a column SQLite did not declare INTEGER may hold one); a fraction would be lost: refused.
     if type(value) is float and value.is_integer():
         return int(value)
     raise _Unfit
 
 
 def _to_double(value: Any) -> Any:
-    # SQLite may hand back an int from a REAL column (or from one without a declared type); asyncpg wants a float.
+    # SQLite can hold an int where PostgreSQL has double precision (a column without REAL affinity, a REAL written
+    # by hand); asyncpg's encoder wants a float.
     if value is None or type(value) is float:
         return value
     if type(value) is int:
@@ -239,7 +240,7 @@ def _unfit_message(
             convert(value)
         except _Unfit:
             return (
-                f"{table}.{column.name} holds a {type(value).__name__} in the {read}th row read, "
+                f"{table}.{column.name} holds a {type(value).__name__} in row {read} (in the order read), "
                 f"which a PostgreSQL {column.data_type} column cannot take; fix that row in SQLite first."
             )
     return f"a value of row {read} of {table} does not fit PostgreSQL's columns."
