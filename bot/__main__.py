@@ -1,4 +1,5 @@
-"""Entry point: ``python -m bot`` runs the bot; ``python -m bot backup PATH`` copies its database."""
+"""Entry point: ``python -m bot`` runs the bot; ``python -m bot backup PATH`` copies its database;
+``python -m bot migrate --to URL`` copies it into PostgreSQL (bot/migrate_to_postgres.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import aiohttp
 import discord
 
 from bot.client import make_bot, point_at_api
-from bot.database import SIDE_FILES, Database, backup_database
+from bot.database import SIDE_FILES, Database, backup_database, is_postgresql_url
 from bot.errors import ConfigurationError
 from bot.logs import secret_forms, setup_logging
 from bot.settings import Settings, load_database_path, load_settings
@@ -44,6 +45,17 @@ async def run(settings: Settings) -> None:
         await db.close()
 
 
+def _postgresql_url(value: str) -> str:
+    """argparse's type for ``migrate --to``."""
+    value = value.strip()
+    if not is_postgresql_url(value):
+        # The message, never the value: argparse prints this, and the value may carry a password.
+        raise argparse.ArgumentTypeError(
+            "must be a postgresql:// URL, such as postgresql://podium:PASSWORD@localhost:5432/podium"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the Podium bot (without a command).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -53,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Copy DATABASE_PATH to PATH with SQLite's online backup API; safe while the bot runs.",
     )
     backup_command.add_argument("path", type=Path, metavar="PATH", help="the new backup file (must not exist yet)")
+    migrate_command = commands.add_parser(
+        "migrate",
+        help="copy the database into an empty PostgreSQL database (stop the bot first)",
+        description=(
+            "Copy DATABASE_PATH into the empty PostgreSQL database at --to, in one transaction, and check the "
+            "row counts. Stop the bot first; then set DATABASE_URL to the same URL and start it."
+        ),
+    )
+    migrate_command.add_argument(
+        "--to",
+        required=True,
+        type=_postgresql_url,
+        metavar="URL",
+        help="the target, postgresql://user:password@host:port/database",
+    )
     return parser
 
 
@@ -60,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "backup":
         return backup(args.path)
+    if args.command == "migrate":
+        # Imported here: it loads asyncpg, which a bot on SQLite never needs.
+        from bot import migrate_to_postgres
+
+        return migrate_to_postgres.command(args.to)
     return run_bot()
 
 

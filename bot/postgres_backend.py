@@ -162,6 +162,15 @@ class PostgresDatabase(Database):
         async with self._pool.acquire() as raw, raw.transaction(isolation="repeatable_read", readonly=True):
             yield PostgresConnection(raw)
 
+    @asynccontextmanager
+    async def raw_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A write transaction on asyncpg's own connection, for what ``Connection`` does not offer (binary COPY).
+
+        Under the same lock as ``transaction``, so nothing else this process writes lands inside it.
+        """
+        async with self._lock, self._pool.acquire() as raw, raw.transaction():
+            yield raw
+
     async def install(self, statements: Sequence[str]) -> None:
         """Run start-up DDL (functions, triggers) once at a time across processes."""
         async with self._lock, self._pool.acquire() as raw, raw.transaction():
