@@ -20,7 +20,7 @@ from bot.client import make_bot, point_at_api
 from bot.database import SIDE_FILES, Database, backup_database, is_postgresql_url
 from bot.errors import ConfigurationError
 from bot.logs import secret_forms, setup_logging
-from bot.settings import Settings, load_database_path, load_settings
+from bot.settings import Settings, load_database_path, load_database_url, load_settings
 
 log = logging.getLogger("bot")
 
@@ -117,7 +117,17 @@ def _backup_refusal(database: Path, target: Path) -> str | None:
 def backup(target: Path) -> int:
     """``python -m bot backup PATH``: needs only DATABASE_PATH, not the token."""
     database = load_database_path()
-    refusal = _backup_refusal(database, target)
+    try:
+        on_postgresql = load_database_url() is not None
+    except ConfigurationError as error:
+        sys.stderr.write(f"podium: {error}\n")
+        return EXIT_CONFIG
+    refusal = (
+        "DATABASE_URL is set: the bot's data is in PostgreSQL, not in DATABASE_PATH; back it up with pg_dump "
+        "(see the README's Scaling out)."
+        if on_postgresql
+        else _backup_refusal(database, target)
+    )
     if refusal is not None:
         sys.stderr.write(f"podium: {refusal}\n")
         return EXIT_CONFIG

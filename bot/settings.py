@@ -112,6 +112,11 @@ def _database_url(values: Mapping[str, str]) -> str | None:
     return url
 
 
+def load_database_url(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> str | None:
+    """DATABASE_URL as ``load_settings`` reads it (None for SQLite), for commands that need no token."""
+    return _database_url(_read_values(environ, env_file))
+
+
 def load_database_path(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Path:
     """DATABASE_PATH read exactly as ``load_settings`` reads it, for commands that need no token (backup)."""
     return _database_path(_read_values(environ, env_file))

@@ -83,11 +83,13 @@ class Result:
     stderr: str
 
 
-async def run_backup(target: Path | str, database: Path) -> Result:
+async def run_backup(target: Path | str, database: Path, database_url: str | None = None) -> Result:
     """``python -m bot backup TARGET`` as an operator runs it: from the project folder, without DISCORD_TOKEN."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "DATABASE_"))}
     env["PYTHONPATH"] = str(ROOT)
     env["DATABASE_PATH"] = str(database)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -285,6 +287,7 @@ async def test_backup_of_a_stopped_bot_leaves_no_side_files(tmp_path: Path, usua
         ("live-relative", "is the live database"),
         ("no-database", "there is no database at"),
         ("no-folder", "does not exist; create it first"),
+        ("on-postgresql", "the bot's data is in PostgreSQL, not in DATABASE_PATH; back it up with pg_dump"),
     ],
 )
 async def test_refusals_are_one_line_and_write_nothing(
@@ -309,9 +312,11 @@ async def test_refusals_are_one_line_and_write_nothing(
     files = all_files(tmp_path)
     contents = {path: path.read_bytes() for path in files if path.is_file() and not path.name.endswith("-shm")}
 
-    result = await run_backup(target, database)
+    url = "postgresql://podium:s3cret-pass@db.example:5432/podium" if case == "on-postgresql" else None
+    result = await run_backup(target, database, url)
 
     assert result.returncode == 2
+    assert "s3cret" not in result.stderr
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
