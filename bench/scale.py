@@ -41,11 +41,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-import bot.pacing
 from bench.common import RESULTS_DIR, machine, medians, publish, settle, setup_logging, status_mb, stop_process, table
 from bench.register import REGISTER_PATTERN, Tracker, classify, percentile, register_button, route_limits, wait_until
 from bench.scale_data import Server, Shape, Table, generate
 from bot.database import Database
+from bot.pacing import share_per_second
+from bot.postgres_backend import PostgresDatabase
+from bot.settings import load_settings
 from bot.timeparse import format_offsets
 from tests.emulator import DiscordEmulator, EmulatedInteraction
 from tests.harness import School
@@ -80,7 +82,6 @@ def shard_of(guild_id: int) -> int:
 class World:
     servers: list[Server]  # every server the bot is in, with its announcement channel and organizer role
     storm: School
-    storm_members: list[int]
     fanout: list[tuple[School, list[int]]]  # servers whose talks fall due together, and their members
     dm_channels: list[tuple[int, int]]  # the fan-out members' DM channels (user, channel), known to the bot
     build_s: float
@@ -109,8 +110,8 @@ def _school(emu: DiscordEmulator, server: Server, name: str) -> School:
 
 def build_world(emu: DiscordEmulator, args: argparse.Namespace) -> World:
     """``args.servers`` servers, as many on each shard (the emulator's ids follow the clock, so some servers are
-    made without the bot and left out), each with a channel and an organizer role; members only in the storm's
-    and the fan-out's servers."""
+    made without the bot and left out), each with a channel and an organizer role; members only in the fan-out's
+    servers (and the storm's, which gets new ones each run)."""
     began = time.monotonic()
     quota = [args.servers // SHARD_COUNT + (1 if shard < args.servers % SHARD_COUNT else 0) for shard in range(4)]
     by_shard: dict[int, list[Server]] = {shard: [] for shard in range(SHARD_COUNT)}
@@ -130,11 +131,6 @@ def build_world(emu: DiscordEmulator, args: argparse.Namespace) -> World:
     servers = [server for shard in sorted(by_shard) for server in by_shard[shard]]
     storm_server = by_shard[0][0]
     storm = _school(emu, storm_server, "storm")
-    storm_members = []
-    for number in range(args.storm_members):
-        user = emu.add_user(f"storm-{number:05d}")
-        emu.add_member(storm.guild_id, user)
-        storm_members.append(user)
     fanout_servers = [by_shard[shard][1 + k] for k in range(args.fanout_per_shard) for shard in sorted(by_shard)]
     fanout: list[tuple[School, list[int]]] = []
     dm_channels: list[tuple[int, int]] = []
@@ -154,7 +150,6 @@ def build_world(emu: DiscordEmulator, args: argparse.Namespace) -> World:
     return World(
         servers=servers,
         storm=storm,
-        storm_members=storm_members,
         fanout=fanout,
         dm_channels=dm_channels,
         build_s=round(time.monotonic() - began, 3),
@@ -188,31 +183,29 @@ async def postgres_facts(url: str) -> dict[str, str]:
 
 
 async def load(target: Path | str, tables: Sequence[Table]) -> dict[str, Any]:
-    """Create the schema through Database.open, then bulk-insert every table in one transaction."""
+    """Create the schema through Database.open, then bulk-insert every table in one transaction: COPY on
+    PostgreSQL (the identities then moved past the ids given), executemany on SQLite."""
     began = time.monotonic()
     db = await Database.open(target)
     try:
-        if isinstance(target, str):
-            await db.close()
-            raw = await asyncpg.connect(target)
-            try:
-                async with raw.transaction():
-                    for each in tables:
-                        await raw.copy_records_to_table(each.name, records=each.rows, columns=list(each.columns))
-                    for name in ("talks", "registrations"):  # ids were given: move the identities past them
-                        await raw.execute(
-                            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
-                        )
+        if isinstance(db, PostgresDatabase):
+            async with db.raw_transaction() as raw:
+                for each in tables:
+                    await raw.copy_records_to_table(each.name, records=each.rows, columns=list(each.columns))
+                for name in ("talks", "registrations"):
+                    await raw.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
+                    )
+            async with db.raw_transaction() as raw:
                 await raw.execute("ANALYZE")
                 size = await raw.fetchval(
                     "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
                     "AND c.relkind = 'r'"
                 )
-            finally:
-                await raw.close()
             size_mb = round(int(size or 0) / 2**20, 1)
         else:
+            assert isinstance(target, Path)
             async with db.transaction() as conn:
                 for each in tables:
                     marks = ", ".join("?" for _ in each.columns)
@@ -534,14 +527,19 @@ async def storm(emu: DiscordEmulator, world: World, db: Database, args: argparse
     if announcement is None:
         raise RuntimeError(f"no announcement with a Register button for talk {talk_id}")
     custom_id = register_button(announcement)
+    # New members every run, so every run is alike: each one's first click (their language is recorded) and a DM
+    # channel opened for each invite. The bot has no members intent: it is told nothing of them until they click.
+    members = []
+    for number in range(args.storm_members):
+        user = emu.add_user(f"storm-{index}-{number:05d}")
+        emu.add_member(school.guild_id, user)
+        members.append(user)
     await settle(emu, at_most=30.0)
     before = dataclasses.replace(emu.stats)
     first_request = len(emu.requests)
-    log.info("storm %s: %d members press %s at once", index, len(world.storm_members), custom_id)
+    log.info("storm %s: %d members press %s at once", index, len(members), custom_id)
     interactions: list[EmulatedInteraction] = list(
-        await asyncio.gather(
-            *(emu.click(school.guild_id, user, announcement, custom_id) for user in world.storm_members)
-        )
+        await asyncio.gather(*(emu.click(school.guild_id, user, announcement, custom_id) for user in members))
     )
     clicked = min(interaction.created for interaction in interactions)
     tracker = Tracker(emu, interactions, first_request)
@@ -559,7 +557,7 @@ async def storm(emu: DiscordEmulator, world: World, db: Database, args: argparse
 
     rows = await fetch(db, "SELECT user_id, status FROM registrations WHERE talk_id = ?", (talk_id,))
     status = {int(row[0]): str(row[1]) for row in rows}
-    confirmed_users = [user for user in world.storm_members if status.get(user) == "confirmed"]
+    confirmed_users = [user for user in members if status.get(user) == "confirmed"]
 
     def invites_out() -> bool:
         tracker.update()
@@ -575,9 +573,9 @@ async def storm(emu: DiscordEmulator, world: World, db: Database, args: argparse
     kinds = {t.interaction.user_id: classify(t.answer_text) for t in tracker.timelines if t.answer_at is not None}
     confirmed = sum(1 for value in status.values() if value == "confirmed")
     waitlisted = sum(1 for value in status.values() if value == "waitlisted")
-    expected = min(args.capacity, len(world.storm_members))
+    expected = min(args.capacity, len(members))
     return StormResult(
-        members=len(world.storm_members),
+        members=len(members),
         capacity=args.capacity,
         talk_id=talk_id,
         wall_s=round(wall, 3),
@@ -594,11 +592,7 @@ async def storm(emu: DiscordEmulator, world: World, db: Database, args: argparse
         waitlisted=waitlisted,
         registrations=len(status),
         expected_confirmed=expected,
-        split_exact=(
-            confirmed == expected
-            and waitlisted == len(world.storm_members) - expected
-            and set(status) == set(world.storm_members)
-        ),
+        split_exact=(confirmed == expected and waitlisted == len(members) - expected and set(status) == set(members)),
         answer_db_mismatches=sum(1 for user, kind in kinds.items() if kind != status.get(user)),
         invites_all_s=round(max(delays), 3) if delays and not missing else None,
         missing_invites=missing,
@@ -792,23 +786,19 @@ async def fanout(
 
 
 def pacing(layouts: Sequence[Layout]) -> dict[str, Any]:
-    """What each process paces its own sends at, in the code it runs (this checkout's bot/pacing.py)."""
-    per_process = bot.pacing.PER_SECOND
-    split = hasattr(bot.pacing, "share_per_second")
+    """What each process paces its own sends at (bot.pacing.share_per_second of its settings), and in all."""
     rates = {}
     for layout in layouts:
-        shards = SHARD_COUNT if layout.shards is None else len(layout.shards)
-        rates[layout.name] = round(per_process * shards / SHARD_COUNT, 2) if split else per_process
+        environ = {"DISCORD_TOKEN": "bench"}
+        if layout.shards is not None:
+            environ.update(SHARD_COUNT=str(SHARD_COUNT), SHARD_IDS=",".join(map(str, layout.shards)))
+        rates[layout.name] = round(share_per_second(load_settings(environ, env_file=None)), 2)
+    combined = round(sum(rates.values()), 2)
+    each = ", ".join(f"{name} {rate:g}/s" for name, rate in rates.items())
     return {
-        "share_per_second": split,
         "per_process_per_s": rates,
-        "combined_per_s": round(sum(rates.values()), 2),
-        "note": (
-            "each process paces at its shards' share of 48/s (bot.pacing.share_per_second)"
-            if split
-            else f"bot.pacing has no share_per_second: each process paces at {per_process:g}/s"
-            + (f", so {len(layouts)} processes ask up to {per_process * len(layouts):g}/s" if len(layouts) > 1 else "")
-        ),
+        "combined_per_s": combined,
+        "note": f"bot.pacing.share_per_second: {each}; {combined:g}/s in all, under the bot's {GLOBAL_LIMIT}/s",
     }
 
 
@@ -903,7 +893,6 @@ async def run_backend(kind: str, args: argparse.Namespace, workdir: Path) -> dic
             "servers_per_shard": world.shards(),
             "guilds_made": world.guilds_made,
             "build_s": world.build_s,
-            "storm_members": len(world.storm_members),
             "fanout_servers": len(world.fanout),
             "fanout_members": sum(len(users) for _, users in world.fanout),
         },
@@ -980,7 +969,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def _cell(value: Any, percent: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{100 * value:.1f}%" if percent else str(value)
+    if percent:
+        return f"{100 * value:.1f}%"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(round(value, 3))
+    return str(value)
 
 
 def report(data: dict[str, Any]) -> str:
