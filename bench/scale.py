@@ -12,6 +12,11 @@ creates, then per repeat starts the real ``python -m bot`` processes together an
    due at the same second, ``--fanout-dms`` confirmed members in all; the DM rate of both processes together
    as a share of Discord's global limit (50 requests/s per bot, shared by its processes), no duplicate, no loss.
 
+The storm's members are new each run (a first click, a DM channel opened for each invite). The fan-out's talks are
+created with /talk create by their servers' organizers, so the process owning each server plans its reminder; their
+members are then registered by SQL (clicking would be a second storm), with their DM channels known, as after
+their invites (``--cold-dms``: not known, 2 requests a DM). Native events are off in every server.
+
 ``--postgres URL`` runs it on PostgreSQL with 2 processes (SHARD_COUNT=4, SHARD_IDS=0-1 and 2-3) in a schema of
 its own (``--schema``, dropped before and after); ``--sqlite`` runs the same on one unsharded process on a SQLite
 file; give both to compare them in one run.
@@ -113,16 +118,19 @@ def build_world(emu: DiscordEmulator, args: argparse.Namespace) -> World:
     made without the bot and left out), each with a channel and an organizer role; members only in the fan-out's
     servers (and the storm's, which gets new ones each run)."""
     began = time.monotonic()
-    quota = [args.servers // SHARD_COUNT + (1 if shard < args.servers % SHARD_COUNT else 0) for shard in range(4)]
+    quota = [
+        args.servers // SHARD_COUNT + (1 if shard < args.servers % SHARD_COUNT else 0) for shard in range(SHARD_COUNT)
+    ]
     by_shard: dict[int, list[Server]] = {shard: [] for shard in range(SHARD_COUNT)}
     made = 0
     while any(len(by_shard[shard]) < quota[shard] for shard in by_shard):
-        if made > 20 * args.servers:
+        if made > 20 * args.servers + 1_000:
             raise RuntimeError("the emulator's guild ids do not spread over the shards")
         made += 1
         guild = emu.add_guild(f"School {made}", with_bot=False)
         shard = shard_of(guild.id)
         if len(by_shard[shard]) >= quota[shard]:
+            time.sleep(0.001)  # the shard is the id's millisecond (mod 4): the next one is another shard's
             continue
         emu.add_bot_to_guild(guild.id)
         channel = emu.add_text_channel(guild.id, "talks")
