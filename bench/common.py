@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -81,6 +83,27 @@ def publish(name: str, data: Mapping[str, Any], output: Path | None, report: str
     sys.stdout.write(report + "\n")
     logging.getLogger("bench").info("figures written to %s", path)
     return 0 if met else 1
+
+
+def status_mb(pid: int, field: str) -> float:
+    """A memory figure of a running process from /proc/<pid>/status (VmRSS, VmHWM...) in MB; NaN once it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+async def stop_process(process: asyncio.subprocess.Process, grace: float = 15.0) -> int | None:
+    """SIGINT (the bot's own clean stop), then SIGTERM, then SIGKILL, each given ``grace`` seconds."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.returncode is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), grace)
+    return process.returncode
 
 
 async def settle(emu: DiscordEmulator, quiet_for: float = 1.0, at_most: float = 60.0) -> float:

@@ -20,7 +20,6 @@ import logging
 import os
 import random
 import re
-import signal
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, medians, publish, setup_logging, table
+from bench.common import machine, medians, publish, setup_logging, status_mb, stop_process, table
 from bot import store
 from bot.client import PodiumBot
 from bot.database import Database
@@ -254,26 +253,6 @@ class StartResult:
     command_syncs: int
 
 
-def _status_mb(pid: int, field: str) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
-async def _stop(process: asyncio.subprocess.Process) -> int | None:
-    """SIGINT (the bot's own clean stop), then SIGTERM, then SIGKILL."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        if process.returncode is not None:
-            break
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(sig)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-    return process.returncode
-
-
 async def start_once(database: Path, latency: float, ready_limit: float, log_file: Path) -> StartResult:
     async with DiscordEmulator(latency=latency) as emu:
         for number in range(GUILDS):
@@ -326,11 +305,11 @@ async def start_once(database: Path, latency: float, ready_limit: float, log_fil
                 raise RuntimeError(f"the bot exited with {process.returncode} before it was ready")
             waiter.result()
             ready = time.monotonic() - spawned
-            rss_at_ready = _status_mb(process.pid, "VmRSS")
+            rss_at_ready = status_mb(process.pid, "VmRSS")
             await asyncio.sleep(1.0)  # let the first retry pass and anything queued at ready run
-            peak = _status_mb(process.pid, "VmHWM")
+            peak = status_mb(process.pid, "VmHWM")
             stopping = time.monotonic()
-            exit_code = await _stop(process)
+            exit_code = await stop_process(process, STOP_TIMEOUT)
             stop_s = time.monotonic() - stopping
             exited.cancel()
         finally:
