@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +58,14 @@ class School:
         return [m for m in self.emu.messages(self.channel_id) if m.get("embeds")]
 
 
-def build_school(emu: DiscordEmulator, students: tuple[str, ...] = ("alice", "bob", "carol", "dave")) -> School:
-    guild = emu.add_guild("Faculty of Medicine")
+def build_school(
+    emu: DiscordEmulator,
+    students: tuple[str, ...] = ("alice", "bob", "carol", "dave"),
+    *,
+    shard: tuple[int, int] | None = None,
+) -> School:
+    """``shard`` (shard id, shard count): a server whose id Discord would put on that shard."""
+    guild = emu.add_guild("Faculty of Medicine", shard=shard)
     channel = emu.add_text_channel(guild.id, "talks")
     organizer_role = emu.add_role(guild.id, "Organizers")
     ping_role = emu.add_role(guild.id, "Talk fans", mentionable=True)
@@ -191,3 +197,13 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+async def wait_started(emu: DiscordEmulator, bots: Sequence[BotProcess], identifies: int, timeout: float = 30) -> None:
+    """Until the emulator saw ``identifies`` IDENTIFYs in all and every shard is ready; the bots' logs if not."""
+    try:
+        await emu.wait_for_identify(identifies, timeout=timeout)
+        await emu.wait_ready(timeout=timeout)
+    except TimeoutError:
+        logs = "\n".join(f"--- {bot.log_path.name}:\n{bot.log()}" for bot in bots)
+        raise AssertionError(f"the bots did not start; their logs:\n{logs}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import DiscordEmulator
-from tests.harness import BotProcess, School, bot_env, build_school
+from tests.harness import BotProcess, School, bot_env, build_school, wait_started
 
 STUDENTS = tuple(f"student{i:02d}" for i in range(12))
 
@@ -30,14 +30,6 @@ def reminder_counts(emu: DiscordEmulator, school: School, label: str) -> Counter
     return counts
 
 
-async def wait_started(emu: DiscordEmulator, bot: BotProcess, identifies: int) -> None:
-    try:
-        await emu.wait_for_identify(identifies, timeout=30)
-        await emu.wait_ready(timeout=30)
-    except TimeoutError:
-        raise AssertionError(f"the bot did not start; its log:\n{bot.log()}") from None
-
-
 @pytest.mark.timeout(240)
 async def test_kill_9_during_and_between_reminders(slow_emu: DiscordEmulator, tmp_path: Path) -> None:
     emu = slow_emu
@@ -46,7 +38,7 @@ async def test_kill_9_during_and_between_reminders(slow_emu: DiscordEmulator, tm
     bot = BotProcess(env, tmp_path / "bot.log")
     await bot.start()
     try:
-        await wait_started(emu, bot, 1)
+        await wait_started(emu, [bot], 1)
         await school.run(school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role})
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=2, seconds=15)
         created = await school.run(
@@ -71,7 +63,7 @@ async def test_kill_9_during_and_between_reminders(slow_emu: DiscordEmulator, tm
 
         bot = BotProcess(env, tmp_path / "bot.log")
         await bot.start()
-        await wait_started(emu, bot, 2)
+        await wait_started(emu, [bot], 2)
         await emu.changed.wait_for(
             lambda: all(reminder_counts(emu, school, first).values()), 60, "every first reminder after the restart"
         )
@@ -80,7 +72,7 @@ async def test_kill_9_during_and_between_reminders(slow_emu: DiscordEmulator, tm
         await bot.kill()
         bot = BotProcess(env, tmp_path / "bot.log")
         await bot.start()
-        await wait_started(emu, bot, 3)
+        await wait_started(emu, [bot], 3)
         await emu.changed.wait_for(
             lambda: all(reminder_counts(emu, school, second).values()), 90, "every second reminder"
         )

@@ -16,8 +16,7 @@ from bot.client import PodiumBot
 from bot.talks import ChangeLimit
 from tests.databases import run_sql
 from tests.emulator import DiscordEmulator
-from tests.harness import BotProcess, School, bot_env, build_school, running_bot
-from tests.test_e2e_crash import wait_started
+from tests.harness import BotProcess, School, bot_env, build_school, running_bot, wait_started
 
 STUDENTS = tuple(f"student{i:02d}" for i in range(40))
 # What each kind of DM says, to count them per member and talk.
@@ -162,7 +161,7 @@ async def test_sigkill_right_after_each_reply_loses_nothing_and_repeats_nothing(
     await bot.start()
     owed = Owed()
     try:
-        await wait_started(emu, bot, starts)
+        await wait_started(emu, [bot], starts)
         await school.run(school.admin, "setup", {"channel": school.channel_id, "organizer_role": school.organizer_role})
 
         async def crash_and_restart() -> None:
@@ -171,7 +170,7 @@ async def test_sigkill_right_after_each_reply_loses_nothing_and_repeats_nothing(
             bot = BotProcess(env, log)
             await bot.start()
             starts += 1
-            await wait_started(emu, bot, starts)
+            await wait_started(emu, [bot], starts)
 
         unsent_at_kill: list[int] = []
         for number in (1, 2):

@@ -17,8 +17,7 @@ from bot.talks import TalkInput, TalkService
 from tests.conftest import PARIS
 from tests.databases import database_target
 from tests.emulator import DiscordEmulator
-from tests.harness import BotProcess, School, bot_env, build_school
-from tests.test_e2e_crash import wait_started
+from tests.harness import BotProcess, School, bot_env, build_school, wait_started
 
 MEMBERS = 1000
 LABEL = "Reminder (15m before)"
@@ -73,7 +72,7 @@ async def test_sigterm_during_a_1000_member_fan_out(emu: DiscordEmulator, tmp_pa
     bot = BotProcess(env, tmp_path / "bot.log")
     await bot.start()
     try:
-        await wait_started(emu, bot, 1)
+        await wait_started(emu, [bot], 1)
         await emu.changed.wait_for(lambda: sum(reminders(emu, school).values()) >= 100, 60, "100 reminders")
         asked = time.monotonic()
         assert await bot.stop() == 0  # SIGTERM
@@ -85,7 +84,7 @@ async def test_sigterm_during_a_1000_member_fan_out(emu: DiscordEmulator, tmp_pa
 
         bot = BotProcess(env, tmp_path / "bot.log")
         await bot.start()
-        await wait_started(emu, bot, 2)
+        await wait_started(emu, [bot], 2)
         await emu.changed.wait_for(
             lambda: all(reminders(emu, school).values()), 90, "every member's reminder after the restart"
         )

@@ -8,6 +8,7 @@ import datetime
 import io
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import discord
@@ -242,6 +243,54 @@ async def test_gateway_rejects_bad_token_with_4004(emu: DiscordEmulator) -> None
         await ws.send_json({"op": 2, "d": {"token": "nope", "intents": 1, "properties": {}}})
         msg = await ws.receive()
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4004
+
+
+async def _dispatches(ws: aiohttp.ClientWebSocketResponse, until: str) -> list[dict[str, Any]]:
+    """The dispatches a raw gateway client reads up to and including the first ``until`` event."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(5):
+        while not seen or seen[-1]["t"] != until:
+            frame = await ws.receive_json()
+            if frame["op"] == 0:
+                seen.append(frame)
+    return seen
+
+
+async def test_guilds_on_chosen_shards_and_an_interaction_over_another_shard(emu: DiscordEmulator) -> None:
+    """add_guild(shard=) places a server on a shard; slash(shard_id=) sends its interaction over another shard's
+    connection (for tests that split one server's rush over processes), which Discord itself never does."""
+    guilds = [emu.add_guild(f"School {shard}", shard=(shard, 2)) for shard in (0, 1, 0)]
+    assert [(guild.id >> 22) % 2 for guild in guilds] == [0, 1, 0]
+    assert guilds[0].id < guilds[1].id < guilds[2].id  # still in time order
+    emu.add_text_channel(guilds[0].id, "talks")
+    user = emu.add_user("alice")
+    emu.add_member(guilds[0].id, user)
+    headers = {"Authorization": f"Bot {emu.token}"}
+    async with aiohttp.ClientSession() as session:
+        put = f"{emu.api_base}/applications/{emu.application_id}/commands"
+        async with session.put(put, json=[{"name": "ping", "description": "Ping", "type": 1}], headers=headers) as r:
+            assert r.status == 200
+        sockets = []
+        for shard in (0, 1):
+            ws = await session.ws_connect(emu.gateway_url + "?v=10&encoding=json")
+            assert (await ws.receive_json())["op"] == 10
+            identify = {"token": emu.token, "intents": 1, "properties": {}, "shard": [shard, 2]}
+            await ws.send_json({"op": 2, "d": identify})
+            ready = (await _dispatches(ws, "READY"))[-1]
+            mine = {int(g["id"]) for g in ready["d"]["guilds"]}
+            assert mine == {g.id for g in guilds if (g.id >> 22) % 2 == shard}
+            sockets.append(ws)
+        await emu.wait_ready()
+        ia = await emu.slash(guilds[0].id, user, "ping", shard_id=1)
+        frame = (await _dispatches(sockets[1], "INTERACTION_CREATE"))[-1]
+        assert frame["d"]["id"] == str(ia.id) and frame["d"]["guild_id"] == str(guilds[0].id)
+        await emu.slash(guilds[0].id, user, "ping")  # the server's own shard, as Discord sends it
+        frame = (await _dispatches(sockets[0], "INTERACTION_CREATE"))[-1]
+        assert frame["d"]["guild_id"] == str(guilds[0].id)
+        with pytest.raises(EmulatorUsageError, match="no gateway session on shard 3"):
+            await emu.slash(guilds[0].id, user, "ping", shard_id=3)
+        for ws in sockets:
+            await ws.close()
 
 
 async def test_resume_after_disconnect_still_gets_interactions(emu: DiscordEmulator, world: World) -> None:

@@ -408,11 +408,15 @@ class DiscordEmulator:
         everyone_permissions: int = Perm.EVERYONE_DEFAULT,
         locale: str = "en-US",
         with_bot: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """Creates a guild with an owner and (by default) the bot as a member with its managed role."""
+        """Creates a guild with an owner and (by default) the bot as a member with its managed role.
+
+        With ``shard`` (shard id, shard count) its id puts it on that shard, ``(id >> 22) % count == shard id``.
+        """
         if owner_id is None:
             owner_id = self.add_user(f"{name.lower().replace(' ', '-')}-owner")
-        guild = self.world.add_guild(name, owner_id, locale=locale)
+        guild = self.world.add_guild(name, owner_id, locale=locale, shard=shard)
         guild.everyone.permissions = everyone_permissions
         guild.members[owner_id] = Member(user_id=owner_id, guild_id=guild.id)
         if with_bot:
@@ -843,6 +847,7 @@ class DiscordEmulator:
         user_id: int,
         *,
         message: StoredMessage | None = None,
+        shard_id: int | None = None,
     ) -> EmulatedInteraction:
         interaction_id, token, payload = self._interaction_payload(kind, data, guild, channel, user_id)
         if message is not None:
@@ -861,8 +866,10 @@ class DiscordEmulator:
         self.interactions.append(ia)
         self._interactions_by_id[interaction_id] = ia
         self._interactions_by_token[token] = ia
-        delivered = self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=ia.guild_id)
+        delivered = self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=ia.guild_id, shard_id=shard_id)
         if not delivered:
+            if shard_id is not None:
+                raise EmulatorUsageError(f"the bot has no gateway session on shard {shard_id}")
             raise EmulatorUsageError("the bot has no gateway session; start it and await emu.wait_ready() first")
         return ia
 
@@ -881,8 +888,14 @@ class DiscordEmulator:
         options: Mapping[str, Any] | None = None,
         *,
         channel_id: int | None = None,
+        shard_id: int | None = None,
     ) -> EmulatedInteraction:
-        """A user runs ``/command`` ("group sub" for subcommands) with option values typed by the synced definition."""
+        """A user runs ``/command`` ("group sub" for subcommands) with option values typed by the synced definition.
+
+        Test-only, ``shard_id``: Discord sends a server's interactions over its own shard's connection only; this
+        sends the interaction over shard ``shard_id``'s instead, so the process running that shard answers it
+        (through the REST callback, as it would any interaction), for one server's rush split over processes.
+        """
         parts = command.split()
         if not parts:
             raise EmulatorUsageError("empty command name")
@@ -900,7 +913,9 @@ class DiscordEmulator:
             data["resolved"] = builder.resolved
         if definition.get("guild_id"):
             data["guild_id"] = definition["guild_id"]
-        return self._send_interaction(InteractionType.APPLICATION_COMMAND, data, guild, channel, user_id)
+        return self._send_interaction(
+            InteractionType.APPLICATION_COMMAND, data, guild, channel, user_id, shard_id=shard_id
+        )
 
     async def autocomplete(
         self,
@@ -949,8 +964,10 @@ class DiscordEmulator:
         custom_id: str,
         *,
         values: Sequence[str] | None = None,
+        shard_id: int | None = None,
     ) -> EmulatedInteraction:
-        """A user clicks a button (or picks ``values`` in a select menu) on a stored message."""
+        """A user clicks a button (or picks ``values`` in a select menu) on a stored message (``shard_id``: over
+        that shard's connection instead of the server's, as for ``slash``)."""
         stored = self._stored_message(message)
         if stored.guild_id != guild_id:
             raise EmulatorUsageError(f"message {stored.id} is in guild {stored.guild_id}, not {guild_id}")
@@ -994,7 +1011,9 @@ class DiscordEmulator:
             raise EmulatorUsageError(f"{custom_id!r} is a button; values are for select menus")
         elif component.get("style") in (5, 6):
             raise EmulatorUsageError(f"{custom_id!r} is a link/premium button: clicking it sends no interaction")
-        return self._send_interaction(InteractionType.MESSAGE_COMPONENT, data, guild, channel, user_id, message=stored)
+        return self._send_interaction(
+            InteractionType.MESSAGE_COMPONENT, data, guild, channel, user_id, message=stored, shard_id=shard_id
+        )
 
     async def submit_modal(
         self,

@@ -171,13 +171,14 @@ class GatewayServer:
         ready = {s.shard[0] for s in sessions if s.connection is not None and s.connection.ready}
         return ready == set(range(shard_count))
 
-    def sessions_for_guild(self, guild_id: int | None) -> list[GatewaySession]:
+    def sessions_for_guild(self, guild_id: int | None, *, shard_id: int | None = None) -> list[GatewaySession]:
+        """The sessions that get the server's events: its shard's (shard 0 for DMs), or shard ``shard_id``'s."""
         sessions = self.live_sessions()
         result = []
         for session in sessions:
-            shard_id, shard_count = session.shard
+            shard, shard_count = session.shard
             target = 0 if guild_id is None else (guild_id >> 22) % shard_count
-            if target == shard_id:
+            if target == shard if shard_id is None else shard_id == shard:
                 result.append(session)
         return result
 
@@ -191,13 +192,15 @@ class GatewayServer:
         guild_id: int | None = None,
         intent: int | None = None,
         transform: Callable[[GatewaySession, dict[str, Any]], dict[str, Any] | None] | None = None,
+        shard_id: int | None = None,
     ) -> int:
         """Sends an event to the sessions that should get it; returns how many sessions got it.
 
-        Events for a session whose socket is down are kept and replayed when it resumes.
+        ``shard_id`` (tests only) sends it over that shard instead of the server's. Events for a session whose
+        socket is down are kept and replayed when it resumes.
         """
         delivered = 0
-        for session in self.sessions_for_guild(guild_id):
+        for session in self.sessions_for_guild(guild_id, shard_id=shard_id):
             if not session.wants(intent):
                 continue
             payload = transform(session, data) if transform else data

@@ -159,7 +159,9 @@ class SnowflakeGenerator:
         self._last_ms = 0
         self._increment = 0
 
-    def __call__(self) -> int:
+    def __call__(self, *, shard: tuple[int, int] | None = None) -> int:
+        """The next snowflake; with ``shard`` (shard id, shard count), the next one whose server would be on that
+        shard, ``(id >> 22) % count == shard id``: up to count - 1 milliseconds ahead, still in time order."""
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         if ms <= self._last_ms:
             ms = self._last_ms
@@ -169,6 +171,11 @@ class SnowflakeGenerator:
                 self._increment = 0
         else:
             self._increment = 0
+        if shard is not None:
+            ahead = (shard[0] - ms) % shard[1]
+            if ahead:
+                ms += ahead
+                self._increment = 0
         self._last_ms = ms
         return (ms << 22) | (1 << 17) | self._increment
 
@@ -605,8 +612,10 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner_id: int, *, locale: str = "en-US") -> Guild:
-        gid = self.snowflake()
+    def add_guild(
+        self, name: str, owner_id: int, *, locale: str = "en-US", shard: tuple[int, int] | None = None
+    ) -> Guild:
+        gid = self.snowflake(shard=shard)
         guild = Guild(id=gid, name=name, owner_id=owner_id, preferred_locale=locale)
         guild.roles[gid] = Role(id=gid, guild_id=gid, name="@everyone", permissions=Perm.EVERYONE_DEFAULT, position=0)
         self.guilds[gid] = guild
