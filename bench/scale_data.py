@@ -154,53 +154,69 @@ def _member(server_index: int, number: int) -> int:
     return MEMBER_BASE + server_index * MEMBER_BLOCK + number
 
 
+def talk_row(
+    rng: random.Random,
+    talk_id: int,
+    guild_id: int,
+    now: datetime,
+    capacities: Sequence[int | None],
+    *,
+    channel_id: int,
+    created_by: int,
+) -> tuple[tuple[Any, ...], int | None]:
+    """One talk's row (the columns of TALKS) starting between tomorrow and a year from now, with nothing of it
+    falling due in the next QUIET_HOURS, and its capacity. Shared with bench/startup.py."""
+    quiet_until = now + timedelta(hours=QUIET_HOURS)
+    stamp = int(now.timestamp())
+    while True:
+        start = now + timedelta(minutes=rng.randrange(26 * 60, 365 * 24 * 60, 15))
+        offsets = parse_offsets(rng.choice(REMINDER_CHOICES))
+        if not any(now < start - timedelta(minutes=offset) <= quiet_until for offset in offsets):
+            break
+    announce_at = None
+    if rng.random() < 0.1:  # announced later, by the scheduler
+        announce_at = max(now + (start - now) * rng.uniform(0.2, 0.9), quiet_until + timedelta(minutes=5))
+    capacity = rng.choice(capacities)
+    cancelled = rng.random() < 0.03
+    announced = announce_at is None
+    row = (
+        talk_id,
+        guild_id,
+        f"Talk {talk_id}: advances in field {talk_id % 97}",
+        f"Prof. Speaker {talk_id % 1_000}",
+        "A short biography of the speaker." if talk_id % 3 else None,
+        "What the talk is about, in a few sentences. " * 4,
+        f"Amphi {chr(65 + talk_id % 6)}",
+        int(start.timestamp()),
+        rng.choice((45, 60, 60, 90, 120)),
+        capacity,
+        format_offsets(offsets),
+        None if announce_at is None else int(announce_at.timestamp()),
+        "cancelled" if cancelled else "scheduled",
+        "Speaker unavailable" if cancelled else None,
+        rng.choice((0, 0, 0, 1, 2)),
+        channel_id if announced else None,
+        # Messages the emulator never saw: nothing in the benchmark's minutes edits them (QUIET_HOURS).
+        channel_id + 1_000_000 + talk_id if announced else None,
+        created_by,
+        stamp,
+        stamp,
+    )
+    return row, capacity
+
+
 def _talks(
     rng: random.Random, servers: Sequence[Server], now: datetime, count: int
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int | None]]]:
-    """Talks starting between tomorrow and a year from now; nothing falls due in the next QUIET_HOURS."""
-    quiet_until = now + timedelta(hours=QUIET_HOURS)
-    stamp = int(now.timestamp())
     rows: list[tuple[Any, ...]] = []
     plan: list[tuple[int, int, int | None]] = []  # talk id, server index, capacity
     for talk_id in range(1, count + 1):
         index = rng.randrange(len(servers))
         server = servers[index]
-        while True:
-            start = now + timedelta(minutes=rng.randrange(26 * 60, 365 * 24 * 60, 15))
-            offsets = parse_offsets(rng.choice(REMINDER_CHOICES))
-            if not any(now < start - timedelta(minutes=offset) <= quiet_until for offset in offsets):
-                break
-        announce_at = None
-        if rng.random() < 0.1:  # announced later, by the scheduler
-            announce_at = max(now + (start - now) * rng.uniform(0.2, 0.9), quiet_until + timedelta(minutes=5))
-        capacity = rng.choice(CAPACITIES)
-        cancelled = rng.random() < 0.03
-        announced = announce_at is None
-        rows.append(
-            (
-                talk_id,
-                server.guild_id,
-                f"Talk {talk_id}: advances in field {talk_id % 97}",
-                f"Prof. Speaker {talk_id % 1_000}",
-                "A short biography of the speaker." if talk_id % 3 else None,
-                "What the talk is about, in a few sentences. " * 4,
-                f"Amphi {chr(65 + talk_id % 6)}",
-                int(start.timestamp()),
-                rng.choice((45, 60, 60, 90, 120)),
-                capacity,
-                format_offsets(offsets),
-                None if announce_at is None else int(announce_at.timestamp()),
-                "cancelled" if cancelled else "scheduled",
-                "Speaker unavailable" if cancelled else None,
-                rng.choice((0, 0, 0, 1, 2)),
-                server.channel_id if announced else None,
-                # Messages the emulator never saw: nothing in the benchmark's minutes edits them (QUIET_HOURS).
-                server.channel_id + 1_000_000 + talk_id if announced else None,
-                _member(index, 0),
-                stamp,
-                stamp,
-            )
+        row, capacity = talk_row(
+            rng, talk_id, server.guild_id, now, CAPACITIES, channel_id=server.channel_id, created_by=_member(index, 0)
         )
+        rows.append(row)
         plan.append((talk_id, index, capacity))
     return rows, plan
 

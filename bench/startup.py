@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, medians, publish, setup_logging, status_mb, stop_process, table
+from bench.scale_data import talk_row
 from bot import store
 from bot.client import PodiumBot
 from bot.database import Database
 from bot.models import DeliveryKind
 from bot.settings import load_settings
 from bot.talks import utcnow
-from bot.timeparse import format_offsets, parse_offsets
 from tests.emulator import DiscordEmulator
 from tests.harness import bot_env
 
@@ -44,8 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_OWN_WORK_S = 2.0
 TARGET_PEAK_MB = 150.0
 GUILDS = 50
-REMINDER_CHOICES = ("1d,1h", "1d,1h", "1d,1h", "1d,1h", "1h", "1d", "2d,1d,1h", "7d,1d,1h", "30m", "1d,1h,15m")
-QUIET_HOURS = 3  # no reminder, announcement or start falls due this soon after the data is made
 STOP_TIMEOUT = 15.0
 
 # Lines of the bot's log (stderr) whose arrival marks a step of start-up.
@@ -146,50 +144,15 @@ def _size_mb(path: Path) -> float:
 def _talk_rows(
     rng: random.Random, guilds: list[int], now: datetime, count: int
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int | None, int]]]:
-    """Talks starting between tomorrow and a year from now; nothing falls due in the next QUIET_HOURS."""
-    quiet_until = now + timedelta(hours=QUIET_HOURS)
     stamp = int(now.timestamp())
     rows: list[tuple[Any, ...]] = []
     plan: list[tuple[int, int, int | None, int]] = []  # talk id, guild, capacity, created_at
     for talk_id in range(1, count + 1):
         guild = rng.choice(guilds)
-        while True:
-            start = now + timedelta(minutes=rng.randrange(26 * 60, 365 * 24 * 60, 15))
-            offsets = parse_offsets(rng.choice(REMINDER_CHOICES))
-            dues = [start - timedelta(minutes=offset) for offset in offsets]
-            if not any(now < due <= quiet_until for due in dues):
-                break
-        unannounced = rng.random() < 0.1
-        announce_at = None
-        if unannounced:
-            announce_at = now + (start - now) * rng.uniform(0.2, 0.9)
-            announce_at = max(announce_at, quiet_until + timedelta(minutes=5))
-        capacity = rng.choice((None, None, 10, 15, 20, 30, 50))
-        cancelled = rng.random() < 0.03
-        rows.append(
-            (
-                talk_id,
-                guild,
-                f"Talk {talk_id}: advances in field {talk_id % 97}",
-                f"Prof. Speaker {talk_id % 1_000}",
-                "A short biography of the speaker." if talk_id % 3 else None,
-                "What the talk is about, in a few sentences. " * 4,
-                f"Amphi {chr(65 + talk_id % 6)}",
-                int(start.timestamp()),
-                rng.choice((45, 60, 60, 90, 120)),
-                capacity,
-                format_offsets(offsets),
-                None if announce_at is None else int(announce_at.timestamp()),
-                "cancelled" if cancelled else "scheduled",
-                "Speaker unavailable" if cancelled else None,
-                rng.choice((0, 0, 0, 1, 2)),
-                None if unannounced else guild + 1,
-                None if unannounced else guild + 1_000_000 + talk_id,
-                guild + 10_000,
-                stamp,
-                stamp,
-            )
+        row, capacity = talk_row(
+            rng, talk_id, guild, now, (None, None, 10, 15, 20, 30, 50), channel_id=guild + 1, created_by=guild + 10_000
         )
+        rows.append(row)
         plan.append((talk_id, guild, capacity, stamp))
     return rows, plan
 
