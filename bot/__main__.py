@@ -17,7 +17,8 @@ import aiohttp
 import discord
 
 from bot.client import make_bot, point_at_api
-from bot.database import SIDE_FILES, Database, backup_database, is_postgresql_url
+from bot.database import SIDE_FILES, Database, DatabaseUnavailable, backup_database, is_postgresql_url
+from bot.database_urls import url_secrets
 from bot.errors import ConfigurationError
 from bot.logs import secret_forms, setup_logging
 from bot.settings import Settings, load_database_path, load_database_url, load_settings
@@ -27,6 +28,7 @@ log = logging.getLogger("bot")
 EXIT_CONFIG = 2
 EXIT_DISCORD = 1
 EXIT_BACKUP_FAILED = 1
+EXIT_DATABASE = 1
 
 
 async def run(settings: Settings) -> None:
@@ -148,12 +150,20 @@ def run_bot() -> int:
         sys.stderr.write(f"podium: {error}\n")
         return EXIT_CONFIG
     # The SMTP password too: a mail server's error may echo it, and a traceback may carry that error.
-    setup_logging(settings.log_level, settings.token, *secret_forms(settings.smtp_password or "", settings.smtp_user))
+    setup_logging(
+        settings.log_level,
+        settings.token,
+        *secret_forms(settings.smtp_password or "", settings.smtp_user),
+        *url_secrets(settings.database_url or ""),
+    )
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:
         log.info("Stopped.")
         return 0
+    except DatabaseUnavailable as error:
+        log.error("Cannot open the database (%s). Check DATABASE_URL and that PostgreSQL is running.", error)
+        return EXIT_DATABASE
     except discord.LoginFailure:
         log.error("Discord rejected DISCORD_TOKEN. Copy the token again from the Developer Portal (Bot page).")
         return EXIT_CONFIG

@@ -35,6 +35,10 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or opened; the message names it without any secret."""
+
+
 def is_postgresql_url(target: Path | str) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
@@ -88,4 +92,12 @@ def _split_sql(script: str) -> list[str]:
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
 
 
-__all__ = ["SIDE_FILES", "Connection", "Database", "backup_database", "is_postgresql_url", "make_private"]
+__all__ = [
+    "SIDE_FILES",
+    "Connection",
+    "Database",
+    "DatabaseUnavailable",
+    "backup_database",
+    "is_postgresql_url",
+    "make_private",
+]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
@@ -21,13 +20,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosqlite
 import asyncpg
 
-from bot.database import Database
-from bot.logs import MIN_SECRET, setup_logging
+from bot.database import Database, DatabaseUnavailable
+from bot.database_urls import describe_target, url_secrets
+from bot.logs import setup_logging
 from bot.postgres_backend import PostgresDatabase
 from bot.settings import load_database_path
 from bot.sqlite_backend import SqliteConnection, SqliteDatabase
@@ -62,29 +61,6 @@ class CountMismatch(MigrationError):
             "the copy was rolled back."
         )
         self.table = table
-
-
-# --- the target's URL, for the command line and the logs ----------------------------------------------------------
-
-
-def describe_target(url: str) -> str:
-    """host:port/dbname, what the logs say of the target: never the user, password or other parameters."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    hosts = parts.netloc.rpartition("@")[2] or query.get("host", ["localhost"])[0]
-    if "," not in hosts and not re.search(r":\d+$", hosts):
-        hosts = f"{hosts}:{query.get('port', ['5432'])[0]}"
-    database = unquote(parts.path.lstrip("/")) or query.get("dbname", ["(the user's)"])[0]
-    return f"{hosts}/{database}"
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password(s) a URL carries, as written and decoded, for the log filter to redact."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    found = [parts.password or "", *query.get("password", []), *query.get("sslpassword", [])]
-    forms = {form for secret in found for form in (secret, unquote(secret))}
-    return sorted(form for form in forms if len(form) >= MIN_SECRET)
 
 
 # --- what to copy, and in which order -------------------------------------------------------------------------------
@@ -378,6 +354,11 @@ def command(url: str) -> int:
         asyncio.run(migrate_to_postgres(database, url))
     except MigrationError as error:
         log.error("Nothing was migrated: %s", error)
+        return EXIT_MIGRATE_FAILED
+    except DatabaseUnavailable as error:
+        log.error(
+            "Migration of %s to %s failed, PostgreSQL's data is as it was: %s", database, describe_target(url), error
+        )
         return EXIT_MIGRATE_FAILED
     except (asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error, OSError, TimeoutError) as error:
         detail = getattr(error, "detail", None)

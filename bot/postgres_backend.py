@@ -18,7 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.database import Database, _migrations, _split_sql
+from bot.database import Database, DatabaseUnavailable, _migrations, _split_sql
+from bot.database_urls import describe_target
 from bot.sql import POSTGRESQL, Connection, Cursor, Row, RowsCursor, numbered_placeholders
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,12 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresDatabase:
-        await _ensure_schema(url)
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max(2, pool_size), init=_setup)
+        try:
+            await _ensure_schema(url)
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max(2, pool_size), init=_setup)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The type and PostgreSQL's own words (which never carry the password), not the URL.
+            raise DatabaseUnavailable(f"{describe_target(url)}: {type(error).__name__}: {error}") from None
         database = cls(pool, url)
         try:
             await database.migrate()

@@ -54,6 +54,25 @@ def test_unreachable_api_fails_cleanly_without_leaking_the_token(tmp_path: Path)
     assert SECRET not in result.stderr + result.stdout
 
 
+def test_unreachable_postgresql_fails_cleanly_without_leaking_its_password(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_bot(
+        {
+            "DISCORD_TOKEN": SECRET,
+            "DATABASE_URL": f"postgresql://podium:db-{SECRET}@127.0.0.1:{port}/podium",
+            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        },
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert f"Cannot open the database (127.0.0.1:{port}/podium" in result.stderr
+    assert "Cannot reach the Discord API" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
 def test_settings_from_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("DISCORD_TOKEN=abc\nDEV_GUILD_ID=42\nLOG_LEVEL=debug\n")
